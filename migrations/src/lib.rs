@@ -1,0 +1,31 @@
+//! Schema migrations, shared by SQLite and PostgreSQL. One file per migration, named by date.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_core;
+mod m20261122_000002_hooks;
+mod m20261122_000003_webhooks;
+mod m20261122_000004_integrations;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_core::Migration),
+            Box::new(m20261122_000002_hooks::Migration),
+            Box::new(m20261122_000003_webhooks::Migration),
+            Box::new(m20261122_000004_integrations::Migration),
+        ]
+    }
+}
+
+/// A non-unique index on `table(columns…)`, named after them.
+pub(crate) fn index(table: &'static str, columns: &[&'static str]) -> IndexCreateStatement {
+    let mut stmt = Index::create();
+    stmt.name(format!("idx_{table}_{}", columns.join("_"))).table(table);
+    for c in columns {
+        stmt.col(*c);
+    }
+    stmt.if_not_exists().take()
+}

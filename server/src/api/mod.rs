@@ -1,0 +1,109 @@
+//! The HTTP API: one router per resource, merged here with the OpenAPI document, health,
+//! metrics, the docs page and the web-client.
+mod attachments;
+mod auth;
+mod comments;
+pub mod extract;
+mod kb;
+mod notifications;
+mod tickets;
+mod users;
+mod webhooks;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, State},
+    http::{StatusCode, Uri},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::json;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    services::{ServeDir, ServeFile},
+    trace::TraceLayer,
+};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{error::Error, state::AppState, telemetry};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ticketwire", description = "Support tickets whose every change reaches people the moment it happens."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth"), (name = "users"), (name = "tickets"), (name = "comments"), (name = "kb"),
+        (name = "attachments"), (name = "notifications"), (name = "events"), (name = "webhooks"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The routes with their OpenAPI description, before state is attached.
+pub fn openapi_router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(tickets::router())
+        .merge(comments::router())
+        .merge(kb::router())
+        .merge(attachments::router(state.config.upload_limit_bytes))
+        .merge(notifications::router())
+        .merge(webhooks::router())
+        .merge(crate::ingest::api::router())
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = openapi_router(&state).split_for_parts();
+    let web_dir = state.config.web_dir.clone();
+    let index = web_dir.join("index.html");
+    let api = api
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .layer(DefaultBodyLimit::max(state.config.json_limit_bytes))
+        .with_state(state);
+    let web = ServeDir::new(&web_dir).fallback(ServeFile::new(index));
+    Router::new()
+        .merge(SwaggerUi::new("/docs").url("/api/openapi.json", openapi))
+        .merge(api)
+        .fallback_service(web)
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_| Error::Internal(anyhow::anyhow!("handler panicked")).into_response()))
+}
+
+/// Unknown API paths answer in JSON; anything else falls through to the web-client.
+async fn api_not_found(uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return (StatusCode::NOT_FOUND, axum::Json(json!({ "code": "not_found", "detail": format!("no route for {}", uri.path()) }))).into_response();
+    }
+    StatusCode::NOT_FOUND.into_response()
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => axum::Json(json!({ "status": "ok" })).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "unavailable", "detail": "database unreachable" }))).into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> String {
+    metrics::gauge!("ticketwire_sockets_local").set(state.realtime.connected() as f64);
+    telemetry::metrics_handle().render()
+}

@@ -1,0 +1,65 @@
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::extract::{Json, Path, Query};
+use crate::{
+    auth::AuthUser,
+    domain::{
+        Page,
+        events::{self, Event, EventQuery},
+        notifications::{self, Notification, NotificationQuery},
+    },
+    error::{ErrorBody, Result},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(unread_count))
+        .routes(routes!(mark_read))
+        .routes(routes!(mark_all_read))
+        .routes(routes!(list_events))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Count {
+    pub count: u64,
+}
+
+/// Your notifications, newest first.
+#[utoipa::path(get, path = "/api/notifications", tag = "notifications", security(("bearer" = [])), params(NotificationQuery),
+    responses((status = 200, body = Page<Notification>), (status = 401, body = ErrorBody)))]
+async fn list(State(state): State<AppState>, user: AuthUser, Query(q): Query<NotificationQuery>) -> Result<Json<Page<Notification>>> {
+    Ok(Json(notifications::list(&state, &user, &q).await?))
+}
+
+/// How many of your notifications are unread.
+#[utoipa::path(get, path = "/api/notifications/unread-count", tag = "notifications", security(("bearer" = [])),
+    responses((status = 200, body = Count), (status = 401, body = ErrorBody)))]
+async fn unread_count(State(state): State<AppState>, user: AuthUser) -> Result<Json<Count>> {
+    Ok(Json(Count { count: notifications::unread_count(&state, &user).await? }))
+}
+
+/// Mark one notification read.
+#[utoipa::path(post, path = "/api/notifications/{id}/read", tag = "notifications", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Notification), (status = 404, body = ErrorBody)))]
+async fn mark_read(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<Notification>> {
+    Ok(Json(notifications::mark_read(&state, &user, &id).await?))
+}
+
+/// Mark all your notifications read; answers how many changed.
+#[utoipa::path(post, path = "/api/notifications/read-all", tag = "notifications", security(("bearer" = [])),
+    responses((status = 200, body = Count), (status = 401, body = ErrorBody)))]
+async fn mark_all_read(State(state): State<AppState>, user: AuthUser) -> Result<Json<Count>> {
+    Ok(Json(Count { count: notifications::mark_all_read(&state, &user).await? }))
+}
+
+/// Events you may see, oldest first, after `after` (an `event_id`).
+#[utoipa::path(get, path = "/api/events", tag = "events", security(("bearer" = [])), params(EventQuery),
+    responses((status = 200, body = Vec<Event>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_events(State(state): State<AppState>, user: AuthUser, Query(q): Query<EventQuery>) -> Result<Json<Vec<Event>>> {
+    Ok(Json(events::list(&state, &user, &q).await?))
+}

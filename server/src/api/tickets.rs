@@ -1,0 +1,55 @@
+use axum::{extract::State, http::StatusCode};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::extract::{IfMatch, Json, Path, Query};
+use crate::{
+    auth::AuthUser,
+    domain::{
+        Page,
+        tickets::{self, NewTicket, Ticket, TicketPatch, TicketQuery},
+    },
+    error::{ErrorBody, Result},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get, update, delete))
+}
+
+/// Tickets the caller may see, newest first. Customers see their own.
+#[utoipa::path(get, path = "/api/tickets", tag = "tickets", security(("bearer" = [])), params(TicketQuery),
+    responses((status = 200, body = Page<Ticket>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list(State(state): State<AppState>, user: AuthUser, Query(q): Query<TicketQuery>) -> Result<Json<Page<Ticket>>> {
+    Ok(Json(tickets::list(&state, &user, &q).await?))
+}
+
+/// Open a ticket (`subject` may also be sent as `title`).
+#[utoipa::path(post, path = "/api/tickets", tag = "tickets", security(("bearer" = [])), request_body = NewTicket,
+    responses((status = 201, body = Ticket), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create(State(state): State<AppState>, user: AuthUser, Json(input): Json<NewTicket>) -> Result<(StatusCode, Json<Ticket>)> {
+    Ok((StatusCode::CREATED, Json(tickets::create(&state, &user, input).await?)))
+}
+
+/// One ticket.
+#[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Ticket), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<Ticket>> {
+    Ok(Json(tickets::readable(&state.db, &user, &id).await?.into()))
+}
+
+/// Change a ticket. Send `If-Match: <version>` to refuse a stale write with 409.
+#[utoipa::path(patch, path = "/api/tickets/{id}", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)), request_body = TicketPatch,
+    responses((status = 200, body = Ticket), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, IfMatch(v): IfMatch, Json(patch): Json<TicketPatch>) -> Result<Json<Ticket>> {
+    Ok(Json(tickets::update(&state, &user, &id, patch, v).await?))
+}
+
+/// Delete a ticket with its comments and attachments (staff).
+#[utoipa::path(delete, path = "/api/tickets/{id}", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<StatusCode> {
+    tickets::delete(&state, &user, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,114 @@
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::extract::{Json, Path, Query};
+use crate::{
+    auth::AuthUser,
+    domain::Page,
+    error::{ErrorBody, Result},
+    state::AppState,
+    webhooks::{
+        endpoints::{self, Delivery, DeliveryQuery, Endpoint, EndpointInput, RecoverInput},
+        receiver,
+    },
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get, put, delete))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(test))
+        .routes(routes!(list_deliveries))
+        .routes(routes!(get_delivery))
+        .routes(routes!(retry_delivery))
+        .routes(routes!(recover))
+        .routes(routes!(receive))
+}
+
+/// Your webhook endpoint, with its secret.
+#[utoipa::path(get, path = "/api/users/me/webhook", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 200, body = Endpoint), (status = 404, body = ErrorBody)))]
+async fn get(State(state): State<AppState>, user: AuthUser) -> Result<Json<Endpoint>> {
+    Ok(Json(endpoints::get(&state, &user).await?.into()))
+}
+
+/// Set your webhook URL (re-enables a disabled endpoint). The secret is made on first use.
+#[utoipa::path(put, path = "/api/users/me/webhook", tag = "webhooks", security(("bearer" = [])), request_body = EndpointInput,
+    responses((status = 200, body = Endpoint), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn put(State(state): State<AppState>, user: AuthUser, Json(input): Json<EndpointInput>) -> Result<Json<Endpoint>> {
+    Ok(Json(endpoints::put(&state, &user, input).await?))
+}
+
+/// Remove your webhook endpoint.
+#[utoipa::path(delete, path = "/api/users/me/webhook", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode> {
+    endpoints::delete(&state, &user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new secret; deliveries carry both signatures for 24 hours.
+#[utoipa::path(post, path = "/api/users/me/webhook/rotate-secret", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 200, body = Endpoint), (status = 404, body = ErrorBody)))]
+async fn rotate_secret(State(state): State<AppState>, user: AuthUser) -> Result<Json<Endpoint>> {
+    Ok(Json(endpoints::rotate_secret(&state, &user).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestQueued {
+    pub delivery_id: String,
+}
+
+/// Send yourself a `webhook_test` notification through the normal pipeline.
+#[utoipa::path(post, path = "/api/users/me/webhook/test", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 202, body = TestQueued), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn test(State(state): State<AppState>, user: AuthUser) -> Result<(StatusCode, Json<TestQueued>)> {
+    let delivery_id = endpoints::send_test(&state, &user).await?;
+    Ok((StatusCode::ACCEPTED, Json(TestQueued { delivery_id })))
+}
+
+/// Your deliveries, newest first.
+#[utoipa::path(get, path = "/api/users/me/webhook/deliveries", tag = "webhooks", security(("bearer" = [])), params(DeliveryQuery),
+    responses((status = 200, body = Page<Delivery>), (status = 422, body = ErrorBody)))]
+async fn list_deliveries(State(state): State<AppState>, user: AuthUser, Query(q): Query<DeliveryQuery>) -> Result<Json<Page<Delivery>>> {
+    Ok(Json(endpoints::list_deliveries(&state, &user, &q).await?))
+}
+
+/// One delivery, with its payload and every attempt.
+#[utoipa::path(get, path = "/api/users/me/webhook/deliveries/{id}", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Delivery), (status = 404, body = ErrorBody)))]
+async fn get_delivery(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<Delivery>> {
+    Ok(Json(endpoints::get_delivery(&state, &user, &id).await?))
+}
+
+/// Send a delivery again now.
+#[utoipa::path(post, path = "/api/users/me/webhook/deliveries/{id}/retry", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 202, body = Delivery), (status = 404, body = ErrorBody)))]
+async fn retry_delivery(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<(StatusCode, Json<Delivery>)> {
+    Ok((StatusCode::ACCEPTED, Json(endpoints::retry(&state, &user, &id).await?)))
+}
+
+/// Re-queue every failed delivery since a time (after an outage on your side).
+#[utoipa::path(post, path = "/api/users/me/webhook/recover", tag = "webhooks", security(("bearer" = [])), request_body = RecoverInput,
+    responses((status = 202, body = Object), (status = 422, body = ErrorBody)))]
+async fn recover(State(state): State<AppState>, user: AuthUser, Json(input): Json<RecoverInput>) -> Result<(StatusCode, Json<Value>)> {
+    let n = endpoints::recover(&state, &user, input.since).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "requeued": n }))))
+}
+
+/// The built-in receiver for relative webhook URLs: verifies the signature and re-emits the
+/// payload to its owner's Socket.IO room as `webhook`.
+#[utoipa::path(post, path = "/api/notifications/webhooks/notifications", tag = "webhooks",
+    request_body(content = Object, description = "a ticketwire webhook payload", content_type = "application/json"),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>> {
+    receiver::receive(&state, &headers, &body).await?;
+    Ok(Json(json!({ "status": "received" })))
+}

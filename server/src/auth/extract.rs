@@ -1,0 +1,105 @@
+use axum::{extract::FromRequestParts, http::request::Parts};
+use sea_orm::EntityTrait;
+
+use super::Role;
+use crate::{
+    entity::user,
+    error::{Error, Result},
+    state::AppState,
+};
+
+/// The signed-in, active user. A handler taking it has checked the token and that the account
+/// still exists and is active.
+#[derive(Clone, Debug)]
+pub struct AuthUser {
+    pub user: user::Model,
+    pub role: Role,
+}
+
+impl AuthUser {
+    pub fn id(&self) -> &str {
+        &self.user.id
+    }
+
+    pub fn is_staff(&self) -> bool {
+        self.role.is_staff()
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// The signed-in user if there is a valid token; anonymous otherwise (but a bad token is an error).
+pub struct MaybeUser(pub Option<AuthUser>);
+
+/// An admin or an agent.
+pub struct RequireStaff(pub AuthUser);
+
+/// An admin.
+pub struct RequireAdmin(pub AuthUser);
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Resolves a raw token to an active user; shared by HTTP and Socket.IO.
+pub async fn user_from_token(state: &AppState, token: &str) -> Result<AuthUser> {
+    let unauthorized = || Error::Unauthorized("invalid or expired token".into());
+    let claims = state.jwt.verify(token).ok_or_else(unauthorized)?;
+    let user = user::Entity::find_by_id(claims.sub)
+        .one(&state.db)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or_else(unauthorized)?;
+    let role = Role::parse(&user.role).ok_or_else(unauthorized)?;
+    Ok(AuthUser { user, role })
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let token = bearer(parts).ok_or_else(|| {
+            Error::Unauthorized("missing `Authorization: Bearer <token>` header".into())
+        })?;
+        user_from_token(state, token).await
+    }
+}
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        match bearer(parts) {
+            None => Ok(MaybeUser(None)),
+            Some(token) => Ok(MaybeUser(Some(user_from_token(state, token).await?))),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for RequireStaff {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if !user.is_staff() {
+            return Err(Error::forbidden("only agents and admins may do this"));
+        }
+        Ok(RequireStaff(user))
+    }
+}
+
+impl FromRequestParts<AppState> for RequireAdmin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if !user.is_admin() {
+            return Err(Error::forbidden("only admins may do this"));
+        }
+        Ok(RequireAdmin(user))
+    }
+}

@@ -1,0 +1,298 @@
+//! Typed configuration: built-in defaults, then an optional `ticketwire.toml`, then environment variables.
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// Everything the server needs to start. Secrets are redacted in `Debug`.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`TICKETWIRE_LISTEN`).
+    pub listen: SocketAddr,
+    /// `sqlite://…` or `postgres://…` (`DATABASE_URL`). Defaults to a SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// `redis://…` (`REDIS_URL`): when set, Socket.IO rooms span every node through Redis.
+    pub redis_url: Option<String>,
+    /// Where the SQLite file, the generated JWT secret and attachments live (`TICKETWIRE_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// HMAC key for access tokens (`TICKETWIRE_JWT_SECRET`). Generated and kept in `data_dir` when unset.
+    pub jwt_secret: Option<String>,
+    /// Lifetime of an access token, in seconds (`TICKETWIRE_TOKEN_TTL_SECS`).
+    pub token_ttl_secs: u64,
+    /// Whether anyone may create a customer account (`TICKETWIRE_ALLOW_REGISTRATION`).
+    pub allow_registration: bool,
+    /// Largest attachment accepted, in bytes (`TICKETWIRE_UPLOAD_LIMIT`).
+    pub upload_limit_bytes: usize,
+    /// Largest JSON body accepted, in bytes (`TICKETWIRE_JSON_LIMIT`).
+    pub json_limit_bytes: usize,
+    /// `development` or `production` (`TICKETWIRE_ENV`); production refuses weak secrets.
+    pub env: String,
+    /// Where the built web-client lives (`TICKETWIRE_WEB_DIR`).
+    pub web_dir: PathBuf,
+    pub webhooks: WebhookConfig,
+    pub ingest: IngestConfig,
+}
+
+/// Outbound webhook delivery settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Delays after the first attempt, in milliseconds (`TICKETWIRE_WEBHOOK_RETRY_SCHEDULE_MS`, comma separated).
+    pub retry_schedule_ms: Vec<u64>,
+    /// Per-attempt timeout in milliseconds (`TICKETWIRE_WEBHOOK_TIMEOUT_MS`).
+    pub timeout_ms: u64,
+    /// Deliveries in flight at once, over all endpoints.
+    pub max_in_flight: usize,
+    /// Deliveries in flight at once to one endpoint.
+    pub max_in_flight_per_endpoint: usize,
+    /// An endpoint failing for this long is disabled (`TICKETWIRE_WEBHOOK_DISABLE_AFTER_SECS`).
+    pub disable_after_secs: u64,
+    /// Networks that are private but may receive webhooks anyway, e.g. `127.0.0.0/8` for
+    /// development (`TICKETWIRE_WEBHOOK_ALLOW_CIDRS`, comma separated).
+    pub allow_cidrs: Vec<IpNet>,
+}
+
+/// Inbound ingestion settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Most items accepted by one batch request.
+    pub batch_max_items: usize,
+    /// Largest inbound body, in bytes.
+    pub max_body_bytes: usize,
+    /// Bytes of the original payload kept in `metadata.raw`.
+    pub raw_payload_cap_bytes: usize,
+    /// An alert that resolves within this many seconds of firing is a false positive.
+    pub flap_window_secs: u64,
+    /// Requests per second allowed per integration (a burst of twice that is tolerated).
+    pub rate_per_second: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            database_url: None,
+            redis_url: None,
+            data_dir: PathBuf::from("data"),
+            jwt_secret: None,
+            token_ttl_secs: 24 * 3600,
+            allow_registration: true,
+            upload_limit_bytes: 25 * 1024 * 1024,
+            json_limit_bytes: 2 * 1024 * 1024,
+            env: "development".into(),
+            web_dir: PathBuf::from("web-client/dist"),
+            webhooks: WebhookConfig::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        const S: u64 = 1000;
+        Self {
+            retry_schedule_ms: vec![
+                5 * S,
+                300 * S,
+                1800 * S,
+                7200 * S,
+                18000 * S,
+                36000 * S,
+                36000 * S,
+            ],
+            timeout_ms: 10_000,
+            max_in_flight: 256,
+            max_in_flight_per_endpoint: 8,
+            disable_after_secs: 5 * 24 * 3600,
+            allow_cidrs: Vec::new(),
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            batch_max_items: 500,
+            max_body_bytes: 1024 * 1024,
+            raw_payload_cap_bytes: 16 * 1024,
+            flap_window_secs: 300,
+            rate_per_second: 50,
+        }
+    }
+}
+
+impl WebhookConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+impl Config {
+    /// Reads `path` if given (or `./ticketwire.toml` if it exists), then applies environment variables.
+    pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let default_path = std::path::Path::new("ticketwire.toml");
+        let file = match path {
+            Some(p) => Some(std::fs::read_to_string(p)?),
+            None if default_path.exists() => Some(std::fs::read_to_string(default_path)?),
+            None => None,
+        };
+        let mut config: Config = match file {
+            Some(text) => toml::from_str(&text)?,
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    /// Overrides fields from environment variables, read through `get` so tests can inject them.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        fn parse<T: std::str::FromStr>(key: &str, v: String) -> anyhow::Result<T>
+        where
+            T::Err: fmt::Display,
+        {
+            v.parse()
+                .map_err(|e| anyhow::anyhow!("{key}: cannot parse {v:?}: {e}"))
+        }
+        fn list<T: std::str::FromStr>(key: &str, v: String) -> anyhow::Result<Vec<T>>
+        where
+            T::Err: fmt::Display,
+        {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| parse(key, s.to_string()))
+                .collect()
+        }
+        if let Some(v) = get("TICKETWIRE_LISTEN") {
+            self.listen = parse("TICKETWIRE_LISTEN", v)?;
+        }
+        if let Some(v) = get("DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = get("REDIS_URL").filter(|v| !v.is_empty()) {
+            self.redis_url = Some(v);
+        }
+        if let Some(v) = get("TICKETWIRE_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("TICKETWIRE_JWT_SECRET").filter(|v| !v.is_empty()) {
+            self.jwt_secret = Some(v);
+        }
+        if let Some(v) = get("TICKETWIRE_TOKEN_TTL_SECS") {
+            self.token_ttl_secs = parse("TICKETWIRE_TOKEN_TTL_SECS", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_ALLOW_REGISTRATION") {
+            self.allow_registration = parse("TICKETWIRE_ALLOW_REGISTRATION", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_UPLOAD_LIMIT") {
+            self.upload_limit_bytes = parse("TICKETWIRE_UPLOAD_LIMIT", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_JSON_LIMIT") {
+            self.json_limit_bytes = parse("TICKETWIRE_JSON_LIMIT", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_ENV") {
+            self.env = v;
+        }
+        if let Some(v) = get("TICKETWIRE_WEB_DIR") {
+            self.web_dir = v.into();
+        }
+        if let Some(v) = get("TICKETWIRE_WEBHOOK_RETRY_SCHEDULE_MS") {
+            self.webhooks.retry_schedule_ms = list("TICKETWIRE_WEBHOOK_RETRY_SCHEDULE_MS", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_WEBHOOK_TIMEOUT_MS") {
+            self.webhooks.timeout_ms = parse("TICKETWIRE_WEBHOOK_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_WEBHOOK_DISABLE_AFTER_SECS") {
+            self.webhooks.disable_after_secs = parse("TICKETWIRE_WEBHOOK_DISABLE_AFTER_SECS", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_WEBHOOK_ALLOW_CIDRS") {
+            self.webhooks.allow_cidrs = list("TICKETWIRE_WEBHOOK_ALLOW_CIDRS", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_INGEST_FLAP_WINDOW_SECS") {
+            self.ingest.flap_window_secs = parse("TICKETWIRE_INGEST_FLAP_WINDOW_SECS", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_INGEST_RATE_PER_SECOND") {
+            self.ingest.rate_per_second = parse("TICKETWIRE_INGEST_RATE_PER_SECOND", v)?;
+        }
+        Ok(())
+    }
+
+    /// The database to use: `database_url`, or a SQLite file in `data_dir`.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("ticketwire.db").display()
+            ),
+        }
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env.eq_ignore_ascii_case("production")
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &self.database_url.as_ref().map(|u| redact_url(u)))
+            .field("redis_url", &self.redis_url.as_ref().map(|u| redact_url(u)))
+            .field("data_dir", &self.data_dir)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "[redacted]"))
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .field("allow_registration", &self.allow_registration)
+            .field("upload_limit_bytes", &self.upload_limit_bytes)
+            .field("env", &self.env)
+            .field("webhooks", &self.webhooks)
+            .field("ingest", &self.ingest)
+            .finish()
+    }
+}
+
+/// Hides the password part of a connection URL.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_defaults_and_bad_values_are_named() {
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "TICKETWIRE_LISTEN" => Some("127.0.0.1:0".into()),
+            "TICKETWIRE_WEBHOOK_RETRY_SCHEDULE_MS" => Some("10, 20,30".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.webhooks.retry_schedule_ms, vec![10, 20, 30]);
+        let err = c
+            .apply_env(|k| (k == "TICKETWIRE_UPLOAD_LIMIT").then(|| "lots".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("TICKETWIRE_UPLOAD_LIMIT"));
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = Config {
+            jwt_secret: Some("hunter2hunter2".into()),
+            database_url: Some("postgres://u:pw@localhost/db".into()),
+            ..Config::default()
+        };
+        let s = format!("{c:?}");
+        assert!(!s.contains("hunter2") && !s.contains(":pw@"));
+    }
+}

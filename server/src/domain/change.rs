@@ -1,0 +1,213 @@
+//! The one path every mutation takes: the change and its event commit together.
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    Set, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{entity::event, error::Result, hooks::HooksHandle};
+
+/// What kind of entity changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Ticket,
+    Comment,
+    KbArticle,
+    Attachment,
+    User,
+    /// A user's request to test their webhook: private to that user.
+    Webhook,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Ticket => "ticket",
+            Kind::Comment => "comment",
+            Kind::KbArticle => "kb_article",
+            Kind::Attachment => "attachment",
+            Kind::User => "user",
+            Kind::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "ticket" => Kind::Ticket,
+            "comment" => Kind::Comment,
+            "kb_article" => Kind::KbArticle,
+            "attachment" => Kind::Attachment,
+            "user" => Kind::User,
+            "webhook" => Kind::Webhook,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Created,
+    Updated,
+    Deleted,
+    /// Only for [`Kind::Webhook`].
+    Test,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Updated => "updated",
+            Action::Deleted => "deleted",
+            Action::Test => "test",
+        }
+    }
+}
+
+/// A change about to be recorded, with the audience columns that decide who may see it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub kind: Kind,
+    pub action: Action,
+    pub entity_id: String,
+    pub ticket_id: Option<String>,
+    pub requester_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub staff_only: bool,
+    pub actor_id: Option<String>,
+    pub data: Value,
+    pub previous: Option<Value>,
+}
+
+impl Change {
+    pub fn new(kind: Kind, action: Action, entity_id: &str, data: impl Serialize) -> Self {
+        Self {
+            kind,
+            action,
+            entity_id: entity_id.to_string(),
+            ticket_id: None,
+            requester_id: None,
+            owner_id: None,
+            staff_only: false,
+            actor_id: None,
+            data: serde_json::to_value(data).unwrap_or(Value::Null),
+            previous: None,
+        }
+    }
+
+    pub fn by(mut self, actor_id: &str) -> Self {
+        self.actor_id = Some(actor_id.to_string());
+        self
+    }
+
+    pub fn on_ticket(mut self, ticket_id: &str, requester_id: Option<&str>) -> Self {
+        self.ticket_id = Some(ticket_id.to_string());
+        self.requester_id = requester_id.map(str::to_string);
+        self
+    }
+
+    pub fn staff_only(mut self, staff_only: bool) -> Self {
+        self.staff_only = staff_only;
+        self
+    }
+
+    pub fn owned_by(mut self, user_id: &str) -> Self {
+        self.owner_id = Some(user_id.to_string());
+        self
+    }
+
+    pub fn previous(mut self, previous: impl Serialize) -> Self {
+        self.previous = serde_json::to_value(previous).ok();
+        self
+    }
+}
+
+/// A write transaction that cannot commit a change without its event.
+pub struct Tx {
+    pub txn: DatabaseTransaction,
+    hooks: HooksHandle,
+    backend: DbBackend,
+    ordered: bool,
+}
+
+impl Tx {
+    pub async fn begin(db: &DatabaseConnection, hooks: &HooksHandle) -> Result<Self> {
+        let backend = db.get_database_backend();
+        let txn = begin_write(db).await?;
+        Ok(Self {
+            txn,
+            hooks: hooks.clone(),
+            backend,
+            ordered: false,
+        })
+    }
+
+    /// Appends the event for `change`; returns its `event_id`.
+    pub async fn record(&mut self, change: Change) -> Result<i64> {
+        self.take_event_order_lock().await?;
+        let row = event::ActiveModel {
+            kind: Set(change.kind.as_str().to_string()),
+            action: Set(change.action.as_str().to_string()),
+            entity_id: Set(change.entity_id),
+            ticket_id: Set(change.ticket_id),
+            requester_id: Set(change.requester_id),
+            owner_id: Set(change.owner_id),
+            staff_only: Set(change.staff_only),
+            actor_id: Set(change.actor_id),
+            data: Set(change.data),
+            previous: Set(change.previous),
+            created_at: Set(super::now()),
+            ..Default::default()
+        }
+        .insert(&self.txn)
+        .await?;
+        Ok(row.id)
+    }
+
+    /// On PostgreSQL, sequence values are handed out in insert order but become visible in commit
+    /// order, so a reader could see event 7 before event 6 commits and skip 6 forever. Holding a
+    /// transaction-scoped advisory lock from the first event to commit makes the two orders
+    /// agree. SQLite serialises writers already.
+    async fn take_event_order_lock(&mut self) -> Result<()> {
+        if self.ordered || self.backend != DbBackend::Postgres {
+            return Ok(());
+        }
+        self.txn
+            .execute_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(7245300201)",
+            ))
+            .await?;
+        self.ordered = true;
+        Ok(())
+    }
+
+    /// Commits, then wakes the dispatcher so the event goes out at once.
+    pub async fn commit(self) -> Result<()> {
+        self.txn.commit().await?;
+        self.hooks.wake();
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &Self::Target {
+        &self.txn
+    }
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock up front
+/// (`BEGIN IMMEDIATE`), so a read-then-write transaction waits for its turn instead of failing
+/// with `SQLITE_BUSY` when another writer committed in between.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}

@@ -1,0 +1,218 @@
+//! Comments, threaded replies and internal notes (staff only, never shown to customers).
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Action, Change, Kind, Page, PageQuery, Tx, tickets, users::check_version, validate};
+use crate::{
+    auth::AuthUser,
+    entity::{comment, ticket},
+    error::{Error, Result},
+    state::AppState,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Comment {
+    pub id: String,
+    pub ticket_id: String,
+    pub author_id: String,
+    pub parent_id: Option<String>,
+    pub content: String,
+    /// An internal note: visible to agents and admins only.
+    pub internal: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl From<comment::Model> for Comment {
+    fn from(m: comment::Model) -> Self {
+        Self {
+            id: m.id,
+            ticket_id: m.ticket_id,
+            author_id: m.author_id,
+            parent_id: m.parent_id,
+            content: m.content,
+            internal: m.internal,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            version: m.version,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    pub content: String,
+    /// Makes this a reply to that comment (on the same ticket).
+    pub parent_id: Option<String>,
+    /// Staff only.
+    #[serde(default)]
+    pub internal: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentPatch {
+    pub content: Option<String>,
+    /// Staff only.
+    pub internal: Option<bool>,
+}
+
+fn can_see(who: &AuthUser, c: &comment::Model) -> bool {
+    !c.internal || who.is_staff()
+}
+
+/// The comment and its ticket, if `who` may read both.
+pub async fn readable(db: &impl ConnectionTrait, who: &AuthUser, id: &str) -> Result<(comment::Model, ticket::Model)> {
+    let c = comment::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+        .filter(|c| can_see(who, c))
+        .ok_or(Error::NotFound("comment"))?;
+    let t = tickets::readable(db, who, &c.ticket_id)
+        .await
+        .map_err(|_| Error::NotFound("comment"))?;
+    Ok((c, t))
+}
+
+/// Comments of a ticket, oldest first (conversation order).
+pub async fn list(state: &AppState, who: &AuthUser, ticket_id: &str, page: &PageQuery) -> Result<Page<Comment>> {
+    tickets::readable(&state.db, who, ticket_id).await?;
+    let limit = page.limit()?;
+    let mut query = comment::Entity::find()
+        .filter(comment::Column::TicketId.eq(ticket_id))
+        .order_by_asc(comment::Column::Id);
+    if !who.is_staff() {
+        query = query.filter(comment::Column::Internal.eq(false));
+    }
+    if let Some(cursor) = page.cursor()? {
+        query = query.filter(comment::Column::Id.gt(cursor));
+    }
+    let rows = query.limit(limit + 1).all(&state.db).await?;
+    Ok(Page::from_rows(rows, limit, |r| r.id.clone(), Comment::from))
+}
+
+fn change_for(action: Action, c: &Comment, t: &ticket::Model, actor: &str) -> Change {
+    Change::new(Kind::Comment, action, &c.id, c)
+        .on_ticket(&t.id, t.requester_id.as_deref())
+        .staff_only(c.internal)
+        .by(actor)
+}
+
+pub async fn create(state: &AppState, who: &AuthUser, ticket_id: &str, input: NewComment) -> Result<Comment> {
+    let content = validate::required_text("content", &input.content, 50_000)?;
+    if input.internal && !who.is_staff() {
+        return Err(Error::forbidden("only agents and admins may write internal notes"));
+    }
+    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let t = tickets::readable(&tx.txn, who, ticket_id).await?;
+    let mut internal = input.internal;
+    let parent_id = match input.parent_id.as_deref() {
+        None => None,
+        Some(pid) => {
+            let (parent, _) = readable(&tx.txn, who, pid)
+                .await
+                .map_err(|_| Error::validation("parent_id", "no comment with this id on this ticket"))?;
+            if parent.ticket_id != t.id {
+                return Err(Error::validation("parent_id", "no comment with this id on this ticket"));
+            }
+            // A reply in an internal thread stays internal.
+            internal |= parent.internal;
+            Some(parent.id)
+        }
+    };
+    let now = super::now();
+    let model = comment::ActiveModel {
+        id: Set(super::new_id()),
+        ticket_id: Set(t.id.clone()),
+        author_id: Set(who.id().to_string()),
+        parent_id: Set(parent_id),
+        content: Set(content),
+        internal: Set(internal),
+        created_at: Set(now),
+        updated_at: Set(now),
+        version: Set(1),
+    }
+    .insert(&tx.txn)
+    .await?;
+    let view = Comment::from(model);
+    tx.record(change_for(Action::Created, &view, &t, who.id())).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+fn may_modify(who: &AuthUser, c: &comment::Model) -> Result<()> {
+    if c.author_id == who.id() || who.is_staff() {
+        Ok(())
+    } else {
+        Err(Error::forbidden("only the author or staff may change this comment"))
+    }
+}
+
+pub async fn update(
+    state: &AppState,
+    who: &AuthUser,
+    id: &str,
+    patch: CommentPatch,
+    if_match: Option<i64>,
+) -> Result<Comment> {
+    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let (current, t) = readable(&tx.txn, who, id).await?;
+    may_modify(who, &current)?;
+    check_version(current.version, if_match)?;
+    if patch.internal.is_some() && !who.is_staff() {
+        return Err(Error::forbidden("only agents and admins may change whether a note is internal"));
+    }
+    let mut am: comment::ActiveModel = current.clone().into();
+    if let Some(content) = &patch.content {
+        am.content = Set(validate::required_text("content", content, 50_000)?);
+    }
+    if let Some(internal) = patch.internal {
+        am.internal = Set(internal);
+    }
+    if !am.is_changed() {
+        return Ok(current.into());
+    }
+    am.updated_at = Set(super::now());
+    am.version = Set(current.version + 1);
+    let model = comment::Entity::update_many()
+        .set(am)
+        .filter(comment::Column::Id.eq(current.id.clone()))
+        .filter(comment::Column::Version.eq(current.version))
+        .exec_with_returning(&tx.txn)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::conflict("the comment was changed by someone else; reload and retry"))?;
+    let view = Comment::from(model);
+    // A note made public is news to customers; a public comment made internal must disappear
+    // for them too, so the event is staff-only only when it was and stays internal.
+    let change = change_for(Action::Updated, &view, &t, who.id())
+        .staff_only(current.internal && view.internal)
+        .previous(Comment::from(current));
+    tx.record(change).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
+    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let (current, t) = readable(&tx.txn, who, id).await?;
+    may_modify(who, &current)?;
+    // Replies stay, detached from the deleted parent.
+    comment::Entity::update_many()
+        .col_expr(comment::Column::ParentId, sea_orm::sea_query::Expr::value(Option::<String>::None))
+        .filter(comment::Column::ParentId.eq(id))
+        .exec(&tx.txn)
+        .await?;
+    comment::Entity::delete_by_id(id.to_string()).exec(&tx.txn).await?;
+    let view = Comment::from(current);
+    tx.record(change_for(Action::Deleted, &view, &t, who.id())).await?;
+    tx.commit().await
+}

@@ -1,0 +1,98 @@
+//! The event log as callers may see it.
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    auth::{AuthUser, Role},
+    entity::event,
+    error::{Error, Result},
+    state::AppState,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    pub event_id: i64,
+    pub kind: String,
+    pub action: String,
+    pub entity_id: String,
+    pub ticket_id: Option<String>,
+    pub actor_id: Option<String>,
+    /// The full entity after the change (as it was, for a delete).
+    #[schema(value_type = Object)]
+    pub data: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<event::Model> for Event {
+    fn from(m: event::Model) -> Self {
+        Self {
+            event_id: m.id,
+            kind: m.kind,
+            action: m.action,
+            entity_id: m.entity_id,
+            ticket_id: m.ticket_id,
+            actor_id: m.actor_id,
+            data: m.data,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct EventQuery {
+    /// Only events after this `event_id` (default 0: from the start).
+    pub after: Option<i64>,
+    /// 1–500, default 100.
+    pub limit: Option<u64>,
+}
+
+/// Restricts a query to the events `role`/`user_id` may see.
+pub fn visible_to(query: Select<event::Entity>, user_id: &str, role: Role) -> Select<event::Entity> {
+    use event::Column as C;
+    let private_kinds = match role {
+        Role::Admin => vec!["webhook"],
+        Role::Agent => vec!["webhook", "user"],
+        Role::Customer => {
+            return query.filter(
+                Condition::any()
+                    .add(C::OwnerId.eq(user_id))
+                    .add(
+                        Condition::all()
+                            .add(C::StaffOnly.eq(false))
+                            .add(Condition::any().add(C::RequesterId.eq(user_id)).add(C::Kind.eq("kb_article"))),
+                    ),
+            );
+        }
+    };
+    query.filter(
+        Condition::any()
+            .add(C::Kind.is_not_in(private_kinds))
+            .add(C::OwnerId.eq(user_id)),
+    )
+}
+
+pub async fn list(state: &AppState, who: &AuthUser, q: &EventQuery) -> Result<Vec<Event>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(Error::validation("limit", "must be between 1 and 500"));
+    }
+    let after = q.after.unwrap_or(0);
+    if after < 0 {
+        return Err(Error::validation("after", "must not be negative"));
+    }
+    let query = event::Entity::find()
+        .filter(event::Column::Id.gt(after))
+        .order_by_asc(event::Column::Id)
+        .limit(limit);
+    Ok(visible_to(query, who.id(), who.role)
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(Event::from)
+        .collect())
+}

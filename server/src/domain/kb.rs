@@ -1,0 +1,245 @@
+//! Knowledge-base articles: staff write drafts and publish; published ones are public.
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{Action, Change, Kind, Page, PageQuery, Tx, tickets, users::check_version, validate};
+use crate::{
+    auth::AuthUser,
+    entity::kb_article,
+    error::{Error, Result},
+    state::AppState,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ArticleStatus {
+    Draft,
+    Published,
+}
+
+impl ArticleStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArticleStatus::Draft => "draft",
+            ArticleStatus::Published => "published",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Article {
+    pub id: String,
+    pub title: String,
+    pub body: String,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub status: String,
+    pub author_id: String,
+    pub published_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl Article {
+    pub fn is_published(&self) -> bool {
+        self.status == "published"
+    }
+}
+
+impl From<kb_article::Model> for Article {
+    fn from(m: kb_article::Model) -> Self {
+        Self {
+            id: m.id,
+            title: m.title,
+            body: m.body,
+            category: m.category,
+            tags: serde_json::from_value(m.tags).unwrap_or_default(),
+            status: m.status,
+            author_id: m.author_id,
+            published_at: m.published_at,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            version: m.version,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewArticle {
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    pub category: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Defaults to `draft`.
+    pub status: Option<ArticleStatus>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArticlePatch {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub category: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub status: Option<ArticleStatus>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ArticleQuery {
+    /// Staff only: customers and visitors always get published articles.
+    pub status: Option<ArticleStatus>,
+    pub category: Option<String>,
+    /// Searches title and body.
+    pub q: Option<String>,
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+fn is_staff(who: Option<&AuthUser>) -> bool {
+    who.is_some_and(AuthUser::is_staff)
+}
+
+pub async fn get(state: &AppState, who: Option<&AuthUser>, id: &str) -> Result<Article> {
+    kb_article::Entity::find_by_id(id.to_string())
+        .one(&state.db)
+        .await?
+        .filter(|a| a.status == "published" || is_staff(who))
+        .map(Article::from)
+        .ok_or(Error::NotFound("article"))
+}
+
+pub async fn list(state: &AppState, who: Option<&AuthUser>, q: &ArticleQuery) -> Result<Page<Article>> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor.clone(),
+    };
+    let limit = page.limit()?;
+    let mut query = kb_article::Entity::find().order_by_desc(kb_article::Column::Id);
+    if let Some(cursor) = page.cursor()? {
+        query = query.filter(kb_article::Column::Id.lt(cursor));
+    }
+    let status = if is_staff(who) { q.status } else { Some(ArticleStatus::Published) };
+    if let Some(s) = status {
+        query = query.filter(kb_article::Column::Status.eq(s.as_str()));
+    }
+    if let Some(c) = q.category.as_deref() {
+        query = query.filter(kb_article::Column::Category.eq(c));
+    }
+    if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
+        let pattern = tickets::like_pattern(text);
+        query = query.filter(
+            Condition::any()
+                .add(tickets::lower_like(kb_article::Column::Title, &pattern))
+                .add(tickets::lower_like(kb_article::Column::Body, &pattern)),
+        );
+    }
+    let rows = query.limit(limit + 1).all(&state.db).await?;
+    Ok(Page::from_rows(rows, limit, |r| r.id.clone(), Article::from))
+}
+
+fn change_for(action: Action, a: &Article, actor: &str) -> Change {
+    Change::new(Kind::KbArticle, action, &a.id, a)
+        .staff_only(!a.is_published())
+        .by(actor)
+}
+
+pub async fn create(state: &AppState, who: &AuthUser, input: NewArticle) -> Result<Article> {
+    let status = input.status.unwrap_or(ArticleStatus::Draft);
+    let now = super::now();
+    let model = kb_article::ActiveModel {
+        id: Set(super::new_id()),
+        title: Set(validate::required_text("title", &input.title, 500)?),
+        body: Set(validate::optional_text("body", &input.body, 500_000)?),
+        category: Set(validate::required_text("category", input.category.as_deref().unwrap_or("general"), 100)?),
+        tags: Set(validate::tags("tags", &input.tags)?),
+        status: Set(status.as_str().into()),
+        author_id: Set(who.id().to_string()),
+        published_at: Set((status == ArticleStatus::Published).then_some(now)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        version: Set(1),
+    };
+    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let view = Article::from(model.insert(&tx.txn).await?);
+    tx.record(change_for(Action::Created, &view, who.id())).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+pub async fn update(
+    state: &AppState,
+    who: &AuthUser,
+    id: &str,
+    patch: ArticlePatch,
+    if_match: Option<i64>,
+) -> Result<Article> {
+    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let current = kb_article::Entity::find_by_id(id.to_string())
+        .one(&tx.txn)
+        .await?
+        .ok_or(Error::NotFound("article"))?;
+    check_version(current.version, if_match)?;
+    let mut am: kb_article::ActiveModel = current.clone().into();
+    if let Some(t) = &patch.title {
+        am.title = Set(validate::required_text("title", t, 500)?);
+    }
+    if let Some(b) = &patch.body {
+        am.body = Set(validate::optional_text("body", b, 500_000)?);
+    }
+    if let Some(c) = &patch.category {
+        am.category = Set(validate::required_text("category", c, 100)?);
+    }
+    if let Some(t) = &patch.tags {
+        am.tags = Set(validate::tags("tags", t)?);
+    }
+    if let Some(s) = patch.status {
+        am.status = Set(s.as_str().into());
+        if s == ArticleStatus::Published && current.published_at.is_none() {
+            am.published_at = Set(Some(super::now()));
+        }
+    }
+    if !am.is_changed() {
+        return Ok(current.into());
+    }
+    am.updated_at = Set(super::now());
+    am.version = Set(current.version + 1);
+    let model = kb_article::Entity::update_many()
+        .set(am)
+        .filter(kb_article::Column::Id.eq(current.id.clone()))
+        .filter(kb_article::Column::Version.eq(current.version))
+        .exec_with_returning(&tx.txn)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::conflict("the article was changed by someone else; reload and retry"))?;
+    let view = Article::from(model);
+    let was_published = current.status == "published";
+    // Unpublishing is news to readers too: they must drop the article.
+    let change = change_for(Action::Updated, &view, who.id())
+        .staff_only(!view.is_published() && !was_published)
+        .previous(Article::from(current));
+    tx.record(change).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
+    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let current = kb_article::Entity::find_by_id(id.to_string())
+        .one(&tx.txn)
+        .await?
+        .ok_or(Error::NotFound("article"))?;
+    kb_article::Entity::delete_by_id(id.to_string()).exec(&tx.txn).await?;
+    let view = Article::from(current);
+    tx.record(change_for(Action::Deleted, &view, who.id())).await?;
+    tx.commit().await
+}

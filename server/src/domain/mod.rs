@@ -1,0 +1,28 @@
+//! The operations of the helpdesk. Each validates its input, checks who is asking, writes the
+//! change and its event in one transaction ([`change::Tx`]), and wakes the hooks after commit.
+//! Nothing here knows about HTTP or Socket.IO.
+pub mod attachments;
+pub mod change;
+pub mod comments;
+pub mod events;
+pub mod kb;
+pub mod notifications;
+pub mod pagination;
+pub mod tickets;
+pub mod users;
+pub mod validate;
+
+pub use change::{Action, Change, Kind, Tx};
+pub use pagination::{Page, PageQuery};
+
+/// A fresh, time-ordered id: ids sort by creation, which keyset pagination relies on.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Now, truncated to microseconds so a value reads back from either database unchanged.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    let now = chrono::Utc::now();
+    now.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(now)
+}

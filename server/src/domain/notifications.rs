@@ -1,0 +1,116 @@
+//! A user's inbox of notifications, derived from events by the hooks layer.
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{Page, PageQuery};
+use crate::{
+    auth::AuthUser,
+    entity::notification,
+    error::{Error, Result},
+    state::AppState,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Notification {
+    pub id: String,
+    pub user_id: String,
+    /// new_ticket, ticket_updated, comment_on_ticket, reply_to_comment, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    pub related_id: String,
+    /// ticket, comment, kb_article, attachment or user.
+    pub related_type: String,
+    pub ticket_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub read: bool,
+    pub created_at: DateTime<Utc>,
+    /// The event this notification came from.
+    pub event_id: i64,
+}
+
+impl From<notification::Model> for Notification {
+    fn from(m: notification::Model) -> Self {
+        Self {
+            id: m.id,
+            user_id: m.user_id,
+            kind: m.kind,
+            message: m.message,
+            related_id: m.related_id,
+            related_type: m.related_type,
+            ticket_id: m.ticket_id,
+            actor_id: m.actor_id,
+            read: m.read,
+            created_at: m.created_at,
+            event_id: m.event_id,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct NotificationQuery {
+    /// Only unread ones.
+    pub unread: Option<bool>,
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+pub async fn list(state: &AppState, me: &AuthUser, q: &NotificationQuery) -> Result<Page<Notification>> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor.clone(),
+    };
+    let limit = page.limit()?;
+    let mut query = notification::Entity::find()
+        .filter(notification::Column::UserId.eq(me.id()))
+        .order_by_desc(notification::Column::Id);
+    if q.unread == Some(true) {
+        query = query.filter(notification::Column::Read.eq(false));
+    }
+    if let Some(cursor) = page.cursor()? {
+        query = query.filter(notification::Column::Id.lt(cursor));
+    }
+    let rows = query.limit(limit + 1).all(&state.db).await?;
+    Ok(Page::from_rows(rows, limit, |r| r.id.clone(), Notification::from))
+}
+
+pub async fn unread_count(state: &AppState, me: &AuthUser) -> Result<u64> {
+    Ok(notification::Entity::find()
+        .filter(notification::Column::UserId.eq(me.id()))
+        .filter(notification::Column::Read.eq(false))
+        .count(&state.db)
+        .await?)
+}
+
+/// Marks one of the caller's notifications read. Someone else's is "not found".
+pub async fn mark_read(state: &AppState, me: &AuthUser, id: &str) -> Result<Notification> {
+    let found = notification::Entity::find_by_id(id.to_string())
+        .filter(notification::Column::UserId.eq(me.id()))
+        .one(&state.db)
+        .await?
+        .ok_or(Error::NotFound("notification"))?;
+    notification::Entity::update_many()
+        .col_expr(notification::Column::Read, Expr::value(true))
+        .filter(notification::Column::Id.eq(id))
+        .exec(&state.db)
+        .await?;
+    let mut view = Notification::from(found);
+    view.read = true;
+    Ok(view)
+}
+
+/// Marks every notification of the caller read; returns how many changed.
+pub async fn mark_all_read(state: &AppState, me: &AuthUser) -> Result<u64> {
+    let res = notification::Entity::update_many()
+        .col_expr(notification::Column::Read, Expr::value(true))
+        .filter(notification::Column::UserId.eq(me.id()))
+        .filter(notification::Column::Read.eq(false))
+        .exec(&state.db)
+        .await?;
+    Ok(res.rows_affected)
+}

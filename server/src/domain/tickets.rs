@@ -1,0 +1,544 @@
+//! Tickets: who may see, open and change them.
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait, Func, SimpleExpr},
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{Action, Change, Kind, Page, PageQuery, Tx, users::check_version, validate};
+use crate::{
+    auth::{AuthUser, Role},
+    entity::{attachment, comment, ticket, user},
+    error::{Error, Result},
+    state::AppState,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Open,
+    InProgress,
+    Pending,
+    Resolved,
+    Closed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::InProgress => "in_progress",
+            Status::Pending => "pending",
+            Status::Resolved => "resolved",
+            Status::Closed => "closed",
+        }
+    }
+
+    pub fn is_done(self) -> bool {
+        matches!(self, Status::Resolved | Status::Closed)
+    }
+
+    fn parse(s: &str) -> Status {
+        serde_json::from_value(Value::from(s)).unwrap_or(Status::Open)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    Medium,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+}
+
+/// How a person (or a classifier) judged an alert-born ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Classification {
+    TruePositive,
+    FalsePositive,
+    Uncertain,
+}
+
+impl Classification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Classification::TruePositive => "true_positive",
+            Classification::FalsePositive => "false_positive",
+            Classification::Uncertain => "uncertain",
+        }
+    }
+}
+
+/// A ticket, exactly as REST, Socket.IO and webhooks show it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Ticket {
+    pub id: String,
+    pub subject: String,
+    pub description: String,
+    pub status: String,
+    pub priority: String,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub source: String,
+    pub external_id: Option<String>,
+    pub requester_id: Option<String>,
+    pub requester_email: Option<String>,
+    pub assignee_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    pub classification: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+impl From<ticket::Model> for Ticket {
+    fn from(m: ticket::Model) -> Self {
+        Self {
+            id: m.id,
+            subject: m.subject,
+            description: m.description,
+            status: m.status,
+            priority: m.priority,
+            category: m.category,
+            tags: serde_json::from_value(m.tags).unwrap_or_default(),
+            source: m.source,
+            external_id: m.external_id,
+            requester_id: m.requester_id,
+            requester_email: m.requester_email,
+            assignee_id: m.assignee_id,
+            metadata: m.metadata,
+            classification: m.classification,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            resolved_at: m.resolved_at,
+            version: m.version,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicket {
+    /// Also accepted as `title`.
+    #[serde(alias = "title")]
+    pub subject: String,
+    #[serde(default)]
+    pub description: String,
+    pub status: Option<Status>,
+    pub priority: Option<Priority>,
+    pub category: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// `web`, `api` or an integration's name. Staff only.
+    pub source: Option<String>,
+    pub external_id: Option<String>,
+    /// Staff only; customers always open tickets for themselves.
+    pub requester_id: Option<String>,
+    pub requester_email: Option<String>,
+    pub assignee_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Option<Value>,
+    pub classification: Option<Classification>,
+}
+
+/// A partial update. `null` clears a nullable field; an absent field is left alone.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketPatch {
+    #[serde(alias = "title")]
+    pub subject: Option<String>,
+    pub description: Option<String>,
+    pub status: Option<Status>,
+    pub priority: Option<Priority>,
+    pub category: Option<String>,
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub assignee_id: Option<Option<String>>,
+    pub requester_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Classification>)]
+    pub classification: Option<Option<Classification>>,
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TicketQuery {
+    pub status: Option<Status>,
+    pub priority: Option<Priority>,
+    pub assignee_id: Option<String>,
+    pub requester_id: Option<String>,
+    pub source: Option<String>,
+    /// Text search over subject and description.
+    pub q: Option<String>,
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+/// `%text%` for LIKE, with LIKE's own wildcards escaped.
+pub fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .trim()
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// `LOWER(col) LIKE pattern ESCAPE '\'`, case-insensitive on both databases.
+pub fn lower_like(col: impl sea_orm::ColumnTrait, pattern: &str) -> SimpleExpr {
+    Expr::expr(Func::lower(Expr::col(col))).like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\'))
+}
+
+/// The ticket, if `who` may read it. What they may not see is "not found", so nothing leaks.
+pub async fn readable(db: &impl ConnectionTrait, who: &AuthUser, id: &str) -> Result<ticket::Model> {
+    let found = ticket::Entity::find_by_id(id.to_string()).one(db).await?;
+    match found {
+        Some(t) if can_read(who, &t) => Ok(t),
+        _ => Err(Error::NotFound("ticket")),
+    }
+}
+
+pub fn can_read(who: &AuthUser, t: &ticket::Model) -> bool {
+    who.is_staff() || t.requester_id.as_deref() == Some(who.id())
+}
+
+pub async fn list(state: &AppState, who: &AuthUser, q: &TicketQuery) -> Result<Page<Ticket>> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor.clone(),
+    };
+    let limit = page.limit()?;
+    let mut query = ticket::Entity::find().order_by_desc(ticket::Column::Id);
+    if let Some(cursor) = page.cursor()? {
+        query = query.filter(ticket::Column::Id.lt(cursor));
+    }
+    if !who.is_staff() {
+        query = query.filter(ticket::Column::RequesterId.eq(who.id()));
+    }
+    if let Some(s) = q.status {
+        query = query.filter(ticket::Column::Status.eq(s.as_str()));
+    }
+    if let Some(p) = q.priority {
+        query = query.filter(ticket::Column::Priority.eq(p.as_str()));
+    }
+    if let Some(a) = q.assignee_id.as_deref() {
+        query = match a {
+            "none" | "" => query.filter(ticket::Column::AssigneeId.is_null()),
+            a => query.filter(ticket::Column::AssigneeId.eq(a)),
+        };
+    }
+    if let Some(r) = q.requester_id.as_deref() {
+        query = query.filter(ticket::Column::RequesterId.eq(r));
+    }
+    if let Some(s) = q.source.as_deref() {
+        query = query.filter(ticket::Column::Source.eq(s));
+    }
+    if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
+        let pattern = like_pattern(text);
+        query = query.filter(
+            Condition::any()
+                .add(lower_like(ticket::Column::Subject, &pattern))
+                .add(lower_like(ticket::Column::Description, &pattern)),
+        );
+    }
+    let rows = query.limit(limit + 1).all(&state.db).await?;
+    Ok(Page::from_rows(rows, limit, |r| r.id.clone(), Ticket::from))
+}
+
+async fn active_user(db: &impl ConnectionTrait, field: &str, id: &str) -> Result<user::Model> {
+    let id = validate::id(field, id)?;
+    user::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or_else(|| Error::validation(field, "no active user has this id"))
+}
+
+async fn check_assignee(db: &impl ConnectionTrait, id: &str) -> Result<String> {
+    let u = active_user(db, "assignee_id", id).await?;
+    if !Role::parse(&u.role).is_some_and(Role::is_staff) {
+        return Err(Error::validation("assignee_id", "tickets can only be assigned to agents or admins"));
+    }
+    Ok(u.id)
+}
+
+fn text_fields(subject: &str, description: &str, category: &str) -> Result<(String, String, String)> {
+    Ok((
+        validate::required_text("subject", subject, 500)?,
+        validate::optional_text("description", description, 100_000)?,
+        validate::required_text("category", category, 100)?,
+    ))
+}
+
+/// Opens a ticket. Customers open tickets for themselves; staff may open them for anyone.
+pub async fn create(state: &AppState, who: &AuthUser, input: NewTicket) -> Result<Ticket> {
+    if !who.is_staff()
+        && (input.requester_id.as_deref().is_some_and(|r| r != who.id())
+            || input.assignee_id.is_some()
+            || input.status.is_some_and(|s| s != Status::Open)
+            || input.source.is_some()
+            || input.classification.is_some())
+    {
+        return Err(Error::forbidden(
+            "customers cannot set requester, assignee, status, source or classification",
+        ));
+    }
+    let source = input.source.clone().unwrap_or_else(|| if who.is_staff() { "api" } else { "web" }.into());
+    let requester_id = match &input.requester_id {
+        Some(r) if who.is_staff() => Some(active_user(&state.db, "requester_id", r).await?.id),
+        _ if input.requester_email.is_some() && who.is_staff() => None,
+        _ => Some(who.id().to_string()),
+    };
+    let assignee_id = match &input.assignee_id {
+        Some(a) => Some(check_assignee(&state.db, a).await?),
+        None => None,
+    };
+    let draft = TicketDraft {
+        subject: input.subject,
+        description: input.description,
+        status: input.status.unwrap_or(Status::Open),
+        priority: input.priority.unwrap_or(Priority::Medium),
+        category: input.category.unwrap_or_else(|| "general".into()),
+        tags: input.tags,
+        source,
+        external_id: input.external_id,
+        requester_id,
+        requester_email: input.requester_email,
+        assignee_id,
+        metadata: input.metadata.unwrap_or_else(|| Value::Object(Default::default())),
+        classification: input.classification,
+    };
+    let tx = Tx::begin(&state.db, &state.hooks).await?;
+    let ticket = insert(tx, Some(who.id()), draft).await?;
+    Ok(ticket)
+}
+
+/// A validated-later ticket, as both the API and ingestion build it.
+#[derive(Debug, Clone)]
+pub struct TicketDraft {
+    pub subject: String,
+    pub description: String,
+    pub status: Status,
+    pub priority: Priority,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub source: String,
+    pub external_id: Option<String>,
+    pub requester_id: Option<String>,
+    pub requester_email: Option<String>,
+    pub assignee_id: Option<String>,
+    pub metadata: Value,
+    pub classification: Option<Classification>,
+}
+
+/// Validates and inserts a ticket with its event, then commits `tx`.
+pub async fn insert(mut tx: Tx, actor_id: Option<&str>, d: TicketDraft) -> Result<Ticket> {
+    let (subject, description, category) = text_fields(&d.subject, &d.description, &d.category)?;
+    let tags = validate::tags("tags", &d.tags)?;
+    let metadata = validate::metadata("metadata", &d.metadata)?;
+    let source = validate::required_text("source", &d.source, 64)?;
+    let external_id = d
+        .external_id
+        .as_deref()
+        .map(|e| validate::required_text("external_id", e, 255))
+        .transpose()?;
+    let requester_email = d
+        .requester_email
+        .as_deref()
+        .map(|e| validate::email("requester_email", e))
+        .transpose()?;
+    let now = super::now();
+    let model = ticket::ActiveModel {
+        id: Set(super::new_id()),
+        subject: Set(subject),
+        description: Set(description),
+        status: Set(d.status.as_str().into()),
+        priority: Set(d.priority.as_str().into()),
+        category: Set(category),
+        tags: Set(tags),
+        source: Set(source),
+        external_id: Set(external_id),
+        requester_id: Set(d.requester_id),
+        requester_email: Set(requester_email),
+        assignee_id: Set(d.assignee_id),
+        metadata: Set(metadata),
+        classification: Set(d.classification.map(|c| c.as_str().to_string())),
+        resolved_at: Set(d.status.is_done().then_some(now)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        version: Set(1),
+    }
+    .insert(&tx.txn)
+    .await
+    .map_err(Error::from)
+    .map_err(|e| {
+        if e.is_unique_violation() {
+            Error::conflict("a ticket with this source and external_id already exists")
+        } else {
+            e
+        }
+    })?;
+    let view = Ticket::from(model);
+    let mut change = Change::new(Kind::Ticket, Action::Created, &view.id, &view)
+        .on_ticket(&view.id, view.requester_id.as_deref());
+    change.actor_id = actor_id.map(str::to_string);
+    tx.record(change).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// Applies `patch` to a readable ticket. Customers may edit the text of their own tickets and
+/// close or reopen them; everything else is for staff.
+pub async fn update(
+    state: &AppState,
+    who: &AuthUser,
+    id: &str,
+    patch: TicketPatch,
+    if_match: Option<i64>,
+) -> Result<Ticket> {
+    let tx = Tx::begin(&state.db, &state.hooks).await?;
+    let current = readable(&tx.txn, who, id).await?;
+    check_version(current.version, if_match)?;
+    if !who.is_staff() {
+        let staff_fields = patch.priority.is_some()
+            || patch.category.is_some()
+            || patch.assignee_id.is_some()
+            || patch.requester_id.is_some()
+            || patch.metadata.is_some()
+            || patch.classification.is_some();
+        let status_ok = patch.status.is_none_or(|s| matches!(s, Status::Open | Status::Closed | Status::Resolved));
+        if staff_fields || !status_ok {
+            return Err(Error::forbidden(
+                "customers may change subject, description and tags, and close or reopen their tickets",
+            ));
+        }
+    }
+    let mut am: ticket::ActiveModel = current.clone().into();
+    if let Some(s) = &patch.subject {
+        am.subject = Set(validate::required_text("subject", s, 500)?);
+    }
+    if let Some(d) = &patch.description {
+        am.description = Set(validate::optional_text("description", d, 100_000)?);
+    }
+    if let Some(c) = &patch.category {
+        am.category = Set(validate::required_text("category", c, 100)?);
+    }
+    if let Some(t) = &patch.tags {
+        am.tags = Set(validate::tags("tags", t)?);
+    }
+    if let Some(p) = patch.priority {
+        am.priority = Set(p.as_str().into());
+    }
+    if let Some(m) = &patch.metadata {
+        am.metadata = Set(validate::metadata("metadata", m)?);
+    }
+    if let Some(c) = patch.classification {
+        am.classification = Set(c.map(|c| c.as_str().to_string()));
+    }
+    if let Some(a) = &patch.assignee_id {
+        am.assignee_id = Set(match a {
+            Some(a) => Some(check_assignee(&tx.txn, a).await?),
+            None => None,
+        });
+    }
+    if let Some(r) = &patch.requester_id {
+        am.requester_id = Set(Some(active_user(&tx.txn, "requester_id", r).await?.id));
+    }
+    if let Some(s) = patch.status {
+        am.status = Set(s.as_str().into());
+    }
+    save(tx, Some(who.id()), current, am).await
+}
+
+/// Writes an update guarded by the version read, records the event and commits.
+pub async fn save(
+    mut tx: Tx,
+    actor_id: Option<&str>,
+    current: ticket::Model,
+    mut am: ticket::ActiveModel,
+) -> Result<Ticket> {
+    if !am.is_changed() {
+        return Ok(current.into());
+    }
+    let was_done = Status::parse(&current.status).is_done();
+    if let sea_orm::ActiveValue::Set(s) = &am.status {
+        match (was_done, Status::parse(s).is_done()) {
+            (false, true) => am.resolved_at = Set(Some(super::now())),
+            (true, false) => am.resolved_at = Set(None),
+            _ => {}
+        }
+    }
+    am.updated_at = Set(super::now());
+    am.version = Set(current.version + 1);
+    let model = ticket::Entity::update_many()
+        .set(am)
+        .filter(ticket::Column::Id.eq(current.id.clone()))
+        .filter(ticket::Column::Version.eq(current.version))
+        .exec_with_returning(&tx.txn)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::conflict("the ticket was changed by someone else; reload and retry"))?;
+    let view = Ticket::from(model);
+    let previous = Ticket::from(current);
+    let mut change = Change::new(Kind::Ticket, Action::Updated, &view.id, &view)
+        .on_ticket(&view.id, view.requester_id.as_deref())
+        .previous(&previous);
+    change.actor_id = actor_id.map(str::to_string);
+    tx.record(change).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// Deletes a ticket with its comments and attachments (staff only). The event keeps the snapshot.
+pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
+    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let current = readable(&tx.txn, who, id).await?;
+    if !who.is_staff() {
+        return Err(Error::forbidden("only agents and admins may delete tickets"));
+    }
+    comment::Entity::delete_many()
+        .filter(comment::Column::TicketId.eq(id))
+        .exec(&tx.txn)
+        .await?;
+    attachment::Entity::delete_many()
+        .filter(attachment::Column::TicketId.eq(id))
+        .exec(&tx.txn)
+        .await?;
+    ticket::Entity::delete_by_id(id.to_string()).exec(&tx.txn).await?;
+    let view = Ticket::from(current);
+    tx.record(
+        Change::new(Kind::Ticket, Action::Deleted, &view.id, &view)
+            .on_ticket(&view.id, view.requester_id.as_deref())
+            .by(who.id()),
+    )
+    .await?;
+    tx.commit().await
+}

@@ -1,0 +1,201 @@
+//! The one error type of the HTTP API: every failure becomes `{"code", "detail"}` with the right status.
+use axum::{
+    Json,
+    extract::rejection::{JsonRejection, PathRejection, QueryRejection},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use sea_orm::{DbErr, SqlErr};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("authentication required")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// Also used for what exists but the caller may not see, so nothing leaks.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    /// A validation error with its own wording (some integrations expect an exact sentence).
+    #[error("{0}")]
+    ValidationDetail(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("{0}")]
+    InsufficientStorage(String),
+    #[error("service unavailable")]
+    Unavailable(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable, snake_case machine code, e.g. `not_found`.
+    pub code: String,
+    /// What went wrong, for a person.
+    pub detail: String,
+}
+
+impl Error {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::BadRequest(detail.into())
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::Forbidden(detail.into())
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::Conflict(detail.into())
+    }
+
+    /// Whether this is a unique-constraint violation, so a caller can name the field.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, Error::Db(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))))
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Error::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation"),
+            Error::ValidationDetail(_) => (StatusCode::BAD_REQUEST, "validation"),
+            Error::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Error::InsufficientStorage(_) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
+            }
+            Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Error::Db(e) if is_unavailable(e) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Error::Db(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                (StatusCode::CONFLICT, "conflict")
+            }
+            Error::Db(_) | Error::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+            }
+        }
+    }
+}
+
+/// Connection-level failures (database down, pool exhausted, SQLite busy) are retryable: 503.
+fn is_unavailable(e: &DbErr) -> bool {
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        other => {
+            let text = other.to_string();
+            text.contains("database is locked")
+                || text.contains("Connection refused")
+                || text.contains("pool timed out")
+                || text.contains("connection closed")
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let detail = match &self {
+            Error::Db(e) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::warn!(error = %e, "database unavailable");
+                "the database is unavailable, try again shortly".to_string()
+            }
+            Error::Db(e) if status == StatusCode::CONFLICT => {
+                tracing::debug!(error = %e, "unique violation");
+                "a record with these values already exists".to_string()
+            }
+            Error::Db(e) => {
+                tracing::error!(error = %e, "database error");
+                "internal error".to_string()
+            }
+            Error::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                "internal error".to_string()
+            }
+            Error::Unauthorized(why) => why.clone(),
+            Error::Unavailable(why) => why.clone(),
+            other => other.to_string(),
+        };
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                code: code.to_string(),
+                detail,
+            }),
+        )
+            .into_response();
+        if let Error::TooManyRequests { retry_after_secs } = self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            );
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for Error {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => {
+                // serde's message names the field path, e.g. "status: unknown variant `x`".
+                Error::Validation {
+                    field: "body".into(),
+                    message: e.body_text().replace("Failed to deserialize the JSON body into the target type: ", ""),
+                }
+            }
+            JsonRejection::MissingJsonContentType(_) => Error::UnsupportedMediaType(
+                "expected a JSON body with `content-type: application/json`".into(),
+            ),
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Error::PayloadTooLarge("request body is too large".into())
+            }
+            other => Error::BadRequest(format!("malformed JSON: {}", other.body_text())),
+        }
+    }
+}
+
+impl From<QueryRejection> for Error {
+    fn from(rejection: QueryRejection) -> Self {
+        Error::Validation {
+            field: "query".into(),
+            message: rejection.body_text(),
+        }
+    }
+}
+
+impl From<PathRejection> for Error {
+    fn from(rejection: PathRejection) -> Self {
+        Error::BadRequest(rejection.body_text())
+    }
+}

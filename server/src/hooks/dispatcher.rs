@@ -1,0 +1,125 @@
+//! Turns committed events into notifications, webhook deliveries and live emits, exactly once.
+use std::time::Duration;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::rules;
+use crate::{
+    domain::{self, change::begin_write, notifications::Notification},
+    entity::{dispatch_cursor, event, notification},
+    error::Result,
+    state::AppState,
+    webhooks,
+};
+
+const CURSOR: &str = "main";
+const BATCH: u64 = 200;
+/// Only a safety net: commits wake the dispatcher directly.
+const FALLBACK_POLL: Duration = Duration::from_secs(1);
+
+/// An event with the notifications it produced, ready to go out live.
+#[derive(Debug, Clone)]
+pub struct Dispatched {
+    pub event: event::Model,
+    pub notifications: Vec<Notification>,
+}
+
+/// Runs until `shutdown`: dispatches whatever is pending whenever woken (or every second).
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    loop {
+        match dispatch_pending(&state).await {
+            Ok(n) if n as u64 == BATCH => continue,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "dispatch failed; will retry");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        }
+        tokio::select! {
+            _ = state.hooks.events().notified() => {}
+            _ = tokio::time::sleep(FALLBACK_POLL) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Dispatches one batch of pending events; returns how many. The cursor advances in the same
+/// transaction as the notifications and deliveries, so a crash re-derives nothing twice and
+/// skips nothing. Holding the cursor row's lock makes one node at a time do this.
+#[tracing::instrument(skip_all, err)]
+pub async fn dispatch_pending(state: &AppState) -> Result<usize> {
+    let txn = begin_write(&state.db).await?;
+    let last = lock_cursor(&txn).await?;
+    let events = event::Entity::find()
+        .filter(event::Column::Id.gt(last))
+        .order_by_asc(event::Column::Id)
+        .limit(BATCH)
+        .all(&txn)
+        .await?;
+    let Some(newest) = events.last().map(|e| e.id) else {
+        return Ok(0);
+    };
+    let mut dispatched = Vec::with_capacity(events.len());
+    let mut deliveries = 0;
+    for ev in events {
+        let planned = rules::plan(&txn, &ev).await?;
+        let mut notes = Vec::with_capacity(planned.len());
+        for p in planned {
+            let row = notification::ActiveModel {
+                id: Set(domain::new_id()),
+                user_id: Set(p.user_id),
+                event_id: Set(ev.id),
+                kind: Set(p.kind.to_string()),
+                message: Set(p.message),
+                related_id: Set(p.related_id),
+                related_type: Set(p.related_type.to_string()),
+                ticket_id: Set(p.ticket_id),
+                actor_id: Set(ev.actor_id.clone()),
+                read: Set(false),
+                created_at: Set(domain::now()),
+            }
+            .insert(&txn)
+            .await?;
+            notes.push(Notification::from(row));
+        }
+        deliveries += webhooks::enqueue(&txn, &ev, &notes).await?;
+        dispatched.push(Dispatched { event: ev, notifications: notes });
+    }
+    dispatch_cursor::Entity::update_many()
+        .col_expr(dispatch_cursor::Column::LastEventId, sea_orm::sea_query::Expr::value(newest))
+        .filter(dispatch_cursor::Column::Name.eq(CURSOR))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    let count = dispatched.len();
+    metrics::counter!("ticketwire_events_dispatched_total").increment(count as u64);
+    if deliveries > 0 {
+        state.hooks.wake_deliveries();
+    }
+    state.realtime.publish(dispatched).await;
+    Ok(count)
+}
+
+/// Reads the cursor while taking its row lock (PostgreSQL) or the write lock (SQLite, via
+/// `BEGIN IMMEDIATE`), creating it on first use.
+async fn lock_cursor(txn: &impl ConnectionTrait) -> Result<i64> {
+    let backend = txn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "INSERT INTO dispatch_cursors (name, last_event_id) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
+        _ => "INSERT INTO dispatch_cursors (name, last_event_id) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
+    };
+    txn.execute_raw(Statement::from_sql_and_values(backend, sql, [CURSOR.into()]))
+        .await?;
+    let mut select = dispatch_cursor::Entity::find_by_id(CURSOR.to_string());
+    if backend == DbBackend::Postgres {
+        select = select.lock_exclusive();
+    }
+    Ok(select.one(txn).await?.map(|c| c.last_event_id).unwrap_or(0))
+}

@@ -1,0 +1,39 @@
+//! The hooks layer: one pipeline from the event log to everything derived from it.
+//!
+//! A committed event is picked up by the [`dispatcher`], which in one transaction stores the
+//! notifications the [`rules`] call for (and the webhook deliveries that carry them), advances
+//! its cursor, and then hands the event to the realtime emitter. Webhook delivery runs on its
+//! own worker from the rows written here.
+pub mod dispatcher;
+pub mod rules;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+/// Wakes the dispatcher (after a commit) and the webhook worker (after a dispatch).
+#[derive(Clone, Default)]
+pub struct HooksHandle {
+    events: Arc<Notify>,
+    deliveries: Arc<Notify>,
+}
+
+impl HooksHandle {
+    /// A new event was committed.
+    pub fn wake(&self) {
+        self.events.notify_one();
+    }
+
+    /// New webhook deliveries are due.
+    pub fn wake_deliveries(&self) {
+        self.deliveries.notify_one();
+    }
+
+    pub(crate) fn events(&self) -> &Notify {
+        &self.events
+    }
+
+    pub(crate) fn deliveries(&self) -> &Notify {
+        &self.deliveries
+    }
+}

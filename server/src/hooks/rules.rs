@@ -1,0 +1,252 @@
+//! Who is notified of what, and how it reads. Pure decisions over an event and the people involved.
+use std::collections::HashMap;
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use serde_json::Value;
+
+use crate::{
+    domain::Kind,
+    entity::{comment, event, ticket, user},
+    error::Result,
+};
+
+/// One notification to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub user_id: String,
+    pub kind: &'static str,
+    pub message: String,
+    pub related_id: String,
+    pub related_type: &'static str,
+    pub ticket_id: Option<String>,
+}
+
+/// The people an event concerns, looked up once per event.
+struct Context {
+    actor_name: String,
+    staff: HashMap<String, bool>,
+}
+
+fn str_field<'a>(data: &'a Value, key: &str) -> Option<&'a str> {
+    data.get(key).and_then(Value::as_str)
+}
+
+/// Decides the notifications for `ev`. The actor is never notified and nobody twice.
+pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model) -> Result<Vec<Planned>> {
+    let Some(kind) = Kind::parse(&ev.kind) else {
+        return Ok(Vec::new());
+    };
+    let actor_name = match &ev.actor_id {
+        Some(id) => user::Entity::find_by_id(id.clone())
+            .one(db)
+            .await?
+            .map(|u| u.name)
+            .unwrap_or_else(|| "someone".into()),
+        None => "an integration".into(),
+    };
+    let mut ctx = Context {
+        actor_name,
+        staff: HashMap::new(),
+    };
+    let data = &ev.data;
+    let mut out: Vec<(String, &'static str, String)> = Vec::new();
+    match (kind, ev.action.as_str()) {
+        (Kind::Ticket, action) => {
+            let subject = str_field(data, "subject").unwrap_or("");
+            let (kind, message) = match action {
+                "created" => {
+                    for admin in active_admins(db).await? {
+                        out.push((admin, "new_ticket", format!("New ticket '{subject}' from {}", ctx.actor_name)));
+                    }
+                    ("", String::new())
+                }
+                "updated" => ("ticket_updated", format!("Ticket '{subject}' was updated by {}{}", ctx.actor_name, what_changed(ev))),
+                _ => ("ticket_deleted", format!("Ticket '{subject}' was deleted by {}", ctx.actor_name)),
+            };
+            if !kind.is_empty() {
+                for who in ticket_people(data) {
+                    out.push((who, kind, message.clone()));
+                }
+            }
+        }
+        (Kind::Comment, action) => {
+            let ticket_id = str_field(data, "ticket_id").unwrap_or("");
+            let t = ticket::Entity::find_by_id(ticket_id.to_string()).one(db).await?;
+            let subject = t.as_ref().map(|t| t.subject.clone()).unwrap_or_default();
+            let people = t
+                .as_ref()
+                .map(|t| [t.requester_id.clone(), t.assignee_id.clone()].into_iter().flatten().collect())
+                .unwrap_or_else(Vec::new);
+            match action {
+                "created" => {
+                    if let Some(parent_id) = str_field(data, "parent_id") {
+                        if let Some(parent) = comment::Entity::find_by_id(parent_id.to_string()).one(db).await? {
+                            out.push((
+                                parent.author_id,
+                                "reply_to_comment",
+                                format!("{} replied to your comment on '{subject}'", ctx.actor_name),
+                            ));
+                        }
+                    }
+                    for who in people {
+                        out.push((who, "comment_on_ticket", format!("New comment on your ticket '{subject}' by {}", ctx.actor_name)));
+                    }
+                }
+                "updated" => {
+                    for who in people {
+                        out.push((who, "comment_updated", format!("A comment on '{subject}' was edited by {}", ctx.actor_name)));
+                    }
+                }
+                _ => {
+                    for who in people {
+                        out.push((who, "comment_deleted", format!("A comment on '{subject}' was deleted by {}", ctx.actor_name)));
+                    }
+                }
+            }
+        }
+        (Kind::Attachment, action) => {
+            let ticket_id = str_field(data, "ticket_id").unwrap_or("");
+            let filename = str_field(data, "filename").unwrap_or("");
+            if let Some(t) = ticket::Entity::find_by_id(ticket_id.to_string()).one(db).await? {
+                let (kind, message) = match action {
+                    "created" => ("attachment_added", format!("{} attached '{filename}' to '{}'", ctx.actor_name, t.subject)),
+                    "updated" => ("attachment_updated", format!("{} updated '{filename}' on '{}'", ctx.actor_name, t.subject)),
+                    _ => ("attachment_deleted", format!("{} removed '{filename}' from '{}'", ctx.actor_name, t.subject)),
+                };
+                for who in [t.requester_id, t.assignee_id].into_iter().flatten() {
+                    out.push((who, kind, message.clone()));
+                }
+            }
+        }
+        (Kind::KbArticle, action) => {
+            let now_published = str_field(data, "status") == Some("published");
+            let was_published = ev.previous.as_ref().and_then(|p| str_field(p, "status")) == Some("published");
+            if action != "deleted" && now_published && !was_published {
+                let title = str_field(data, "title").unwrap_or("");
+                for u in user::Entity::find().filter(user::Column::IsActive.eq(true)).all(db).await? {
+                    out.push((u.id, "kb_article_created", format!("New article published: '{title}'")));
+                }
+            }
+        }
+        (Kind::User, action) => {
+            let name = str_field(data, "name").unwrap_or("");
+            let deactivated = action == "updated"
+                && data.get("is_active") == Some(&Value::Bool(false))
+                && ev.previous.as_ref().and_then(|p| p.get("is_active")) == Some(&Value::Bool(true));
+            let planned = match action {
+                "created" => Some(("user_created", format!(
+                    "New user {name} ({}) joined as {}",
+                    str_field(data, "email").unwrap_or(""),
+                    str_field(data, "role").unwrap_or("customer")
+                ))),
+                _ if deactivated => Some(("user_deactivated", format!("User {name} was deactivated by {}", ctx.actor_name))),
+                _ => None,
+            };
+            if let Some((kind, message)) = planned {
+                for admin in active_admins(db).await? {
+                    out.push((admin, kind, message.clone()));
+                }
+            }
+        }
+        (Kind::Webhook, _) => {
+            if let Some(owner) = &ev.owner_id {
+                let kind = str_field(data, "type").unwrap_or("webhook_test");
+                let kind = if kind == "webhook_disabled" { "webhook_disabled" } else { "webhook_test" };
+                let message = str_field(data, "message").unwrap_or("Test notification for your webhook").to_string();
+                // A webhook test is the user's own request, so the "not the actor" rule does not apply.
+                return Ok(vec![Planned {
+                    user_id: owner.clone(),
+                    kind,
+                    message,
+                    related_id: ev.entity_id.clone(),
+                    related_type: "user",
+                    ticket_id: None,
+                }]);
+            }
+        }
+    }
+
+    // Internal notes are for staff only.
+    let staff_only = ev.staff_only && kind == Kind::Comment;
+    let mut seen = std::collections::HashSet::new();
+    let mut planned = Vec::new();
+    for (user_id, kind_name, message) in out {
+        if ev.actor_id.as_deref() == Some(user_id.as_str()) || !seen.insert(user_id.clone()) {
+            continue;
+        }
+        if staff_only && !is_staff(db, &mut ctx, &user_id).await? {
+            continue;
+        }
+        planned.push(Planned {
+            user_id,
+            kind: kind_name,
+            message,
+            related_id: ev.entity_id.clone(),
+            related_type: related_type(kind),
+            ticket_id: ev.ticket_id.clone(),
+        });
+    }
+    Ok(planned)
+}
+
+fn related_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Ticket => "ticket",
+        Kind::Comment => "comment",
+        Kind::KbArticle => "kb_article",
+        Kind::Attachment => "attachment",
+        Kind::User | Kind::Webhook => "user",
+    }
+}
+
+fn ticket_people(data: &Value) -> Vec<String> {
+    ["requester_id", "assignee_id"]
+        .iter()
+        .filter_map(|k| str_field(data, k).map(str::to_string))
+        .collect()
+}
+
+/// ", status: open → resolved" for the fields people care about.
+fn what_changed(ev: &event::Model) -> String {
+    let Some(prev) = &ev.previous else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    for field in ["status", "priority"] {
+        let (a, b) = (str_field(prev, field), str_field(&ev.data, field));
+        if a != b {
+            parts.push(format!("{field}: {} → {}", a.unwrap_or("none"), b.unwrap_or("none")));
+        }
+    }
+    if prev.get("assignee_id") != ev.data.get("assignee_id") {
+        parts.push("assignee changed".into());
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+async fn active_admins(db: &impl ConnectionTrait) -> Result<Vec<String>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Role.eq("admin"))
+        .filter(user::Column::IsActive.eq(true))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect())
+}
+
+async fn is_staff(db: &impl ConnectionTrait, ctx: &mut Context, user_id: &str) -> Result<bool> {
+    if let Some(v) = ctx.staff.get(user_id) {
+        return Ok(*v);
+    }
+    let staff = user::Entity::find_by_id(user_id.to_string())
+        .one(db)
+        .await?
+        .is_some_and(|u| u.role == "admin" || u.role == "agent");
+    ctx.staff.insert(user_id.to_string(), staff);
+    Ok(staff)
+}

@@ -1,0 +1,159 @@
+//! Connect-time authentication and the `join` / `leave` handlers.
+use std::{sync::Arc, time::Duration};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use socketioxide::{
+    SocketIo,
+    extract::{AckSender, SocketRef, TryData},
+    handler::ConnectHandler,
+};
+
+use super::{Conn, replay, rooms};
+use crate::{auth::user_from_token, state::AppState};
+
+/// Most rooms one socket may be in (its own rooms included).
+const MAX_ROOMS_PER_SOCKET: usize = 200;
+
+/// What a client sends as `auth` when it connects.
+#[derive(Debug, Default, Deserialize)]
+struct ConnectAuth {
+    token: Option<String>,
+    #[serde(default)]
+    rooms: Vec<String>,
+    last_event_id: Option<i64>,
+}
+
+#[derive(Debug)]
+struct Refused(&'static str);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// A reconnecting client's catch-up, started once the connect packet is out.
+#[derive(Clone)]
+struct PendingCatchUp {
+    from: i64,
+    rooms: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RoomRequest {
+    room: String,
+}
+
+/// Installs the default namespace.
+pub fn register(io: &SocketIo, state: AppState) {
+    let for_middleware = state.clone();
+    let middleware = move |s: SocketRef, TryData(auth): TryData<Value>| {
+        let state = for_middleware.clone();
+        async move { authenticate(state, s, auth.ok()).await }
+    };
+    let handler = move |s: SocketRef| {
+        let state = state.clone();
+        async move { on_connected(state, s) }
+    };
+    io.ns("/", handler.with(middleware));
+}
+
+/// Runs before the connect packet is sent: refuses bad tokens, and registers the event handlers
+/// here rather than in the connect handler, which socketioxide runs only after the client may
+/// already have spoken (its first `join` would be lost).
+async fn authenticate(state: AppState, s: SocketRef, auth: Option<Value>) -> Result<(), Refused> {
+    let auth: ConnectAuth = auth.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+    let token = auth.token.as_deref().ok_or(Refused("unauthorized"))?;
+    let claims = state.jwt.verify(token).ok_or(Refused("unauthorized"))?;
+    let user = user_from_token(&state, token).await.map_err(|_| Refused("unauthorized"))?;
+    let conn = Arc::new(Conn::new(user.user.id.clone(), user.role));
+    s.extensions.insert(conn.clone());
+
+    let own_rooms = [
+        format!("user:{}", conn.user_id),
+        if conn.role.is_staff() { "role:staff".into() } else { rooms::CUSTOMERS.into() },
+    ];
+    let mut permitted = Vec::new();
+    for room in auth.rooms.iter().take(MAX_ROOMS_PER_SOCKET) {
+        if let Ok(actual) = rooms::resolve(&state.db, &conn, room).await {
+            permitted.extend(actual);
+        }
+    }
+    s.join(own_rooms[1].clone());
+    match auth.last_event_id {
+        Some(from) if from >= 0 => {
+            // Rooms are entered only when the replay meets the live stream.
+            conn.behind.store(true, std::sync::atomic::Ordering::Release);
+            permitted.push(own_rooms[0].clone());
+            s.extensions.insert(PendingCatchUp { from, rooms: permitted });
+        }
+        _ => {
+            s.join(own_rooms[0].clone());
+            s.join(permitted);
+        }
+    }
+
+    let closed = conn.closed.clone();
+    s.on_disconnect(move || async move {
+        closed.cancel();
+        metrics::gauge!("ticketwire_sockets_connected").decrement(1.0);
+    });
+    expire_with_token(&s, &conn, claims.exp);
+    register_handlers(&state, &s, conn);
+    Ok(())
+}
+
+fn register_handlers(state: &AppState, s: &SocketRef, conn: Arc<Conn>) {
+    let (st, c) = (state.clone(), conn.clone());
+    s.on("join", move |s: SocketRef, TryData(req): TryData<RoomRequest>, ack: AckSender| {
+        let (state, conn) = (st.clone(), c.clone());
+        async move {
+            let answer = match req {
+                Err(_) => json!({ "ok": false, "error": "unknown_room" }),
+                Ok(_) if s.rooms().len() >= MAX_ROOMS_PER_SOCKET => json!({ "ok": false, "error": "too_many_rooms" }),
+                Ok(req) => match rooms::resolve(&state.db, &conn, &req.room).await {
+                    Ok(actual) => {
+                        s.join(actual);
+                        json!({ "ok": true })
+                    }
+                    Err(e) => json!({ "ok": false, "error": e.as_str() }),
+                },
+            };
+            let _ = ack.send(&answer);
+        }
+    });
+    s.on("leave", move |s: SocketRef, TryData(req): TryData<RoomRequest>, ack: AckSender| {
+        let conn = conn.clone();
+        async move {
+            let answer = match req {
+                Ok(req) => {
+                    s.leave(rooms::leave_names(&conn, &req.room));
+                    json!({ "ok": true })
+                }
+                Err(_) => json!({ "ok": false, "error": "unknown_room" }),
+            };
+            let _ = ack.send(&answer);
+        }
+    });
+}
+
+/// A socket does not outlive its token.
+fn expire_with_token(s: &SocketRef, conn: &Conn, exp: i64) {
+    let left = (exp - chrono::Utc::now().timestamp()).max(0) as u64;
+    let (s, closed) = (s.clone(), conn.closed.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(left)) => { let _ = s.disconnect(); }
+            _ = closed.cancelled() => {}
+        }
+    });
+}
+
+fn on_connected(state: AppState, s: SocketRef) {
+    metrics::gauge!("ticketwire_sockets_connected").increment(1.0);
+    if let (Some(pending), Some(conn)) = (s.extensions.remove::<PendingCatchUp>(), s.extensions.get::<Arc<Conn>>()) {
+        metrics::counter!("ticketwire_socket_catch_ups_total", "reason" => "reconnect").increment(1);
+        replay::spawn(state.realtime.clone(), s, conn, pending.from, Some(pending.rooms));
+    }
+}

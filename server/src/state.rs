@@ -1,0 +1,21 @@
+//! What every handler and worker shares.
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    auth::JwtKeys, config::Config, hooks::HooksHandle, ingest::RateLimits, realtime::Realtime,
+    storage::BlobStore, webhooks::worker::Webhooks,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub jwt: Arc<JwtKeys>,
+    pub storage: Arc<dyn BlobStore>,
+    pub hooks: HooksHandle,
+    pub realtime: Realtime,
+    pub webhooks: Arc<Webhooks>,
+    pub ingest_limits: Arc<RateLimits>,
+}
