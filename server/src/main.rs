@@ -39,6 +39,8 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let listener = tokio::net::TcpListener::bind(config.listen).await?;
+            // On stdout, so scripts and tests that start it on port 0 learn where it is.
+            println!("ticketwire listening on http://{}", listener.local_addr()?);
             ticketwire::run(config, listener, shutdown_signal()).await
         }
         Command::Migrate => {
