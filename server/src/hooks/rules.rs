@@ -143,7 +143,8 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model) -> Result<Vec<Pl
                 _ => None,
             };
             if let Some((kind, message)) = planned {
-                for admin in active_admins(db).await? {
+                // Nobody is told about their own account being made.
+                for admin in active_admins(db).await?.into_iter().filter(|a| *a != ev.entity_id) {
                     out.push((admin, kind, message.clone()));
                 }
             }

@@ -1,0 +1,134 @@
+//! Registration, sign-in, tokens and account lifecycle, over HTTP.
+mod common;
+
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn register_login_and_me() {
+    let app = common::spawn_app().await;
+    let v = app
+        .call(Method::POST, "/api/auth/register", None, Some(json!({"email": "Cleo@Example.com", "password": "password123", "name": "Cleo"})), 201)
+        .await;
+    assert_eq!(v["token_type"], "Bearer");
+    assert_eq!(v["user"]["role"], "customer");
+    assert_eq!(v["user"]["email"], "cleo@example.com");
+    assert!(v["user"].get("password_hash").is_none());
+    let me = app.login("cleo@example.com", "password123").await;
+    let got = app.get("/api/users/me", &me, 200).await;
+    assert_eq!(got["name"], "Cleo");
+
+    // Duplicate email, bad input, wrong password.
+    app.call(Method::POST, "/api/auth/register", None, Some(json!({"email": "cleo@example.com", "password": "password123", "name": "X"})), 409).await;
+    let e = app.call(Method::POST, "/api/auth/register", None, Some(json!({"email": "nope", "password": "password123", "name": "X"})), 422).await;
+    assert_eq!(e["code"], "validation");
+    assert!(e["detail"].as_str().unwrap().contains("email"));
+    app.call(Method::POST, "/api/auth/register", None, Some(json!({"email": "a@b.io", "password": "short", "name": "X"})), 422).await;
+    app.call(Method::POST, "/api/auth/register", None, Some(json!({"email": "a@b.io", "password": "password123", "name": "X", "role": "admin"})), 403).await;
+    let e = app.call(Method::POST, "/api/auth/login", None, Some(json!({"email": "cleo@example.com", "password": "wrong-password"})), 401).await;
+    assert_eq!(e["code"], "unauthorized");
+    app.call(Method::POST, "/api/auth/login", None, Some(json!({"email": "nobody@example.com", "password": "wrong-password"})), 401).await;
+}
+
+#[tokio::test]
+async fn malformed_json_and_missing_tokens_get_clear_errors() {
+    let app = common::spawn_app().await;
+    let resp = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "bad_request");
+
+    let e = app.call(Method::GET, "/api/users/me", None, None, 401).await;
+    assert_eq!(e["code"], "unauthorized");
+    let e = app.call(Method::GET, "/api/users/me", Some("garbage.token.here"), None, 401).await;
+    assert_eq!(e["code"], "unauthorized");
+    let e = app.call(Method::GET, "/api/nothing-here", None, None, 404).await;
+    assert_eq!(e["code"], "not_found");
+}
+
+#[tokio::test]
+async fn registration_can_be_turned_off() {
+    let app = common::spawn_with(|c| c.allow_registration = false).await;
+    app.call(Method::POST, "/api/auth/register", None, Some(json!({"email": "a@b.io", "password": "password123", "name": "A"})), 403).await;
+}
+
+#[tokio::test]
+async fn deactivated_user_is_locked_out_and_old_token_dies() {
+    let app = common::spawn_app().await;
+    let c = app.customer("Cleo").await;
+    app.get("/api/users/me", &c, 200).await;
+    let u = app.delete(&format!("/api/users/{}", c.id), &app.admin, 200).await;
+    assert_eq!(u["is_active"], false);
+    app.get("/api/users/me", &c, 401).await;
+    app.call(Method::POST, "/api/auth/login", None, Some(json!({"email": c.email, "password": "password123"})), 401).await;
+    // History is kept: the admin still sees the account.
+    let got = app.get(&format!("/api/users/{}", c.id), &app.admin, 200).await;
+    assert_eq!(got["is_active"], false);
+    // An admin cannot lock themselves out.
+    app.delete(&format!("/api/users/{}", app.admin.id), &app.admin, 409).await;
+}
+
+#[tokio::test]
+async fn profile_updates_require_the_current_password() {
+    let app = common::spawn_app().await;
+    let c = app.customer("Cleo").await;
+    let v = app.patch("/api/users/me", &c, json!({"name": "Cleo P."}), 200).await;
+    assert_eq!(v["name"], "Cleo P.");
+    assert_eq!(v["version"], 2);
+    app.patch("/api/users/me", &c, json!({"password": "new-password-1"}), 422).await;
+    app.patch("/api/users/me", &c, json!({"password": "new-password-1", "current_password": "password123"}), 200).await;
+    app.login(&c.email, "new-password-1").await;
+    // Customers cannot change their role through their profile.
+    app.patch("/api/users/me", &c, json!({"role": "admin"}), 422).await;
+}
+
+#[tokio::test]
+async fn admin_manages_users_with_pagination_and_conflicts() {
+    let app = common::spawn_app().await;
+    let agent = app.agent("Agnes").await;
+    app.get("/api/users", &agent, 403).await;
+    for i in 0..5 {
+        app.customer(&format!("Cust {i}")).await;
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/users?limit=2&cursor={c}"),
+            None => "/api/users?limit=2".to_string(),
+        };
+        let page = app.get(&path, &app.admin, 200).await;
+        for u in page["items"].as_array().unwrap() {
+            assert!(seen.insert(u["id"].as_str().unwrap().to_string()), "duplicate across pages");
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7); // admin + agent + 5 customers
+    let u = app.patch(&format!("/api/users/{}", agent.id), &app.admin, json!({"role": "customer"}), 200).await;
+    assert_eq!(u["role"], "customer");
+    // Stale If-Match → 409, and nothing changed.
+    let resp = app
+        .client
+        .patch(app.url(&format!("/api/users/{}", agent.id)))
+        .bearer_auth(&app.admin.token)
+        .header("if-match", "1")
+        .json(&json!({"name": "Renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    let got = app.get(&format!("/api/users/{}", agent.id), &app.admin, 200).await;
+    assert_eq!(got["name"], "Agnes");
+    app.patch(&format!("/api/users/{}", agent.id), &app.admin, json!({"email": app.admin.email}), 409).await;
+    app.get("/api/users/00000000-0000-0000-0000-000000000000", &app.admin, 404).await;
+}
