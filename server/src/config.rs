@@ -26,6 +26,10 @@ pub struct Config {
     pub upload_limit_bytes: usize,
     /// Largest JSON body accepted, in bytes (`TICKETWIRE_JSON_LIMIT`).
     pub json_limit_bytes: usize,
+    /// Sign-in attempts allowed per account per minute (`TICKETWIRE_LOGIN_PER_MINUTE`).
+    pub login_attempts_per_minute: u32,
+    /// Sign-in attempts allowed per client address per minute (`TICKETWIRE_LOGIN_PER_MINUTE_PER_IP`).
+    pub login_attempts_per_minute_per_ip: u32,
     /// `development` or `production` (`TICKETWIRE_ENV`); production refuses weak secrets.
     pub env: String,
     /// Where the built web-client lives (`TICKETWIRE_WEB_DIR`).
@@ -81,6 +85,8 @@ impl Default for Config {
             allow_registration: true,
             upload_limit_bytes: 25 * 1024 * 1024,
             json_limit_bytes: 2 * 1024 * 1024,
+            login_attempts_per_minute: 10,
+            login_attempts_per_minute_per_ip: 120,
             env: "development".into(),
             web_dir: PathBuf::from("web-client/dist"),
             webhooks: WebhookConfig::default(),
@@ -191,6 +197,12 @@ impl Config {
         }
         if let Some(v) = get("TICKETWIRE_JSON_LIMIT") {
             self.json_limit_bytes = parse("TICKETWIRE_JSON_LIMIT", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_LOGIN_PER_MINUTE") {
+            self.login_attempts_per_minute = parse("TICKETWIRE_LOGIN_PER_MINUTE", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_LOGIN_PER_MINUTE_PER_IP") {
+            self.login_attempts_per_minute_per_ip = parse("TICKETWIRE_LOGIN_PER_MINUTE_PER_IP", v)?;
         }
         if let Some(v) = get("TICKETWIRE_ENV") {
             self.env = v;

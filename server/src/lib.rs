@@ -54,6 +54,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         realtime: Realtime::new(io.clone(), db.clone(), head),
         webhooks: Arc::new(Webhooks::new(&config.webhooks)?),
         ingest_limits: Arc::new(ingest::RateLimits::default()),
+        login_limits: Arc::new(auth::LoginLimits::new(config.login_attempts_per_minute, config.login_attempts_per_minute_per_ip)),
         hooks: HooksHandle::default(),
         config: Arc::new(config),
         db,

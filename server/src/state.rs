@@ -4,7 +4,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::JwtKeys, config::Config, hooks::HooksHandle, ingest::RateLimits, realtime::Realtime,
+    auth::{JwtKeys, LoginLimits}, config::Config, hooks::HooksHandle, ingest::RateLimits, realtime::Realtime,
     storage::BlobStore, webhooks::worker::Webhooks,
 };
 
@@ -18,4 +18,5 @@ pub struct AppState {
     pub realtime: Realtime,
     pub webhooks: Arc<Webhooks>,
     pub ingest_limits: Arc<RateLimits>,
+    pub login_limits: Arc<LoginLimits>,
 }

@@ -132,3 +132,26 @@ async fn admin_manages_users_with_pagination_and_conflicts() {
     app.patch(&format!("/api/users/{}", agent.id), &app.admin, json!({"email": app.admin.email}), 409).await;
     app.get("/api/users/00000000-0000-0000-0000-000000000000", &app.admin, 404).await;
 }
+
+#[tokio::test]
+async fn login_attempts_are_rate_limited_per_account() {
+    let app = common::spawn_with(|c| c.login_attempts_per_minute = 3).await;
+    let c = app.customer("Cleo").await; // one successful login used
+    for _ in 0..2 {
+        app.call(Method::POST, "/api/auth/login", None, Some(json!({"email": c.email, "password": "wrong-password"})), 401).await;
+    }
+    let resp = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"email": c.email, "password": "password123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429, "even the right password waits once the bucket is empty");
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited");
+    // Another account is not affected.
+    app.login(&app.admin.email.clone(), "admin-password").await;
+}

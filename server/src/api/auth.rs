@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::extract::Json;
+use super::extract::{ClientIp, Json};
 use crate::{
     auth::AuthUser,
     domain::users::{self, NewUser, ProfilePatch, User},
@@ -57,8 +57,9 @@ async fn register(State(state): State<AppState>, Json(input): Json<NewUser>) -> 
 
 /// Sign in with email and password.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = Credentials,
-    responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody)))]
-async fn login(State(state): State<AppState>, Json(c): Json<Credentials>) -> Result<Json<TokenResponse>> {
+    responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(c): Json<Credentials>) -> Result<Json<TokenResponse>> {
+    state.login_limits.check(&c.email, ip)?;
     let user = users::authenticate(&state, &c.email, &c.password).await?;
     Ok(Json(token_for(&state, user)?))
 }

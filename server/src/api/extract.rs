@@ -43,3 +43,15 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             .map_err(|_| Error::bad_request("If-Match must be the entity's integer version"))
     }
 }
+
+/// The peer address of the connection, when the server knows it (not for in-process calls).
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(ClientIp(info.map(|c| c.0.ip())))
+    }
+}

@@ -1,10 +1,12 @@
 //! Who is asking: passwords, access tokens and the extractors handlers use to require a role.
 mod extract;
 mod jwt;
+mod limits;
 mod password;
 
 pub use extract::{AuthUser, MaybeUser, RequireAdmin, RequireStaff};
 pub use extract::user_from_token;
+pub use limits::LoginLimits;
 pub use jwt::{Claims, JwtKeys, load_or_create_secret};
 pub use password::{hash_password, verify_password};
 
