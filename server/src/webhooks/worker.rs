@@ -173,10 +173,13 @@ pub async fn deliver_due(state: &AppState, tracker: &TaskTracker) -> Result<Dura
         };
         let state = state.clone();
         tracker.spawn(async move {
-            let _permits = (endpoint_permit, global_permit);
+            let permits = (endpoint_permit, global_permit);
             if let Err(e) = attempt(&state, d, &slot).await {
                 tracing::warn!(error = %e, "recording a webhook attempt failed");
             }
+            // A slot is free again: claim the endpoint's backlog now, not at the next poll.
+            drop(permits);
+            state.hooks.wake_deliveries();
         });
     }
     next_wait(state).await
