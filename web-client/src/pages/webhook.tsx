@@ -55,12 +55,18 @@ export function WebhookPage() {
         },
         ...cur.slice(0, 49),
       ]);
-      // The delivery just succeeded: re-read the log once (event-driven, not polling).
+      reload();
+    });
+    // A new notification means a new delivery; a received webhook means one succeeded. Re-read
+    // the log once per such event (event-driven, never polling).
+    const reload = () => {
       clearTimeout(timer);
       timer = setTimeout(() => void loadDeliveries(), 400);
-    });
+    };
+    const offNote = live.on('notification', reload);
     return () => {
       off();
+      offNote();
       clearTimeout(timer);
     };
   }, []);
@@ -85,11 +91,10 @@ export function WebhookPage() {
   async function test() {
     setError(null);
     try {
-      const r = await api.testWebhook();
+      await api.testWebhook();
+      // The delivery row is written by the dispatcher a moment later; its `webhook` event (or the
+      // notification) refreshes the log.
       toast('Test delivery queued');
-      await loadDeliveries();
-      setOpen((o) => ({ ...o, [r.delivery_id]: 'loading' }));
-      setOpen({ ...open, [r.delivery_id]: await api.delivery(r.delivery_id) });
     } catch (err) {
       setError(errorText(err));
     }
