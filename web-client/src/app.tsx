@@ -114,7 +114,9 @@ function Header({ onBell }: { onBell: () => void }) {
         )}
         {user && (
           <button type="button" class="bell" onClick={onBell} aria-label={`Notifications, ${count} unread`} data-testid="bell">
-            <span aria-hidden="true">🔔</span>
+            <svg aria-hidden="true" focusable="false" width="16" height="16" viewBox="0 0 24 24" fill="currentColor">
+              <path d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2Z" />
+            </svg>
             <span class="count" data-testid="unread-count" aria-hidden="true">
               {count}
             </span>

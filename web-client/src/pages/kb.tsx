@@ -63,7 +63,7 @@ export function KbListPage() {
       <form
         class="filters"
         role="search"
-        aria-label="Search articles"
+        aria-label="Article search"
         onSubmit={(e) => {
           e.preventDefault();
           setApplied({ ...applied, q: q.trim() });

@@ -97,7 +97,7 @@ export function TicketsPage() {
       <form
         class="filters"
         role="search"
-        aria-label="Filter tickets"
+        aria-label="Ticket filters"
         onSubmit={(e) => {
           e.preventDefault();
           setFilter({ q: qInput.trim() });
