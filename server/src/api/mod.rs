@@ -36,6 +36,7 @@ use crate::{error::Error, state::AppState, telemetry};
 #[openapi(
     info(title = "ticketwire", description = "Support tickets whose every change reaches people the moment it happens."),
     modifiers(&BearerAuth),
+    components(schemas(crate::error::ErrorBody)),
     tags(
         (name = "auth"), (name = "users"), (name = "tickets"), (name = "comments"), (name = "kb"),
         (name = "attachments"), (name = "notifications"), (name = "events"), (name = "webhooks"),
@@ -55,6 +56,25 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every operation can fail in the same `{code, detail}` shape: say so once, as its `default`
+/// response, instead of repeating each status on every route.
+struct ErrorsEverywhere;
+
+impl Modify for ErrorsEverywhere {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = ResponseBuilder::new()
+            .description("An error: `{code, detail}` with the status that fits (400, 401, 403, 404, 409, 413, 415, 422, 429, 503).")
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten() {
+                op.responses.responses.entry("default".into()).or_insert_with(|| error.clone().into());
+            }
+        }
+    }
+}
+
 /// The routes with their OpenAPI description, before state is attached.
 pub fn openapi_router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -70,7 +90,9 @@ pub fn openapi_router(state: &AppState) -> OpenApiRouter<AppState> {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = openapi_router(&state).split_for_parts();
+    let (api, mut openapi) = openapi_router(&state).split_for_parts();
+    // After the routes are merged in: a modifier on `ApiDoc` would see no paths yet.
+    ErrorsEverywhere.modify(&mut openapi);
     let web_dir = state.config.web_dir.clone();
     let index = web_dir.join("index.html");
     let api = api
