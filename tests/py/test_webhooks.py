@@ -18,7 +18,8 @@ _flip = iter(range(10**9))
 
 
 def bump(api, ticket_id):
-    return api.patch(f"/api/tickets/{ticket_id}", {"priority": PRIOS[next(_flip) % 4]})
+    n = next(_flip)
+    return api.patch(f"/api/tickets/{ticket_id}", {"priority": PRIOS[n % 4], "subject": f"rev {n}"})
 
 
 def hook(user, receiver, path=None):

@@ -89,7 +89,18 @@ export function client(srv, token) {
       init.headers['content-type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
-    const r = await fetch(srv.url + path, init);
+    let r;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        r = await fetch(srv.url + path, init);
+        break;
+      } catch (e) {
+        // A pooled keep-alive connection can be reset under load; report it and retry once.
+        if (attempt >= 2) throw e;
+        console.log(`# fetch ${method} ${path} failed (${e.cause?.code || e.cause?.message || e.message}); retrying`);
+        await sleep(100);
+      }
+    }
     const text = await r.text();
     let json = null;
     try { json = text ? JSON.parse(text) : null; } catch { json = text; }
