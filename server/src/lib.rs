@@ -66,8 +66,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     state.webhooks.set_router(router.clone());
 
     let stop = CancellationToken::new();
-    let dispatcher = tokio::spawn(hooks::dispatcher::run(state.clone(), stop.clone()));
+    // The worker first, so the dispatcher's first hand-over finds it listening.
     let worker = tokio::spawn(webhooks::worker::run(state.clone(), stop.clone()));
+    tokio::task::yield_now().await;
+    let dispatcher = tokio::spawn(hooks::dispatcher::run(state.clone(), stop.clone()));
     state.hooks.wake();
     state.hooks.wake_deliveries();
 

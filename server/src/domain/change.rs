@@ -128,6 +128,8 @@ impl Change {
 /// A write transaction that cannot commit a change without its event.
 pub struct Tx {
     pub txn: DatabaseTransaction,
+    /// Held until commit or rollback (SQLite only).
+    _turn: WriteTurn,
     hooks: HooksHandle,
     backend: DbBackend,
     ordered: bool,
@@ -136,9 +138,10 @@ pub struct Tx {
 impl Tx {
     pub async fn begin(db: &DatabaseConnection, hooks: &HooksHandle) -> Result<Self> {
         let backend = db.get_database_backend();
-        let txn = begin_write(db).await?;
+        let (txn, turn) = begin_write(db, hooks).await?;
         Ok(Self {
             txn,
+            _turn: turn,
             hooks: hooks.clone(),
             backend,
             ordered: false,
@@ -201,13 +204,23 @@ impl std::ops::Deref for Tx {
     }
 }
 
-/// Starts a transaction that will write. On SQLite it takes the write lock up front
-/// (`BEGIN IMMEDIATE`), so a read-then-write transaction waits for its turn instead of failing
-/// with `SQLITE_BUSY` when another writer committed in between.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+/// The embedded database's single-writer turn, when there is one to take.
+pub type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
+
+/// Starts a transaction that will write. On SQLite it first waits its turn among this process's
+/// writers, then takes the write lock up front (`BEGIN IMMEDIATE`), so a read-then-write
+/// transaction never fails with `SQLITE_BUSY` when another writer committed in between. Keep the
+/// turn until the transaction ends.
+pub async fn begin_write(db: &DatabaseConnection, hooks: &HooksHandle) -> Result<(DatabaseTransaction, WriteTurn), DbErr> {
+    let turn = match db.get_database_backend() {
+        DbBackend::Sqlite => Some(hooks.write_turn().await),
+        _ => None,
+    };
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    Ok((txn, turn))
 }

@@ -55,7 +55,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 /// skips nothing. Holding the cursor row's lock makes one node at a time do this.
 #[tracing::instrument(skip_all, err)]
 pub async fn dispatch_pending(state: &AppState) -> Result<usize> {
-    let txn = begin_write(&state.db).await?;
+    let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
     let last = lock_cursor(&txn).await?;
     let events = event::Entity::find()
         .filter(event::Column::Id.gt(last))
@@ -67,7 +67,8 @@ pub async fn dispatch_pending(state: &AppState) -> Result<usize> {
         return Ok(0);
     };
     let mut dispatched = Vec::with_capacity(events.len());
-    let mut deliveries = 0;
+    let mut deliveries = Vec::new();
+    let lease = state.webhooks.lease();
     for ev in events {
         let planned = rules::plan(&txn, &ev).await?;
         let mut notes = Vec::with_capacity(planned.len());
@@ -89,7 +90,7 @@ pub async fn dispatch_pending(state: &AppState) -> Result<usize> {
             .await?;
             notes.push(Notification::from(row));
         }
-        deliveries += webhooks::enqueue(&txn, &ev, &notes).await?;
+        deliveries.extend(webhooks::enqueue(&txn, &ev, &notes, lease).await?);
         dispatched.push(Dispatched { event: ev, notifications: notes });
     }
     dispatch_cursor::Entity::update_many()
@@ -98,11 +99,11 @@ pub async fn dispatch_pending(state: &AppState) -> Result<usize> {
         .exec(&txn)
         .await?;
     txn.commit().await?;
+    drop(turn);
     let count = dispatched.len();
     metrics::counter!("ticketwire_events_dispatched_total").increment(count as u64);
-    if deliveries > 0 {
-        state.hooks.wake_deliveries();
-    }
+    // Straight to the worker: the first attempt does not wait for a claim round trip.
+    state.webhooks.submit(state, deliveries);
     state.realtime.publish(dispatched).await;
     Ok(count)
 }

@@ -11,14 +11,23 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-/// Wakes the dispatcher (after a commit) and the webhook worker (after a dispatch).
+/// Wakes the dispatcher (after a commit) and the webhook worker (after a dispatch), and orders
+/// the writers of an embedded database.
 #[derive(Clone, Default)]
 pub struct HooksHandle {
     events: Arc<Notify>,
     deliveries: Arc<Notify>,
+    writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl HooksHandle {
+    /// One writer at a time, queued in order. SQLite allows a single writer anyway, but lets the
+    /// others wait in its busy handler, which sleeps in growing steps (up to 100 ms): queueing
+    /// here instead hands the lock over the moment it is free.
+    pub async fn write_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.writes.clone().lock_owned().await
+    }
+
     /// A new event was committed.
     pub fn wake(&self) {
         self.events.notify_one();

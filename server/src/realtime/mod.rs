@@ -97,6 +97,11 @@ impl Realtime {
             if conn.is_behind() {
                 continue; // its catch-up task replays this event from the log
             }
+            if let Some(only) = &target.only {
+                if !socket.rooms().iter().any(|r| r.as_ref() == only.as_str()) {
+                    continue;
+                }
+            }
             let sent = socket.emit(target.event, &*target.payload);
             if let Err(SendError::Socket(SocketError::InternalChannelFull)) = sent {
                 // socketioxide would drop this packet silently: pause the socket and replay

@@ -17,6 +17,8 @@ const KB_PUBLIC: &str = "kb:public";
 pub struct Target {
     pub rooms: Vec<String>,
     pub except: Vec<String>,
+    /// When set, only sockets also in this room receive it.
+    pub only: Option<String>,
     pub event: &'static str,
     pub payload: Box<RawValue>,
 }
@@ -26,6 +28,7 @@ impl Target {
         Self {
             rooms,
             except: Vec::new(),
+            only: None,
             event,
             payload: serde_json::value::to_raw_value(&payload).unwrap_or_else(|_| RawValue::from_string("null".into()).expect("valid JSON")),
         }
@@ -38,7 +41,9 @@ impl Target {
 
     /// Whether a socket in `rooms` receives this (for replaying from the log).
     pub fn reaches(&self, rooms: &[String]) -> bool {
-        self.rooms.iter().any(|r| rooms.contains(r)) && !self.except.iter().any(|r| rooms.contains(r))
+        self.rooms.iter().any(|r| rooms.contains(r))
+            && !self.except.iter().any(|r| rooms.contains(r))
+            && self.only.as_ref().is_none_or(|o| rooms.contains(o))
     }
 }
 
@@ -61,8 +66,16 @@ pub fn targets(ev: &event::Model, notes: &[Notification]) -> Vec<Target> {
         }
         "comment" => {
             let rooms = vec!["comments".to_string(), format!("ticket:{}", ev.ticket_id.clone().unwrap_or_default())];
-            let t = Target::new(rooms, "comment.update", payload);
+            let t = Target::new(rooms.clone(), "comment.update", payload);
             out.push(if ev.staff_only { t.except_customers() } else { t });
+            let was_public = ev.previous.as_ref().and_then(|p| p.get("internal")) == Some(&Value::Bool(false));
+            if ev.staff_only && was_public {
+                // Made internal: customers drop it, and learn nothing of its content.
+                let gone = json!({ "id": ev.entity_id, "ticket_id": ev.ticket_id, "internal": true });
+                let mut t = Target::new(rooms, "comment.update", entity_payload(ev, "deleted", &gone));
+                t.only = Some(CUSTOMERS.into());
+                out.push(t);
+            }
         }
         "attachment" => {
             let rooms = vec!["attachments".to_string(), format!("ticket:{}", ev.ticket_id.clone().unwrap_or_default())];

@@ -2,6 +2,8 @@
 //! Standard Webhooks spec, durably queued in the database and retried until it lands.
 pub mod endpoints;
 pub mod receiver;
+mod record;
+mod send;
 pub mod signing;
 pub mod ssrf;
 pub mod worker;
@@ -32,10 +34,11 @@ pub fn payload(ev: &event::Model, n: &Notification) -> serde_json::Value {
 }
 
 /// Queues a delivery for each notification whose recipient has an enabled endpoint. Runs inside
-/// the dispatcher's transaction, so a delivery exists if and only if its notification does.
-pub async fn enqueue(txn: &impl ConnectionTrait, ev: &event::Model, notes: &[Notification]) -> Result<usize> {
+/// the dispatcher's transaction, so a delivery exists if and only if its notification does. The
+/// rows come back leased to this node, to be handed to the worker right after commit.
+pub async fn enqueue(txn: &impl ConnectionTrait, ev: &event::Model, notes: &[Notification], lease: chrono::Duration) -> Result<Vec<webhook_delivery::Model>> {
     if notes.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let users: Vec<&str> = notes.iter().map(|n| n.user_id.as_str()).collect();
     let endpoints = webhook_endpoint::Entity::find()
@@ -43,13 +46,13 @@ pub async fn enqueue(txn: &impl ConnectionTrait, ev: &event::Model, notes: &[Not
         .filter(webhook_endpoint::Column::Enabled.eq(true))
         .all(txn)
         .await?;
-    let mut queued = 0;
+    let mut queued = Vec::new();
     for n in notes {
         if !endpoints.iter().any(|e| e.user_id == n.user_id) {
             continue;
         }
         let now = domain::now();
-        webhook_delivery::ActiveModel {
+        let row = webhook_delivery::ActiveModel {
             id: Set(delivery_id(ev.id, &n.user_id)),
             user_id: Set(n.user_id.clone()),
             notification_id: Set(n.id.clone()),
@@ -58,7 +61,7 @@ pub async fn enqueue(txn: &impl ConnectionTrait, ev: &event::Model, notes: &[Not
             status: Set("pending".into()),
             attempt_count: Set(0),
             next_attempt_at: Set(now),
-            locked_until: Set(None),
+            locked_until: Set(Some(now + lease)),
             last_status_code: Set(None),
             last_error: Set(None),
             created_at: Set(now),
@@ -66,8 +69,8 @@ pub async fn enqueue(txn: &impl ConnectionTrait, ev: &event::Model, notes: &[Not
         }
         .insert(txn)
         .await?;
-        queued += 1;
+        queued.push(row);
     }
-    metrics::counter!("ticketwire_webhook_deliveries_queued_total").increment(queued as u64);
+    metrics::counter!("ticketwire_webhook_deliveries_queued_total").increment(queued.len() as u64);
     Ok(queued)
 }

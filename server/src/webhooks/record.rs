@@ -1,0 +1,181 @@
+//! Writes attempt results back in batches: one transaction for many attempts keeps the embedded
+//! database's single writer free for everyone else.
+use std::{collections::HashMap, time::Duration};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
+use tokio::sync::mpsc;
+
+use super::send::{Outcome, Verdict, backoff, judge};
+use crate::{
+    domain::{self, Action, Change, Kind, Tx, change::begin_write},
+    entity::{webhook_attempt, webhook_delivery, webhook_endpoint},
+    error::Result,
+    state::AppState,
+};
+
+const BATCH: usize = 256;
+
+/// One finished attempt, waiting to be written.
+pub struct Finished {
+    pub delivery: webhook_delivery::Model,
+    pub endpoint: webhook_endpoint::Model,
+    pub outcome: Outcome,
+    pub latency: Duration,
+    pub attempted_at: DateTime<Utc>,
+}
+
+/// Runs until every sender is gone, writing what arrives in batches.
+pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<Finished>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let ids: Vec<String> = batch.iter().map(|f| f.delivery.id.clone()).collect();
+        let mut pending = std::mem::take(&mut batch);
+        for attempt in 0..5 {
+            match write_batch(&state, &pending).await {
+                Ok(to_disable) => {
+                    for (endpoint, reason) in to_disable {
+                        if let Err(e) = disable(&state, &endpoint, reason).await {
+                            tracing::warn!(error = %e, "could not disable a failing webhook endpoint");
+                        }
+                    }
+                    pending.clear();
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, "recording webhook attempts failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+            }
+        }
+        if !pending.is_empty() {
+            // Their leases expire and they are sent again: at-least-once, same webhook-id.
+            tracing::error!(count = pending.len(), "dropping unrecorded webhook attempts");
+        }
+        state.webhooks.release(&ids);
+        state.hooks.wake_deliveries();
+    }
+}
+
+/// Writes attempts, delivery states and endpoint health; returns endpoints to disable.
+async fn write_batch(state: &AppState, batch: &[Finished]) -> Result<Vec<(webhook_endpoint::Model, &'static str)>> {
+    let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
+    let attempts = batch.iter().map(|f| webhook_attempt::ActiveModel {
+        id: Set(domain::new_id()),
+        delivery_id: Set(f.delivery.id.clone()),
+        attempted_at: Set(f.attempted_at),
+        status_code: Set(f.outcome.status.map(i32::from)),
+        latency_ms: Set(f.latency.as_millis() as i64),
+        error: Set(f.outcome.error.clone()),
+        response_body: Set(f.outcome.body.clone()),
+    });
+    webhook_attempt::Entity::insert_many(attempts).exec(&txn).await?;
+
+    let now = domain::now();
+    // Per endpoint: did anything succeed, did anything fail, was it told to go away.
+    let mut health: HashMap<&str, (&webhook_endpoint::Model, bool, bool, bool)> = HashMap::new();
+    for f in batch {
+        let verdict = judge(&f.outcome);
+        let attempts = f.delivery.attempt_count as usize + 1;
+        let (status, next) = match verdict {
+            Verdict::Succeeded => ("succeeded", None),
+            Verdict::Retry => match backoff(&state.config.webhooks.retry_schedule_ms, attempts) {
+                Some(delay) => {
+                    let delay = f.outcome.retry_after.map_or(delay, |ra| ra.max(delay));
+                    ("pending", Some(now + chrono::Duration::from_std(delay).unwrap_or_default()))
+                }
+                None => ("failed", None),
+            },
+            Verdict::Failed | Verdict::Gone => ("failed", None),
+        };
+        let last_error = f
+            .outcome
+            .error
+            .clone()
+            .or_else(|| f.outcome.status.filter(|s| !(200..300).contains(s)).map(|s| format!("receiver answered {s}")));
+        let mut update = webhook_delivery::Entity::update_many()
+            .col_expr(webhook_delivery::Column::Status, Expr::value(status))
+            .col_expr(webhook_delivery::Column::AttemptCount, Expr::value(attempts as i32))
+            .col_expr(webhook_delivery::Column::LastStatusCode, Expr::value(f.outcome.status.map(i32::from)))
+            .col_expr(webhook_delivery::Column::LastError, Expr::value(last_error))
+            .col_expr(webhook_delivery::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(now));
+        if let Some(next) = next {
+            update = update.col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(next));
+        }
+        update.filter(webhook_delivery::Column::Id.eq(f.delivery.id.clone())).exec(&txn).await?;
+        let label = match (verdict, status) {
+            (Verdict::Succeeded, _) => "succeeded",
+            (_, "pending") => "retrying",
+            _ => "failed",
+        };
+        metrics::counter!("ticketwire_webhook_attempts_total", "outcome" => label).increment(1);
+        let entry = health.entry(f.endpoint.user_id.as_str()).or_insert((&f.endpoint, false, false, false));
+        match verdict {
+            Verdict::Succeeded => entry.1 = true,
+            Verdict::Gone => entry.3 = true,
+            _ => entry.2 = true,
+        }
+    }
+
+    let limit = chrono::Duration::seconds(state.config.webhooks.disable_after_secs as i64);
+    let mut to_disable = Vec::new();
+    for (user_id, (endpoint, ok, failed, gone)) in health {
+        if gone {
+            to_disable.push((endpoint.clone(), "the receiver answered 410 Gone"));
+        } else if ok {
+            if endpoint.failing_since.is_some() {
+                webhook_endpoint::Entity::update_many()
+                    .col_expr(webhook_endpoint::Column::FailingSince, Expr::value(Option::<DateTime<Utc>>::None))
+                    .filter(webhook_endpoint::Column::UserId.eq(user_id))
+                    .exec(&txn)
+                    .await?;
+            }
+        } else if failed {
+            match endpoint.failing_since {
+                Some(since) if now - since >= limit => to_disable.push((endpoint.clone(), "every delivery failed for too long")),
+                Some(_) => {}
+                None => {
+                    webhook_endpoint::Entity::update_many()
+                        .col_expr(webhook_endpoint::Column::FailingSince, Expr::value(now))
+                        .filter(webhook_endpoint::Column::UserId.eq(user_id))
+                        .filter(webhook_endpoint::Column::FailingSince.is_null())
+                        .exec(&txn)
+                        .await?;
+                }
+            }
+        }
+    }
+    txn.commit().await?;
+    drop(turn);
+    Ok(to_disable)
+}
+
+/// Disables an endpoint and tells its owner (inbox and Socket.IO) through the normal pipeline.
+async fn disable(state: &AppState, endpoint: &webhook_endpoint::Model, reason: &str) -> Result<()> {
+    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let res = webhook_endpoint::Entity::update_many()
+        .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
+        .col_expr(webhook_endpoint::Column::DisabledReason, Expr::value(reason))
+        .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(domain::now()))
+        .filter(webhook_endpoint::Column::UserId.eq(endpoint.user_id.clone()))
+        .filter(webhook_endpoint::Column::Enabled.eq(true))
+        .exec(&tx.txn)
+        .await?;
+    if res.rows_affected == 0 {
+        return Ok(()); // disabled already
+    }
+    let data = serde_json::json!({
+        "type": "webhook_disabled",
+        "user_id": endpoint.user_id,
+        "webhook_url": endpoint.url,
+        "reason": reason,
+        "message": format!("Your webhook {} was disabled: {reason}. Set its URL again to re-enable it.", endpoint.url),
+    });
+    tx.record(Change::new(Kind::Webhook, Action::Updated, &endpoint.user_id, &data).owned_by(&endpoint.user_id).staff_only(true))
+        .await?;
+    tx.commit().await?;
+    state.webhooks.forget_endpoint(&endpoint.user_id);
+    metrics::counter!("ticketwire_webhook_endpoints_disabled_total").increment(1);
+    Ok(())
+}
