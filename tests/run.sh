@@ -33,6 +33,9 @@ else
   echo "PostgreSQL not reachable: skipping the PostgreSQL run (set CI=true to make this fatal)" >&2
 fi
 
+step "schemathesis: the REST API fuzzed from its OpenAPI document, signed in as an admin"
+bash tests/schemathesis/run.sh
+
 if [ -f tests/js/run.sh ]; then
   step "Socket.IO and webhook tests with socket.io-client and standardwebhooks (Node)"
   bash tests/js/run.sh

@@ -28,15 +28,40 @@ pub fn router(upload_limit: usize) -> OpenApiRouter<AppState> {
         .layer(body_cap)
 }
 
-/// A multipart form with one `file` field.
+/// A multipart form with one `file` field (and nothing else).
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct UploadForm {
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
 }
 
-/// Streams the `file` field to a staging file, enforcing the size limit as it goes.
+/// `Multipart`, whose rejections are our JSON errors: 415 for a body that is not
+/// `multipart/form-data`, 400 for a malformed one (axum's own answer is plain text).
+pub struct Upload(Multipart);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Upload {
+    type Rejection = Error;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self> {
+        let is_multipart = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+        if !is_multipart {
+            return Err(Error::UnsupportedMediaType("expected a `multipart/form-data` body with a `file` field".into()));
+        }
+        Multipart::from_request(req, state)
+            .await
+            .map(Upload)
+            .map_err(|e| Error::bad_request(format!("malformed multipart body: {}", e.body_text())))
+    }
+}
+
+/// Streams the `file` field to a staging file, enforcing the size limit as it goes. The form
+/// must hold exactly that one field: anything else is refused, and nothing is kept.
 async fn stage_upload(state: &AppState, mut form: Multipart) -> Result<(String, Option<String>, StagedBlob)> {
     let bad = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -45,15 +70,32 @@ async fn stage_upload(state: &AppState, mut form: Multipart) -> Result<(String, 
             Error::bad_request(format!("malformed multipart body: {}", e.body_text()))
         }
     };
-    while let Some(mut field) = form.next_field().await.map_err(bad)? {
-        if field.name() != Some("file") {
-            continue;
+    let only_file = || Error::validation("body", "the form must have exactly one field, named `file`");
+    let mut staged: Option<(String, Option<String>, StagedBlob)> = None;
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                if let Some((_, _, blob)) = staged {
+                    blob.discard().await;
+                }
+                return Err(bad(e));
+            }
+        };
+        let mut field = field;
+        if field.name() != Some("file") || staged.is_some() {
+            if let Some((_, _, blob)) = staged {
+                blob.discard().await;
+            }
+            return Err(only_file());
         }
         let filename = field.file_name().unwrap_or("file").to_string();
         let content_type = field.content_type().map(str::to_string);
         let mut writer = BlobWriter::create(state.storage.as_ref(), state.config.upload_limit_bytes as u64).await?;
         loop {
             match field.chunk().await {
+                // On failure (too large, disk full) the writer has removed its partial file.
                 Ok(Some(chunk)) => writer.write(&chunk).await?,
                 Ok(None) => break,
                 Err(e) => {
@@ -62,9 +104,9 @@ async fn stage_upload(state: &AppState, mut form: Multipart) -> Result<(String, 
                 }
             }
         }
-        return Ok((filename, content_type, writer.finish().await?));
+        staged = Some((filename, content_type, writer.finish().await?));
     }
-    Err(Error::validation("file", "a multipart field named `file` is required"))
+    staged.ok_or_else(|| Error::validation("file", "a multipart field named `file` is required"))
 }
 
 /// Attachments of a ticket.
@@ -78,7 +120,7 @@ async fn list(State(state): State<AppState>, user: AuthUser, Path(id): Path<Stri
 #[utoipa::path(post, path = "/api/tickets/{id}/attachments", tag = "attachments", security(("bearer" = [])), params(("id" = String, Path)),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 201, body = Attachment), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 507, body = ErrorBody)))]
-async fn upload(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, form: Multipart) -> Result<(StatusCode, Json<Attachment>)> {
+async fn upload(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, Upload(form): Upload) -> Result<(StatusCode, Json<Attachment>)> {
     attachments::check_can_upload(&state, &user, &id).await?;
     let (filename, content_type, blob) = stage_upload(&state, form).await?;
     let created = attachments::create(&state, &user, &id, &filename, content_type.as_deref(), blob).await?;
@@ -126,7 +168,7 @@ fn content_disposition(filename: &str) -> HeaderValue {
 
 /// Download the file. Always as an attachment, never sniffed, so uploaded HTML cannot run here.
 #[utoipa::path(get, path = "/api/attachments/{id}/content", tag = "attachments", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the file's bytes, with the content type it was uploaded with", content_type = "*/*"), (status = 404, body = ErrorBody)))]
 async fn download(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Response> {
     let (a, _) = attachments::readable(&state.db, &user, &id).await?;
     let file = state.storage.open(&a.sha256).await?;
@@ -146,7 +188,7 @@ async fn download(State(state): State<AppState>, user: AuthUser, Path(id): Path<
 #[utoipa::path(put, path = "/api/attachments/{id}/content", tag = "attachments", security(("bearer" = [])), params(("id" = String, Path)),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 200, body = Attachment), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
-async fn replace(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, form: Multipart) -> Result<Json<Attachment>> {
+async fn replace(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, Upload(form): Upload) -> Result<Json<Attachment>> {
     attachments::check_can_modify(&state, &user, &id).await?;
     let (_, content_type, blob) = stage_upload(&state, form).await?;
     Ok(Json(attachments::replace_content(&state, &user, &id, content_type.as_deref(), blob).await?))

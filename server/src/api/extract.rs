@@ -7,10 +7,40 @@ use axum::{
 
 use crate::error::Error;
 
-/// `axum::Json`, but a malformed or invalid body is a 400/422 in our error format.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(Error))]
+/// `axum::Json`, but a malformed or invalid body is a 400/422 in our error format, and the body
+/// must be a JSON object: serde would otherwise read `[a, b]` as a struct's fields in order.
+#[derive(Debug)]
 pub struct Json<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Error> {
+        let (parts, body) = req.into_parts();
+        let bytes = {
+            let req = axum::extract::Request::from_parts(parts.clone(), body);
+            axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::PayloadTooLarge("request body is too large".into())
+                } else {
+                    Error::bad_request(e.body_text())
+                }
+            })?
+        };
+        // (A body that is not JSON at all is left to `axum::Json`, which answers 415.)
+        let says_json = parts
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+        if says_json && bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(Error::validation("body", "must be a JSON object"));
+        }
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Json(value))
+    }
+}
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
@@ -18,13 +48,42 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
     }
 }
 
-#[derive(Debug, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(Error))]
+/// `axum::extract::Query`, refusing NUL characters (which PostgreSQL cannot compare) with 422.
+#[derive(Debug)]
 pub struct Query<T>(pub T);
 
-#[derive(Debug, FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(Error))]
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        if parts.uri.query().is_some_and(has_encoded_nul) {
+            return Err(Error::validation("query", "must not contain NUL characters"));
+        }
+        let axum::extract::Query(v) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Query(v))
+    }
+}
+
+/// `axum::extract::Path`; a NUL character cannot be in any id, so such a path is a 404.
+#[derive(Debug)]
 pub struct Path<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        if has_encoded_nul(parts.uri.path()) {
+            return Err(Error::NotFound("resource"));
+        }
+        let axum::extract::Path(v) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Path(v))
+    }
+}
+
+/// Whether a raw (still percent-encoded) URI part carries a NUL byte.
+fn has_encoded_nul(raw: &str) -> bool {
+    raw.as_bytes().windows(3).any(|w| w == b"%00") || raw.contains('\0')
+}
 
 /// The optional `If-Match: <version>` header of a PATCH.
 pub struct IfMatch(pub Option<i64>);

@@ -74,8 +74,25 @@ async fn test(State(state): State<AppState>, user: AuthUser) -> Result<(StatusCo
     Ok((StatusCode::ACCEPTED, Json(TestQueued { delivery_id })))
 }
 
+/// A delivery's state, as the `status` filter accepts it.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum DeliveryStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
 /// Your deliveries, newest first.
-#[utoipa::path(get, path = "/api/users/me/webhook/deliveries", tag = "webhooks", security(("bearer" = [])), params(DeliveryQuery),
+// The parameters are spelled out here (not `params(DeliveryQuery)`) so the document states the
+// rules `endpoints::list_deliveries` enforces.
+#[utoipa::path(get, path = "/api/users/me/webhook/deliveries", tag = "webhooks", security(("bearer" = [])),
+    params(
+        ("status" = Option<DeliveryStatus>, Query, description = "Only deliveries in this state."),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 200, description = "Items per page, 1–200 (default 50)."),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
+    ),
     responses((status = 200, body = Page<Delivery>), (status = 422, body = ErrorBody)))]
 async fn list_deliveries(State(state): State<AppState>, user: AuthUser, Query(q): Query<DeliveryQuery>) -> Result<Json<Page<Delivery>>> {
     Ok(Json(endpoints::list_deliveries(&state, &user, &q).await?))

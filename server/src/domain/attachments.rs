@@ -51,6 +51,7 @@ impl From<attachment::Model> for Attachment {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentPatch {
+    #[schema(min_length = 1, max_length = 255, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub filename: String,
 }
 

@@ -48,8 +48,10 @@ impl From<comment::Model> for Comment {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewComment {
+    #[schema(min_length = 1, max_length = 50_000, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub content: String,
     /// Makes this a reply to that comment (on the same ticket).
+    #[schema(format = Uuid)]
     pub parent_id: Option<String>,
     /// Staff only.
     #[serde(default)]
@@ -59,6 +61,7 @@ pub struct NewComment {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentPatch {
+    #[schema(min_length = 1, max_length = 50_000, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub content: Option<String>,
     /// Staff only.
     pub internal: Option<bool>,

@@ -46,8 +46,10 @@ impl From<event::Model> for Event {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct EventQuery {
     /// Only events after this `event_id` (default 0: from the start).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
 }
 

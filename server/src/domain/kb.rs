@@ -73,11 +73,15 @@ impl From<kb_article::Model> for Article {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewArticle {
+    #[schema(min_length = 1, max_length = 500, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 500_000, pattern = "^[^\\u0000]*$")]
     pub body: String,
+    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub category: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Vec<crate::domain::validate::Tag>, max_items = 50)]
     pub tags: Vec<String>,
     /// Defaults to `draft`.
     pub status: Option<ArticleStatus>,
@@ -86,9 +90,13 @@ pub struct NewArticle {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArticlePatch {
+    #[schema(min_length = 1, max_length = 500, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub title: Option<String>,
+    #[schema(max_length = 500_000, pattern = "^[^\\u0000]*$")]
     pub body: Option<String>,
+    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub category: Option<String>,
+    #[schema(value_type = Option<Vec<crate::domain::validate::Tag>>, max_items = 50)]
     pub tags: Option<Vec<String>>,
     pub status: Option<ArticleStatus>,
 }
@@ -100,7 +108,10 @@ pub struct ArticleQuery {
     pub category: Option<String>,
     /// Searches title and body.
     pub q: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    /// The `next_cursor` of a previous page.
+    #[param(pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub cursor: Option<String>,
 }
 

@@ -56,7 +56,10 @@ impl From<notification::Model> for Notification {
 pub struct NotificationQuery {
     /// Only unread ones.
     pub unread: Option<bool>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    /// The `next_cursor` of a previous page.
+    #[param(pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub cursor: Option<String>,
 }
 

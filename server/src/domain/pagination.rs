@@ -10,8 +10,10 @@ pub const MAX_LIMIT: u64 = 200;
 #[derive(Debug, Default, Deserialize, IntoParams)]
 pub struct PageQuery {
     /// Items per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub cursor: Option<String>,
 }
 
@@ -27,7 +29,8 @@ impl PageQuery {
     pub fn cursor(&self) -> Result<Option<&str>> {
         match self.cursor.as_deref() {
             None | Some("") => Ok(None),
-            Some(c) if uuid::Uuid::parse_str(c).is_ok() => Ok(Some(c)),
+            // Exactly the hyphenated form the API hands out (and the schema states).
+            Some(c) if c.len() == 36 && uuid::Uuid::try_parse(c).is_ok() => Ok(Some(c)),
             Some(_) => Err(Error::validation("cursor", "is not a cursor this API returned")),
         }
     }

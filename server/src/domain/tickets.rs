@@ -140,20 +140,30 @@ impl From<ticket::Model> for Ticket {
 pub struct NewTicket {
     /// Also accepted as `title`.
     #[serde(alias = "title")]
+    #[schema(min_length = 1, max_length = 500, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub subject: String,
     #[serde(default)]
+    #[schema(max_length = 100_000, pattern = "^[^\\u0000]*$")]
     pub description: String,
     pub status: Option<Status>,
     pub priority: Option<Priority>,
+    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub category: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Vec<crate::domain::validate::Tag>, max_items = 50)]
     pub tags: Vec<String>,
     /// `web`, `api` or an integration's name. Staff only.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub source: Option<String>,
+    #[schema(min_length = 1, max_length = 255, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub external_id: Option<String>,
     /// Staff only; customers always open tickets for themselves.
+    #[schema(format = Uuid)]
     pub requester_id: Option<String>,
+    #[schema(format = Email, max_length = 254)]
     pub requester_email: Option<String>,
+    /// An active agent or admin.
+    #[schema(format = Uuid)]
     pub assignee_id: Option<String>,
     #[schema(value_type = Object)]
     pub metadata: Option<Value>,
@@ -165,15 +175,20 @@ pub struct NewTicket {
 #[serde(deny_unknown_fields)]
 pub struct TicketPatch {
     #[serde(alias = "title")]
+    #[schema(min_length = 1, max_length = 500, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub subject: Option<String>,
+    #[schema(max_length = 100_000, pattern = "^[^\\u0000]*$")]
     pub description: Option<String>,
     pub status: Option<Status>,
     pub priority: Option<Priority>,
+    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub category: Option<String>,
+    #[schema(value_type = Option<Vec<crate::domain::validate::Tag>>, max_items = 50)]
     pub tags: Option<Vec<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub assignee_id: Option<Option<String>>,
+    #[schema(format = Uuid)]
     pub requester_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
@@ -196,7 +211,10 @@ pub struct TicketQuery {
     pub source: Option<String>,
     /// Text search over subject and description.
     pub q: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    /// The `next_cursor` of a previous page.
+    #[param(pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub cursor: Option<String>,
 }
 

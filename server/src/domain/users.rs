@@ -46,8 +46,11 @@ impl From<user::Model> for User {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
+    #[schema(min_length = 8, max_length = 256, pattern = "^[^\\u0000]*$")]
     pub password: String,
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub name: String,
     /// Admins only; self-registration always makes a customer.
     #[serde(default)]
@@ -58,10 +61,13 @@ pub struct NewUser {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub name: Option<String>,
     pub role: Option<Role>,
     pub is_active: Option<bool>,
+    #[schema(min_length = 8, max_length = 256, pattern = "^[^\\u0000]*$")]
     pub password: Option<String>,
 }
 
@@ -69,8 +75,10 @@ pub struct UserPatch {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub name: Option<String>,
     /// A new password; `current_password` must come with it.
+    #[schema(min_length = 8, max_length = 256, pattern = "^[^\\u0000]*$")]
     pub password: Option<String>,
     pub current_password: Option<String>,
 }
@@ -81,7 +89,10 @@ pub struct UserQuery {
     pub is_active: Option<bool>,
     /// Matches name or email.
     pub q: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    /// The `next_cursor` of a previous page.
+    #[param(pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub cursor: Option<String>,
 }
 

@@ -3,6 +3,25 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
+/// A required text field's rule as a JSON Schema pattern: no NUL, and not only whitespace.
+pub const REQUIRED_TEXT_PATTERN: &str = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$";
+
+/// The schema of one tag, for the OpenAPI document: what [`tags`] accepts.
+pub struct Tag;
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(64))
+            .pattern(Some(REQUIRED_TEXT_PATTERN))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Tag {}
+
 /// A required single-line-ish text: trimmed, non-empty, at most `max` characters, no NUL.
 pub fn required_text(field: &str, value: &str, max: usize) -> Result<String> {
     let value = value.trim();
