@@ -34,7 +34,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> 
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
         if says_json && bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-            return Err(Error::validation("body", "must be a JSON object"));
+            return Err(Error::bad_request("the body must be a JSON object"));
         }
         let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
         let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;

@@ -119,7 +119,8 @@ pub async fn create(state: &AppState, who: &AuthUser, ticket_id: &str, input: Ne
     let parent_id = match input.parent_id.as_deref() {
         None => None,
         Some(pid) => {
-            let (parent, _) = readable(&tx.txn, who, pid)
+            let pid = validate::id("parent_id", pid)?;
+            let (parent, _) = readable(&tx.txn, who, &pid)
                 .await
                 .map_err(|_| Error::validation("parent_id", "no comment with this id on this ticket"))?;
             if parent.ticket_id != t.id {

@@ -160,10 +160,12 @@ pub async fn insert(
 pub async fn authenticate(state: &AppState, email: &str, password: &str) -> Result<User> {
     let invalid = || Error::Unauthorized("invalid email or password".into());
     let email = email.trim().to_lowercase();
-    let found = user::Entity::find()
-        .filter(user::Column::Email.eq(email))
-        .one(&state.db)
-        .await?;
+    // No stored email holds a NUL (and PostgreSQL cannot even compare one): unknown, not a 500.
+    let found = if email.contains('\0') {
+        None
+    } else {
+        user::Entity::find().filter(user::Column::Email.eq(email)).one(&state.db).await?
+    };
     // Verify against a dummy hash when the user is unknown, so timing does not tell either.
     let hash = found.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| {
         "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$wT0eH9GZ1J4lT8dYh3xBxw6xk2Zb2kq7sQ8mE2xJ0cM".into()
