@@ -108,17 +108,54 @@ impl Error {
     }
 }
 
-/// Connection-level failures (database down, pool exhausted, SQLite busy) are retryable: 503.
+/// Connection-level failures (database down, restarting, sessions killed, pool exhausted,
+/// SQLite busy) are retryable: 503. Judged by the driver's error kind and SQLSTATE where there
+/// is one, by message otherwise.
 fn is_unavailable(e: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
     match e {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        other => {
-            let text = other.to_string();
-            text.contains("database is locked")
-                || text.contains("Connection refused")
-                || text.contains("pool timed out")
-                || text.contains("connection closed")
-        }
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => match inner.as_ref() {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed | sqlx::Error::Tls(_) => return true,
+            sqlx::Error::Database(db) => {
+                // PostgreSQL class 08 (connection exception), 57P01–57P05 (admin shutdown, crash
+                // shutdown, cannot connect now, database dropped, idle session timeout), 53300
+                // (too many connections).
+                if let Some(code) = db.code() {
+                    if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
+                        return true;
+                    }
+                }
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+    let text = e.to_string();
+    text.contains("database is locked")
+        || text.contains("Connection refused")
+        || text.contains("pool timed out")
+        || text.contains("connection closed")
+        || text.contains("terminating connection")
+        || text.contains("not currently accepting connections")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_failures_are_503_others_500() {
+        use sea_orm::{RuntimeErr, sqlx};
+        use std::sync::Arc;
+        let io = DbErr::Exec(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)))));
+        assert_eq!(Error::Db(io).status_and_code().0, StatusCode::SERVICE_UNAVAILABLE);
+        let closed = DbErr::Query(RuntimeErr::SqlxError(Arc::new(sqlx::Error::PoolClosed)));
+        assert_eq!(Error::Db(closed).status_and_code().0, StatusCode::SERVICE_UNAVAILABLE);
+        let killed = DbErr::Exec(RuntimeErr::Internal("terminating connection due to administrator command".into()));
+        assert_eq!(Error::Db(killed).status_and_code().0, StatusCode::SERVICE_UNAVAILABLE);
+        let other = DbErr::Custom("syntax error".into());
+        assert_eq!(Error::Db(other).status_and_code().0, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
 
