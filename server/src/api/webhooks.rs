@@ -89,7 +89,7 @@ enum DeliveryStatus {
 // rules `endpoints::list_deliveries` enforces.
 #[utoipa::path(get, path = "/api/users/me/webhook/deliveries", tag = "webhooks", security(("bearer" = [])),
     params(
-        ("status" = Option<DeliveryStatus>, Query, description = "Only deliveries in this state."),
+        ("status" = inline(Option<DeliveryStatus>), Query, description = "Only deliveries in this state."),
         ("limit" = Option<u64>, Query, minimum = 1, maximum = 200, description = "Items per page, 1–200 (default 50)."),
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
     ),
