@@ -219,12 +219,15 @@ async fn seed(app: &TestApp) -> Seed {
     let hook = app.call(reqwest::Method::PUT, "/api/users/me/webhook", Some(&a.token), Some(json!({ "webhook_url": "/api/notifications/webhooks/notifications" })), 200).await;
     let a_webhook_secret = hook["secret"].as_str().expect("webhook secret").to_string();
     let delivery_a = app.post("/api/users/me/webhook/test", &a, json!(null), 202).await["delivery_id"].as_str().unwrap().to_string();
-    // The delivery row may be written by the dispatcher just after the answer.
-    app.eventually(|| async {
+    // The delivery row is written by the dispatcher just after the answer. Should it never
+    // appear, carry on: the delivery rows of the table then fail and say so.
+    for _ in 0..100 {
         let (status, _) = app.try_call(reqwest::Method::GET, &format!("/api/users/me/webhook/deliveries/{delivery_a}"), Some(&a.token), None).await;
-        (status == 200).then_some(())
-    })
-    .await;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     app.delete(&format!("/api/users/{}", deactivated.id), admin, 200).await;
 
     Seed {
