@@ -168,9 +168,9 @@ async fn live(ws: &mut Ws, run: &Running, received: &AtomicU64, mut stop: watch:
                         } else if let Some(body) = t.strip_prefix("42") {
                             if let Ok((name, ev)) = serde_json::from_str::<(&str, Event<'_>)>(body) {
                                 if name == "ticket.update" {
+                                    received.fetch_add(1, Ordering::Relaxed);
                                     if let Some(idx) = run.ids.get(ev.data.id) {
                                         out.push((idx << 40 | ev.data.version, at));
-                                        received.fetch_add(1, Ordering::Relaxed);
                                     }
                                 }
                             }

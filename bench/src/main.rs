@@ -115,6 +115,9 @@ struct RestArgs {
     writers: usize,
     #[arg(long, default_value_t = 15)]
     duration: u64,
+    /// Rooms the socket clients join (comma separated; `none` for only their own user room).
+    #[arg(long, default_value = "tickets")]
+    rooms: String,
 }
 
 /// Microseconds since the bench started (one clock for writers and clients).
@@ -445,8 +448,9 @@ async fn rest(cli: &Cli, a: &RestArgs) -> Result<Value> {
     let res = async {
         let tw = run.tw.as_ref().context("ticketwire")?;
         tw.admin_webhook(&receiver.base).await?;
-        let swarm = Swarm::connect(&run, a.clients, ClientOpts { rooms: vec!["tickets".into()] }).await?;
-        eprintln!("  {} socket clients connected", swarm.connected());
+        let rooms: Vec<String> = a.rooms.split(',').filter(|r| !r.is_empty() && *r != "none").map(str::to_string).collect();
+        let swarm = Swarm::connect(&run, a.clients, ClientOpts { rooms: rooms.clone() }).await?;
+        eprintln!("  {} socket clients connected (rooms {rooms:?})", swarm.connected());
         let cpu0 = servers::cpu_ticks(run.pid)?;
         let done = Arc::new(AtomicU64::new(0));
         let stop_at = Instant::now() + Duration::from_secs(a.duration);
@@ -504,6 +508,7 @@ async fn rest(cli: &Cli, a: &RestArgs) -> Result<Value> {
             "target": "ticketwire",
             "writers": a.writers,
             "clients": connected,
+            "rooms": rooms,
             "created": lat.len(),
             "errors": errors,
             "elapsed_s": elapsed,
