@@ -116,7 +116,7 @@ fn plot(out: &Path, fanout: &BTreeMap<(u64, u64, String), Value>) -> Result<()> 
             if pts.is_empty() {
                 continue;
             }
-            let style = ShapeStyle { color: color.mix(1.0 - ri as f64 * 0.25), filled: true, stroke_width: 2 };
+            let style = ShapeStyle { color: color.mix(1.0 - ri as f64 * 0.2), filled: true, stroke_width: 2 };
             chart
                 .draw_series(LineSeries::new(pts.clone(), style))?
                 .label(format!("{name} {}/s", *r as f64 / 100.0))
@@ -124,7 +124,7 @@ fn plot(out: &Path, fanout: &BTreeMap<(u64, u64, String), Value>) -> Result<()> 
             chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, style)))?;
         }
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).position(SeriesLabelPosition::UpperLeft).draw()?;
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).position(SeriesLabelPosition::LowerRight).draw()?;
     // Right: KiB per connection vs N.
     let max_kib = fanout.values().map(|v| f(v, "kib_per_conn")).fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(&right)
