@@ -124,7 +124,7 @@ fn plot(out: &Path, fanout: &BTreeMap<(u64, u64, String), Value>) -> Result<()> 
             chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, style)))?;
         }
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).position(SeriesLabelPosition::LowerRight).draw()?;
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).position(SeriesLabelPosition::UpperLeft).draw()?;
     // Right: KiB per connection vs N.
     let max_kib = fanout.values().map(|v| f(v, "kib_per_conn")).fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(&right)
