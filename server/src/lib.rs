@@ -45,6 +45,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let jwt = Arc::new(JwtKeys::new(&secret, config.token_ttl_secs));
 
     let (io_layer, io) = build_socket_io(&config).await?;
+    let cluster = match &config.redis_url {
+        Some(url) => Some(cluster::Cluster::connect(&redis_url_resp3(url)).await?),
+        None => None,
+    };
     let head = dispatch_cursor::Entity::find_by_id("main".to_string())
         .one(&db)
         .await?
@@ -57,12 +61,13 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         ingest_limits: Arc::new(ingest::RateLimits::default()),
         login_limits: Arc::new(auth::LoginLimits::new(config.login_attempts_per_minute, config.login_attempts_per_minute_per_ip)),
         hooks: HooksHandle::default(),
+        cluster,
         config: Arc::new(config),
         db,
         jwt,
     };
-    realtime::register(&io, state.clone());
-    let router = api::router(state.clone()).layer(io_layer);
+    realtime::register(&io, state.clone()).await?;
+    let router = io_layer.apply(api::router(state.clone()));
     state.webhooks.set_router(router.clone());
 
     let stop = CancellationToken::new();
@@ -70,6 +75,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let worker = tokio::spawn(webhooks::worker::run(state.clone(), stop.clone()));
     tokio::task::yield_now().await;
     let dispatcher = tokio::spawn(hooks::dispatcher::run(state.clone(), stop.clone()));
+    if let Some(cluster) = state.cluster.clone() {
+        tokio::spawn(follow_other_nodes(state.clone(), cluster, stop.clone()));
+    }
     state.hooks.wake();
     state.hooks.wake_deliveries();
 
@@ -84,23 +92,92 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let result = tokio::select! {
         r = server => r.map_err(anyhow::Error::from),
         // Open sockets would keep graceful shutdown waiting forever; close them once asked to stop.
-        _ = async { stop.cancelled().await; io_for_close.close().await; std::future::pending::<()>().await } => Ok(()),
+        _ = async {
+            stop.cancelled().await;
+            match &io_for_close {
+                realtime::Io::Local(io) => io.close().await,
+                realtime::Io::Redis(io) => io.close().await,
+            }
+            std::future::pending::<()>().await
+        } => Ok(()),
     };
     stop.cancel();
     let _ = tokio::join!(dispatcher, worker);
     result
 }
 
-/// With the in-process adapter by default; across nodes through Redis when `REDIS_URL` is set.
-async fn build_socket_io(config: &Config) -> anyhow::Result<(socketioxide::layer::SocketIoLayer, SocketIo)> {
-    if config.redis_url.is_some() {
-        anyhow::bail!("REDIS_URL is set but multi-node Socket.IO is not available in this build yet");
+/// The Socket.IO layer for either adapter.
+enum IoLayer {
+    Local(socketioxide::layer::SocketIoLayer),
+    Redis(socketioxide::layer::SocketIoLayer<socketioxide_redis::RedisAdapter<socketioxide::adapter::Emitter>>),
+}
+
+impl IoLayer {
+    fn apply(self, router: axum::Router) -> axum::Router {
+        match self {
+            IoLayer::Local(layer) => router.layer(layer),
+            IoLayer::Redis(layer) => router.layer(layer),
+        }
     }
-    let (layer, io) = SocketIo::builder()
+}
+
+/// With the in-process adapter by default; across nodes through Redis when `REDIS_URL` is set.
+async fn build_socket_io(config: &Config) -> anyhow::Result<(IoLayer, realtime::Io)> {
+    let builder = SocketIo::builder()
+        // Room for bursts; a socket that still falls behind is caught up from the event log.
         .max_buffer_size(1024)
-        .ping_interval(std::time::Duration::from_secs(20))
-        .build_layer();
-    Ok((layer, io))
+        .ping_interval(std::time::Duration::from_secs(20));
+    Ok(match &config.redis_url {
+        None => {
+            let (layer, io) = builder.build_layer();
+            (IoLayer::Local(layer), realtime::Io::Local(io))
+        }
+        Some(url) => {
+            let client = redis::Client::open(redis_url_resp3(url))?;
+            let adapter = socketioxide_redis::RedisAdapterCtr::new_with_redis(&client).await?;
+            let (layer, io) = builder.with_adapter::<socketioxide_redis::RedisAdapter<_>>(adapter).build_layer();
+            (IoLayer::Redis(layer), realtime::Io::Redis(io))
+        }
+    })
+}
+
+/// socketioxide-redis speaks RESP3; ask for it unless the URL already says.
+fn redis_url_resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    }
+}
+
+/// Emits what other nodes dispatch: on their announcements, and every second as a safety net.
+async fn follow_other_nodes(state: AppState, cluster: cluster::Cluster, stop: CancellationToken) {
+    let rt = state.realtime.clone();
+    let announcements = cluster.follow(stop.clone(), |upto| {
+        let rt = rt.clone();
+        async move {
+            if let Err(e) = rt.advance_to(upto).await {
+                tracing::warn!(error = %e, "could not emit another node's events");
+            }
+        }
+    });
+    let poll = async {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = stop.cancelled() => return,
+            }
+            let cursor = dispatch_cursor::Entity::find_by_id("main".to_string()).one(&state.db).await;
+            if let Ok(Some(c)) = cursor {
+                if let Err(e) = state.realtime.advance_to(c.last_event_id).await {
+                    tracing::warn!(error = %e, "could not catch up with the event log");
+                }
+            }
+        }
+    };
+    tokio::join!(announcements, poll);
 }
 
 /// Production mode refuses to start with a weak or missing JWT secret.

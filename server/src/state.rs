@@ -19,4 +19,6 @@ pub struct AppState {
     pub webhooks: Arc<Webhooks>,
     pub ingest_limits: Arc<RateLimits>,
     pub login_limits: Arc<LoginLimits>,
+    /// Set when running as one of several nodes (`REDIS_URL`).
+    pub cluster: Option<crate::cluster::Cluster>,
 }

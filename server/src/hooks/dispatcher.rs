@@ -105,6 +105,9 @@ pub async fn dispatch_pending(state: &AppState) -> Result<usize> {
     // Straight to the worker: the first attempt does not wait for a claim round trip.
     state.webhooks.submit(state, deliveries);
     state.realtime.publish(dispatched).await;
+    if let Some(cluster) = &state.cluster {
+        cluster.announce(newest).await;
+    }
     Ok(count)
 }
 

@@ -5,9 +5,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::{
     SocketIo,
+    adapter::Adapter,
     extract::{AckSender, SocketRef, TryData},
     handler::ConnectHandler,
 };
+use socketioxide_core::adapter::DefinedAdapter;
 
 use super::{Conn, replay, rooms};
 use crate::{auth::user_from_token, state::AppState};
@@ -45,24 +47,33 @@ struct RoomRequest {
     room: String,
 }
 
-/// Installs the default namespace.
-pub fn register(io: &SocketIo, state: AppState) {
+/// Installs the default namespace over the in-process adapter, or over Redis (where the
+/// adapter's initialisation must be awaited).
+pub async fn register(io: &super::Io, state: AppState) -> anyhow::Result<()> {
+    match io {
+        super::Io::Local(io) => install(io, state),
+        super::Io::Redis(io) => install(io, state).await.map_err(|e| anyhow::anyhow!("Socket.IO Redis adapter: {e}"))?,
+    }
+    Ok(())
+}
+
+fn install<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, state: AppState) -> A::InitRes {
     let for_middleware = state.clone();
-    let middleware = move |s: SocketRef, TryData(auth): TryData<Value>| {
+    let middleware = move |s: SocketRef<A>, TryData(auth): TryData<Value>| {
         let state = for_middleware.clone();
         async move { authenticate(state, s, auth.ok()).await }
     };
-    let handler = move |s: SocketRef| {
+    let handler = move |s: SocketRef<A>| {
         let state = state.clone();
         async move { on_connected(state, s) }
     };
-    io.ns("/", handler.with(middleware));
+    io.ns("/", handler.with(middleware))
 }
 
 /// Runs before the connect packet is sent: refuses bad tokens, and registers the event handlers
 /// here rather than in the connect handler, which socketioxide runs only after the client may
 /// already have spoken (its first `join` would be lost).
-async fn authenticate(state: AppState, s: SocketRef, auth: Option<Value>) -> Result<(), Refused> {
+async fn authenticate<A: Adapter>(state: AppState, s: SocketRef<A>, auth: Option<Value>) -> Result<(), Refused> {
     let auth: ConnectAuth = auth.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
     let token = auth.token.as_deref().ok_or(Refused("unauthorized"))?;
     let claims = state.jwt.verify(token).ok_or(Refused("unauthorized"))?;
@@ -104,9 +115,9 @@ async fn authenticate(state: AppState, s: SocketRef, auth: Option<Value>) -> Res
     Ok(())
 }
 
-fn register_handlers(state: &AppState, s: &SocketRef, conn: Arc<Conn>) {
+fn register_handlers<A: Adapter>(state: &AppState, s: &SocketRef<A>, conn: Arc<Conn>) {
     let (st, c) = (state.clone(), conn.clone());
-    s.on("join", move |s: SocketRef, TryData(req): TryData<RoomRequest>, ack: AckSender| {
+    s.on("join", move |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
         let (state, conn) = (st.clone(), c.clone());
         async move {
             let answer = match req {
@@ -123,7 +134,7 @@ fn register_handlers(state: &AppState, s: &SocketRef, conn: Arc<Conn>) {
             let _ = ack.send(&answer);
         }
     });
-    s.on("leave", move |s: SocketRef, TryData(req): TryData<RoomRequest>, ack: AckSender| {
+    s.on("leave", move |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
         let conn = conn.clone();
         async move {
             let answer = match req {
@@ -139,7 +150,7 @@ fn register_handlers(state: &AppState, s: &SocketRef, conn: Arc<Conn>) {
 }
 
 /// A socket does not outlive its token.
-fn expire_with_token(s: &SocketRef, conn: &Conn, exp: i64) {
+fn expire_with_token<A: Adapter>(s: &SocketRef<A>, conn: &Conn, exp: i64) {
     let left = (exp - chrono::Utc::now().timestamp()).max(0) as u64;
     let (s, closed) = (s.clone(), conn.closed.clone());
     tokio::spawn(async move {
@@ -150,7 +161,7 @@ fn expire_with_token(s: &SocketRef, conn: &Conn, exp: i64) {
     });
 }
 
-fn on_connected(state: AppState, s: SocketRef) {
+fn on_connected<A: Adapter>(state: AppState, s: SocketRef<A>) {
     metrics::gauge!("ticketwire_sockets_connected").increment(1.0);
     if let (Some(pending), Some(conn)) = (s.extensions.remove::<PendingCatchUp>(), s.extensions.get::<Arc<Conn>>()) {
         metrics::counter!("ticketwire_socket_catch_ups_total", "reason" => "reconnect").increment(1);

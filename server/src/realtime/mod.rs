@@ -9,13 +9,18 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use socketioxide::{SendError, SocketError, SocketIo};
+use socketioxide::{SendError, SocketError, SocketIo, adapter::Adapter};
 use tokio::sync::Mutex;
 
 pub use connect::register;
 use rooms::Target;
 
-use crate::{auth::Role, hooks::dispatcher::Dispatched};
+use crate::{
+    auth::Role,
+    domain::notifications::Notification,
+    entity::{event, notification},
+    hooks::dispatcher::Dispatched,
+};
 
 /// What the server knows about one connected socket (kept in its extensions).
 pub struct Conn {
@@ -44,21 +49,38 @@ impl Conn {
     }
 }
 
+/// The Socket.IO server, over the in-process adapter or over Redis (several nodes).
+#[derive(Clone)]
+pub enum Io {
+    Local(SocketIo),
+    Redis(SocketIo<socketioxide_redis::RedisAdapter<socketioxide::adapter::Emitter>>),
+}
+
 /// The live side of the hooks layer. Cheap to clone.
 #[derive(Clone)]
 pub struct Realtime(Arc<Inner>);
 
 struct Inner {
-    io: SocketIo,
-    /// The newest event emitted live. Held while emitting, and while a catching-up socket joins
-    /// the live stream, so replay and live meet with no gap and no duplicate.
+    io: Io,
+    /// The newest event emitted live by this node. Held while emitting, and while a catching-up
+    /// socket joins the live stream, so replay and live meet with no gap and no duplicate.
     head: Mutex<i64>,
     db: sea_orm::DatabaseConnection,
 }
 
+/// Runs `$body` with `$io` bound to the concrete `SocketIo` of either adapter.
+macro_rules! with_io {
+    ($self:expr, $io:ident => $body:expr) => {
+        match &$self.0.io {
+            Io::Local($io) => $body,
+            Io::Redis($io) => $body,
+        }
+    };
+}
+
 impl Realtime {
     /// `head` is the dispatcher's cursor at start: everything up to it has been emitted before.
-    pub fn new(io: SocketIo, db: sea_orm::DatabaseConnection, head: i64) -> Self {
+    pub fn new(io: Io, db: sea_orm::DatabaseConnection, head: i64) -> Self {
         Self(Arc::new(Inner {
             io,
             head: Mutex::new(head),
@@ -66,30 +88,68 @@ impl Realtime {
         }))
     }
 
-    pub fn io(&self) -> &SocketIo {
-        &self.0.io
-    }
-
-    /// Emits a dispatched batch to its rooms, in event order.
+    /// Emits a dispatched batch to this node's sockets, in event order.
     pub async fn publish(&self, batch: Vec<Dispatched>) {
         let mut head = self.0.head.lock().await;
+        self.publish_locked(&mut head, batch);
+    }
+
+    fn publish_locked(&self, head: &mut i64, batch: Vec<Dispatched>) {
         for d in batch {
             if d.event.id <= *head {
                 continue;
             }
             for target in rooms::targets(&d.event, &d.notifications) {
-                self.send_live(&target, d.event.id);
+                with_io!(self, io => self.send_live(io, &target, d.event.id));
             }
-            self.apply_membership_changes(&d);
+            with_io!(self, io => self.apply_membership_changes(io, &d));
             *head = d.event.id;
         }
     }
 
-    fn send_live(&self, target: &Target, event_id: i64) {
-        let mut op = self.0.io.to(target.rooms.clone());
+    /// Emits what another node dispatched, up to `upto`, reading it from the shared log.
+    pub async fn advance_to(&self, upto: i64) -> anyhow::Result<()> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+        let mut head = self.0.head.lock().await;
+        while *head < upto {
+            let events = event::Entity::find()
+                .filter(event::Column::Id.gt(*head))
+                .filter(event::Column::Id.lte(upto))
+                .order_by_asc(event::Column::Id)
+                .limit(500)
+                .all(&self.0.db)
+                .await?;
+            let Some(last) = events.last().map(|e| e.id) else {
+                *head = upto;
+                break;
+            };
+            let notes: Vec<Notification> = notification::Entity::find()
+                .filter(notification::Column::EventId.gt(*head))
+                .filter(notification::Column::EventId.lte(last))
+                .all(&self.0.db)
+                .await?
+                .into_iter()
+                .map(Notification::from)
+                .collect();
+            let batch = events
+                .into_iter()
+                .map(|event| {
+                    let notifications = notes.iter().filter(|n| n.event_id == event.id).cloned().collect();
+                    Dispatched { event, notifications }
+                })
+                .collect();
+            self.publish_locked(&mut head, batch);
+        }
+        Ok(())
+    }
+
+    fn send_live<A: Adapter>(&self, io: &SocketIo<A>, target: &Target, event_id: i64) {
+        let mut op = io.to(target.rooms.clone());
         if !target.except.is_empty() {
             op = op.except(target.except.clone());
         }
+        // Local sockets only, one by one: each emit says whether that socket's buffer was full.
+        // Other nodes emit to their own sockets from the same log.
         for socket in op.sockets() {
             let Some(conn) = socket.extensions.get::<Arc<Conn>>() else {
                 continue;
@@ -115,14 +175,16 @@ impl Realtime {
 
     /// A deactivated or re-roled user loses their sockets (they reconnect with what they may now
     /// see); a ticket's former requester leaves its room.
-    fn apply_membership_changes(&self, d: &Dispatched) {
+    fn apply_membership_changes<A: Adapter>(&self, io: &SocketIo<A>, d: &Dispatched) {
         let ev = &d.event;
         match ev.kind.as_str() {
             "user" if ev.action == "updated" => {
                 let prev = ev.previous.as_ref();
                 let changed = |k: &str| prev.and_then(|p| p.get(k)) != ev.data.get(k);
                 if changed("is_active") || changed("role") {
-                    self.disconnect_user(&ev.entity_id);
+                    for s in io.to(format!("user:{}", ev.entity_id)).sockets() {
+                        let _ = s.disconnect();
+                    }
                 }
             }
             "ticket" => {
@@ -130,7 +192,7 @@ impl Realtime {
                 let (old, new) = (field(ev.previous.as_ref()), field(Some(&ev.data)));
                 if let Some(old) = old.filter(|o| Some(o) != new.as_ref()) {
                     let room = format!("ticket:{}", ev.entity_id);
-                    for s in self.0.io.to(format!("user:{old}")).sockets() {
+                    for s in io.to(format!("user:{old}")).sockets() {
                         if !s.extensions.get::<Arc<Conn>>().is_some_and(|c| c.role.is_staff()) {
                             s.leave(room.clone());
                         }
@@ -141,15 +203,21 @@ impl Realtime {
         }
     }
 
-    /// Closes every socket of `user_id` on this node.
-    pub fn disconnect_user(&self, user_id: &str) {
-        for s in self.0.io.to(format!("user:{user_id}")).sockets() {
-            let _ = s.disconnect();
+    /// Emits an ad-hoc event (not from the log) to a user's sockets on every node.
+    pub async fn emit_to_user(&self, user_id: &str, event: &str, payload: &serde_json::Value) {
+        let room = format!("user:{user_id}");
+        let sent = with_io!(self, io => io.to(room.clone()).emit(event, payload).await);
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "emit to {room} failed");
         }
     }
 
     /// Sockets connected to this node.
     pub fn connected(&self) -> usize {
-        self.0.io.sockets().len()
+        with_io!(self, io => io.sockets().len())
+    }
+
+    pub fn io(&self) -> &Io {
+        &self.0.io
     }
 }

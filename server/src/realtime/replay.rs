@@ -2,7 +2,7 @@
 use std::{sync::Arc, time::Duration};
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use socketioxide::{SendError, SocketError, extract::SocketRef};
+use socketioxide::{SendError, SocketError, adapter::Adapter, extract::SocketRef};
 
 use super::{Conn, Realtime, rooms};
 use crate::{
@@ -17,7 +17,7 @@ const STALL_LIMIT: Duration = Duration::from_secs(30);
 /// Replays events after `from` to `socket`, then lets live emits through. `join` are rooms to
 /// enter at the moment replay meets live (a reconnecting client's rooms); without it the
 /// socket's current rooms decide what it is owed.
-pub fn spawn(rt: Realtime, socket: SocketRef, conn: Arc<Conn>, from: i64, join: Option<Vec<String>>) {
+pub fn spawn<A: Adapter>(rt: Realtime, socket: SocketRef<A>, conn: Arc<Conn>, from: i64, join: Option<Vec<String>>) {
     tokio::spawn(async move {
         if let Err(e) = catch_up(&rt, &socket, &conn, from, join).await {
             tracing::debug!(sid = %socket.id, error = %e, "catch-up abandoned; closing socket");
@@ -26,7 +26,7 @@ pub fn spawn(rt: Realtime, socket: SocketRef, conn: Arc<Conn>, from: i64, join: 
     });
 }
 
-async fn catch_up(rt: &Realtime, socket: &SocketRef, conn: &Conn, mut from: i64, join: Option<Vec<String>>) -> anyhow::Result<()> {
+async fn catch_up<A: Adapter>(rt: &Realtime, socket: &SocketRef<A>, conn: &Conn, mut from: i64, join: Option<Vec<String>>) -> anyhow::Result<()> {
     let rooms = match &join {
         Some(planned) => planned.clone(),
         None => socket.rooms().into_iter().map(|r| r.to_string()).collect(),
@@ -49,7 +49,7 @@ async fn catch_up(rt: &Realtime, socket: &SocketRef, conn: &Conn, mut from: i64,
 }
 
 /// Sends every event in `(from, to]` the socket is owed; returns `to`.
-async fn replay_range(rt: &Realtime, socket: &SocketRef, conn: &Conn, rooms: &[String], mut from: i64, to: i64) -> anyhow::Result<i64> {
+async fn replay_range<A: Adapter>(rt: &Realtime, socket: &SocketRef<A>, conn: &Conn, rooms: &[String], mut from: i64, to: i64) -> anyhow::Result<i64> {
     while from < to {
         let events = visible_to(
             event::Entity::find()
@@ -104,7 +104,7 @@ async fn replay_range(rt: &Realtime, socket: &SocketRef, conn: &Conn, rooms: &[S
 }
 
 /// Emits, waiting while the socket's buffer is full (a slow reader slows only itself).
-async fn send_waiting(socket: &SocketRef, event: &'static str, payload: &serde_json::value::RawValue) -> anyhow::Result<()> {
+async fn send_waiting<A: Adapter>(socket: &SocketRef<A>, event: &'static str, payload: &serde_json::value::RawValue) -> anyhow::Result<()> {
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_millis(2);
     loop {

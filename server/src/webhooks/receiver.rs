@@ -43,6 +43,7 @@ pub async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resu
     if !valid {
         return Err(bad());
     }
-    let _ = state.realtime.io().to(format!("user:{owner}")).emit("webhook", &payload).await;
+    // Through the adapter: the owner may be connected to another node.
+    state.realtime.emit_to_user(owner, "webhook", &payload).await;
     Ok(())
 }

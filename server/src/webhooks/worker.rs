@@ -101,8 +101,10 @@ impl Webhooks {
     }
 
     /// How long a claim (or a fresh delivery's initial lease) lasts before another node may take it.
+    /// Long enough for one attempt and its recording; short enough that a dead node's work is
+    /// picked up soon.
     pub fn lease(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.config.timeout() + Duration::from_secs(30)).unwrap_or_default()
+        chrono::Duration::from_std(self.config.timeout() * 2 + Duration::from_secs(2)).unwrap_or_default()
     }
 
     fn slot(&self, user_id: &str) -> Arc<EndpointSlot> {
