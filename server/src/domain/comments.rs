@@ -195,11 +195,10 @@ pub async fn update(
         .next()
         .ok_or_else(|| Error::conflict("the comment was changed by someone else; reload and retry"))?;
     let view = Comment::from(model);
-    // A note made public is news to customers; a public comment made internal must disappear
-    // for them too, so the event is staff-only only when it was and stays internal.
-    let change = change_for(Action::Updated, &view, &t, who.id())
-        .staff_only(current.internal && view.internal)
-        .previous(Comment::from(current));
+    // Staff-only whenever the comment is now internal: its content must never reach customers.
+    // (A public comment made internal disappears for them: the realtime layer tells their rooms
+    // it was removed, without the content.)
+    let change = change_for(Action::Updated, &view, &t, who.id()).previous(Comment::from(current));
     tx.record(change).await?;
     tx.commit().await?;
     Ok(view)
