@@ -1,7 +1,7 @@
 //! Idempotent create-or-update on `(source, external_id)`, through the ordinary ticket path
 //! ([`tickets::insert`] / [`tickets::save`]), so every ingested change is an event.
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::{Map, Value, json};
 
 use super::{AlertState, Normalised};
@@ -62,7 +62,10 @@ pub async fn ingest(state: &AppState, origin: &Origin<'_>, n: Normalised) -> Res
         };
         match result {
             // A concurrent delivery created it (unique violation) or changed it (version): again, as an update.
-            Err(Error::Conflict(_)) if attempt < ATTEMPTS => continue,
+            Err(Error::Conflict(_)) if attempt < ATTEMPTS => {
+                tokio::time::sleep(std::time::Duration::from_millis(5 * attempt as u64)).await;
+                continue;
+            }
             other => break other?,
         }
     };
@@ -70,10 +73,13 @@ pub async fn ingest(state: &AppState, origin: &Origin<'_>, n: Normalised) -> Res
     Ok(outcome)
 }
 
+/// The existing ticket, locked for this transaction on PostgreSQL (`FOR UPDATE`) so concurrent
+/// deliveries queue instead of failing the version check; SQLite's writer lock does the same.
 async fn find(db: &impl ConnectionTrait, source: &str, external_id: &str) -> Result<Option<ticket::Model>> {
     Ok(ticket::Entity::find()
         .filter(ticket::Column::Source.eq(source))
         .filter(ticket::Column::ExternalId.eq(external_id.trim()))
+        .lock_exclusive()
         .one(db)
         .await?)
 }
