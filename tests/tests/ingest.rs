@@ -246,6 +246,10 @@ async fn flexible_mapping_and_batches() {
     let r = post_key(&app, "/api/integrations/webhook/batch", &key, b"{\"title\": 1}".to_vec()).await;
     assert_eq!(r.status, 422);
 
+    let spec = app.call(Method::GET, "/api/openapi.json", None, None, 200).await;
+    for path in ["/api/v1/tickets/webhook/{source}", "/api/integrations/webhook/batch", "/api/integrations/{id}", "/api/tickets/{id}/suggested-articles"] {
+        assert!(spec["paths"][path].is_object(), "{path} is documented");
+    }
     let health = app.call(Method::GET, "/api/integrations/webhook/health", None, None, 200).await;
     assert_eq!(health["status"], "ok");
     assert!(health["supported_platforms"].as_array().expect("list").contains(&json!("prometheus")));
@@ -310,7 +314,18 @@ async fn oversize_and_rate_limit() {
     .await;
     let (_, key) = integration(&app, "custom").await;
     let big = json!({"title": "x", "description": "y".repeat(4096)}).to_string().into_bytes();
-    assert_eq!(post_key(&app, "/api/integrations/webhook", &key, big).await.status, 413);
+    assert_eq!(post_key(&app, "/api/integrations/webhook", &key, big.clone()).await.status, 413);
+    // Chunked, without Content-Length: the cap holds while reading.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big.chunks(512).map(|c| Ok(c.to_vec())).collect();
+    let resp = app
+        .client
+        .post(app.url(&native("custom")))
+        .header("x-api-key", &key)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status().as_u16(), 413);
 
     // The 413 spent no token: a burst of two, then 429 with Retry-After.
     let small = || json!({"title": "small"}).to_string().into_bytes();

@@ -74,7 +74,8 @@ fn parse_json(bytes: &[u8], source: &str) -> Result<Value> {
 fn delivery_id(headers: &HeaderMap) -> Option<String> {
     DELIVERY_HEADERS
         .iter()
-        .find_map(|h| headers.get(*h)?.to_str().ok().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string))
+        .find_map(|h| headers.get(*h)?.to_str().ok().map(str::trim).filter(|v| !v.is_empty()))
+        .map(|v| v.chars().take(200).collect())
 }
 
 /// Ingests every normalised item; answers with the first ticket (201 if any was created) and
