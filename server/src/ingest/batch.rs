@@ -126,6 +126,7 @@ fn parse_csv(text: &str) -> Result<Vec<Vec<String>>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

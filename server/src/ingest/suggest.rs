@@ -96,6 +96,7 @@ pub async fn for_ticket(state: &AppState, who: &AuthUser, ticket_id: &str) -> Re
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

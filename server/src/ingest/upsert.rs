@@ -110,10 +110,10 @@ async fn remember(state: &AppState, source: &str, delivery_id: Option<&str>, tic
 
 /// An active user with the email (or the given id) is the requester; otherwise the email is kept.
 async fn requester(db: &impl ConnectionTrait, n: &Normalised) -> Result<(Option<String>, Option<String>)> {
-    if let Some(id) = n.requester_id.as_deref().and_then(|i| uuid::Uuid::parse_str(i).ok()) {
-        if let Some(u) = user::Entity::find_by_id(id.to_string()).one(db).await?.filter(|u| u.is_active) {
-            return Ok((Some(u.id), None));
-        }
+    if let Some(id) = n.requester_id.as_deref().and_then(|i| uuid::Uuid::parse_str(i).ok())
+        && let Some(u) = user::Entity::find_by_id(id.to_string()).one(db).await?.filter(|u| u.is_active)
+    {
+        return Ok((Some(u.id), None));
     }
     let Some(email) = n.requester_email.as_deref().and_then(|e| validate::email("requester_email", e).ok()) else {
         return Ok((None, None));

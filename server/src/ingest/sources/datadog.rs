@@ -45,6 +45,7 @@ pub fn normalise(payload: &Value) -> Result<Vec<Normalised>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::domain::tickets::Priority;

@@ -46,6 +46,7 @@ pub fn normalise(payload: &Value) -> Result<Normalised> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::domain::tickets::Priority;

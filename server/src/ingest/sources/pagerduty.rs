@@ -67,6 +67,7 @@ pub fn normalise(payload: &Value) -> Result<Vec<Normalised>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

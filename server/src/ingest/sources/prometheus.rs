@@ -70,6 +70,7 @@ fn alert(a: &Value, i: usize, group_status: Option<&str>, payload: &Value) -> Re
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -66,6 +66,7 @@ fn state(s: &str) -> Option<Status> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -55,6 +55,7 @@ fn status(s: &str) -> Option<Status> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
