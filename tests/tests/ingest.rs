@@ -240,6 +240,15 @@ async fn flexible_mapping_and_batches() {
     let t = app.get(&format!("/api/tickets/{id}"), &app.admin, 200).await;
     assert_eq!((t["subject"].as_str(), t["description"].as_str(), t["priority"].as_str()), (Some("Printer, 2nd floor"), Some("Paper jam, \"again\""), Some("low")));
 
+    // The web-client's import page: a staff member's own access token, source `import`.
+    let agent = app.agent("Ivy").await;
+    let r = send(&app, "/api/integrations/webhook/batch", &[("authorization", format!("Bearer {}", agent.token))], "text/csv", b"title,id\nImported,IMP-1\n".to_vec()).await;
+    assert_eq!((r.status, r.body["created_count"].as_u64()), (200, Some(1)), "{}", r.body);
+    let t = app.get(&format!("/api/tickets/{}", r.body["results"][0]["ticket_id"].as_str().expect("id")), &app.admin, 200).await;
+    assert_eq!((t["source"].as_str(), t["external_id"].as_str()), (Some("import"), Some("IMP-1")));
+    let r = send(&app, "/api/integrations/webhook/batch", &[("authorization", format!("Bearer {}", known.token))], "text/csv", b"title\nx\n".to_vec()).await;
+    assert_eq!(r.status, 403, "customers cannot import");
+
     let too_many: Vec<Value> = (0..501).map(|i| json!({"title": format!("t{i}")})).collect();
     let r = post_key(&app, "/api/integrations/webhook/batch", &key, serde_json::to_vec(&too_many).expect("json")).await;
     assert_eq!(r.status, 413);

@@ -39,23 +39,74 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Sender delivery ids that identify a redelivery.
 const DELIVERY_HEADERS: [&str; 3] = ["x-atlassian-webhook-identifier", "x-webhook-id", "x-zendesk-webhook-id"];
 
+/// Who sent an inbound request: an integration, or (flexible routes only) a staff member
+/// signed in to the web-client, e.g. on its import page.
+struct Sender {
+    integration: integration::Model,
+    actor_id: Option<String>,
+}
+
+/// A staff member's access token on a flexible route, as a pseudo-integration with source `import`.
+/// Integration secrets have no dots, so a JWT is told apart by its shape.
+async fn staff_sender(state: &AppState, headers: &HeaderMap) -> Result<Option<Sender>> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim()))
+        .filter(|t| t.split('.').count() == 3);
+    let Some(token) = token else { return Ok(None) };
+    let user = crate::auth::user_from_token(state, token).await?;
+    if !user.is_staff() {
+        return Err(Error::forbidden("only agents and admins may import tickets"));
+    }
+    let integration = integration::Model {
+        id: format!("user:{}", user.id()),
+        source: "import".into(),
+        name: format!("import by {}", user.user.name),
+        secret_hash: String::new(),
+        secret_nonce: String::new(),
+        created_by: user.id().to_string(),
+        created_at: user.user.created_at,
+    };
+    Ok(Some(Sender { integration, actor_id: Some(user.id().to_string()) }))
+}
+
+/// [`receive`] for the flexible routes: integration credentials or a staff access token.
+async fn receive_flexible(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(Sender, Bytes)> {
+    if let Some(sender) = staff_sender(state, headers).await? {
+        let bytes = read_body(state, headers, body).await?;
+        take_token(state, &sender.integration.id)?;
+        return Ok((sender, bytes));
+    }
+    let (integration, bytes) = receive(state, headers, body, Scope::Any).await?;
+    Ok((Sender { integration, actor_id: None }, bytes))
+}
+
+fn take_token(state: &AppState, key: &str) -> Result<()> {
+    state
+        .ingest_limits
+        .check(key, state.config.ingest.rate_per_second)
+        .map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })
+}
+
 /// Reads the body (413 over the cap), authenticates (401) and takes a rate-limit token (429).
 async fn receive(state: &AppState, headers: &HeaderMap, body: Body, scope: Scope<'_>) -> Result<(integration::Model, Bytes)> {
+    let bytes = read_body(state, headers, body).await?;
+    let integration = auth::authenticate(state, headers, &bytes, scope).await?;
+    take_token(state, &integration.id)?;
+    Ok((integration, bytes))
+}
+
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes> {
     let limit = state.config.ingest.max_body_bytes;
     let too_large = || Error::PayloadTooLarge(format!("the body must be at most {limit} bytes"));
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
         if e.to_string().contains("length limit") { too_large() } else { Error::bad_request(format!("could not read the body: {e}")) }
-    })?;
-    let integration = auth::authenticate(state, headers, &bytes, scope).await?;
-    state
-        .ingest_limits
-        .check(&integration.id, state.config.ingest.rate_per_second)
-        .map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
-    Ok((integration, bytes))
+    })
 }
 
 fn parse_json(bytes: &[u8], source: &str) -> Result<Value> {
@@ -119,25 +170,27 @@ async fn native_webhook(State(state): State<AppState>, Path(source): Path<String
     let payload = parse_json(&bytes, &source)?;
     let items = sources::normalise(&source, &payload)?;
     let route_source = if source == "custom" { integration.source.as_str() } else { source.as_str() };
-    let origin = Origin { integration: &integration, source: route_source, raw: &payload, delivery_id: delivery_id(&headers) };
+    let origin = Origin { integration: &integration, source: route_source, raw: &payload, delivery_id: delivery_id(&headers), actor_id: None };
     ingest_all(&state, origin, items).await
 }
 
 /// Ingest one item with the flexible field mapping (`subject|title`, `description|body`,
 /// `category`, `priority`, `customer_email|user_email`, `user_id`, `id`, `platform`, `metadata`).
-/// Any integration's key works.
+/// Any integration's key works, as does a staff member's access token (source `import`).
 #[utoipa::path(post, path = "/api/integrations/webhook", tag = "ingest", request_body(content = Object, content_type = "application/json"),
     responses((status = 201, body = Ticket), (status = 200, body = Ticket), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn flexible_webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
-    let (integration, bytes) = receive(&state, &headers, body, Scope::Any).await?;
+    let (sender, bytes) = receive_flexible(&state, &headers, body).await?;
     let payload = parse_json(&bytes, "custom")?;
     let item = sources::flexible::normalise(&payload)?;
-    let origin = Origin { integration: &integration, source: &integration.source, raw: &payload, delivery_id: delivery_id(&headers) };
+    let (integration, actor_id) = (&sender.integration, sender.actor_id.as_deref());
+    let origin = Origin { integration, source: &integration.source, raw: &payload, delivery_id: delivery_id(&headers), actor_id };
     ingest_all(&state, origin, vec![item]).await
 }
 
 /// Ingest many items: a JSON array, or `text/csv` with a header row of the same field names.
+/// Any integration's key works, as does a staff member's access token (the web-client's import page).
 /// Good items are kept; each failure is reported in `results`. More items than the configured
 /// maximum (default 500) is a 413.
 #[utoipa::path(post, path = "/api/integrations/webhook/batch", tag = "ingest",
@@ -145,13 +198,14 @@ async fn flexible_webhook(State(state): State<AppState>, headers: HeaderMap, bod
     responses((status = 200, body = BatchResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn batch_webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<BatchResult>> {
-    let (integration, bytes) = receive(&state, &headers, body, Scope::Any).await?;
+    let (sender, bytes) = receive_flexible(&state, &headers, body).await?;
     let csv = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/csv"));
     let items = batch::items(&bytes, csv, state.config.ingest.batch_max_items)?;
-    let origin = Origin { integration: &integration, source: &integration.source, raw: &Value::Null, delivery_id: None };
+    let (integration, actor_id) = (&sender.integration, sender.actor_id.as_deref());
+    let origin = Origin { integration, source: &integration.source, raw: &Value::Null, delivery_id: None, actor_id };
     Ok(Json(batch::run(&state, &origin, items).await))
 }
 

@@ -31,6 +31,8 @@ pub struct Origin<'a> {
     pub raw: &'a Value,
     /// The sender's delivery id, for recognising a redelivery.
     pub delivery_id: Option<String>,
+    /// The signed-in staff member importing through the web-client; `None` for integrations.
+    pub actor_id: Option<&'a str>,
 }
 
 const ATTEMPTS: usize = 5;
@@ -54,7 +56,7 @@ pub async fn ingest(state: &AppState, origin: &Origin<'_>, n: Normalised) -> Res
         let result = match existing {
             None => {
                 let draft = draft(state, origin, &n, &source, requester_id.clone(), requester_email.clone());
-                tickets::insert(tx, None, draft).await.map(|ticket| Outcome { ticket, created: true })
+                tickets::insert(tx, origin.actor_id, draft).await.map(|ticket| Outcome { ticket, created: true })
             }
             Some(current) => update(state, origin, &n, tx, current, requester_id.as_deref(), requester_email.as_deref())
                 .await
@@ -149,6 +151,10 @@ fn base_metadata(state: &AppState, origin: &Origin<'_>, n: &Normalised, now: Dat
     m.insert("last_seen_at".into(), json!(now));
     if let Some(d) = &origin.delivery_id {
         m.insert("delivery_id".into(), json!(d));
+    }
+    // The raw copy must not push metadata over its 64 KiB limit: then only its size is kept.
+    if Value::Object(m.clone()).to_string().len() > 60 * 1024 {
+        m.insert("raw".into(), json!({ "truncated": true, "bytes": origin.raw.to_string().len() }));
     }
     m
 }
@@ -246,5 +252,5 @@ async fn update(
         am.classification = Set(Some(c.as_str().into()));
     }
     am.metadata = Set(validate::metadata("metadata", &Value::Object(metadata))?);
-    tickets::save(tx, None, current, am).await
+    tickets::save(tx, origin.actor_id, current, am).await
 }
