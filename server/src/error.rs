@@ -159,10 +159,15 @@ mod tests {
     }
 }
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
+impl Error {
+    /// The status and `{code, detail}` body this error answers with (also for per-item errors).
+    pub fn body(&self) -> ErrorBody {
+        self.parts().1
+    }
+
+    fn parts(&self) -> (StatusCode, ErrorBody) {
         let (status, code) = self.status_and_code();
-        let detail = match &self {
+        let detail = match self {
             Error::Db(e) if status == StatusCode::SERVICE_UNAVAILABLE => {
                 tracing::warn!(error = %e, "database unavailable");
                 "the database is unavailable, try again shortly".to_string()
@@ -183,14 +188,14 @@ impl IntoResponse for Error {
             Error::Unavailable(why) => why.clone(),
             other => other.to_string(),
         };
-        let mut response = (
-            status,
-            Json(ErrorBody {
-                code: code.to_string(),
-                detail,
-            }),
-        )
-            .into_response();
+        (status, ErrorBody { code: code.to_string(), detail })
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, body) = self.parts();
+        let mut response = (status, Json(body)).into_response();
         if let Error::TooManyRequests { retry_after_secs } = self {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

@@ -21,6 +21,9 @@ pub struct JwtKeys {
     decoding: DecodingKey,
     validation: Validation,
     pub ttl_secs: u64,
+    /// A key derived from the secret for other purposes (inbound integration secrets), so the
+    /// secret itself never leaves this struct.
+    ingest_key: [u8; 32],
 }
 
 impl JwtKeys {
@@ -33,7 +36,13 @@ impl JwtKeys {
             decoding: DecodingKey::from_secret(secret),
             validation,
             ttl_secs,
+            ingest_key: derive(secret, b"ticketwire/ingest-integration-secrets/v1"),
         }
+    }
+
+    /// The server key integration secrets are derived from (HMAC-SHA256 of a label under the secret).
+    pub fn ingest_key(&self) -> &[u8; 32] {
+        &self.ingest_key
     }
 
     pub fn issue(&self, user_id: &str, role: &str) -> anyhow::Result<String> {
@@ -56,6 +65,13 @@ impl JwtKeys {
             .ok()
             .map(|data| data.claims)
     }
+}
+
+fn derive(secret: &[u8], label: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(label);
+    mac.finalize().into_bytes().into()
 }
 
 /// The configured secret, or the one kept in `data_dir/jwt_secret` (generated on first start),
