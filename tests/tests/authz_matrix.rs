@@ -150,6 +150,16 @@ fn table() -> Vec<Row> {
         r("GET", "/api/users/me/webhook/deliveries", "/api/users/me/webhook/deliveries", NoBody, signed_in(200, 200, 200, 200)),
         r("POST", "/api/users/me/webhook/recover", "/api/users/me/webhook/recover", Json(r#"{"since":"2020-01-01T00:00:00Z"}"#), signed_in(202, 202, 202, 202)),
         r("DELETE", "/api/users/me/webhook", "/api/users/me/webhook", NoBody, signed_in(204, 204, 204, 204)),
+        // Ingestion: integrations are admin business; the flexible routes take an integration key
+        // or a staff token (the import page); native source routes take integration credentials only.
+        r("GET", "/api/integrations/webhook/health", "/api/integrations/webhook/health", NoBody, open(200)),
+        r("GET", "/api/integrations", "/api/integrations", NoBody, signed_in(403, 403, 403, 200)),
+        r("POST", "/api/integrations", "/api/integrations", Json(r#"{"source":"custom","name":"crm {uniq}"}"#), signed_in(403, 403, 403, 201)),
+        r("DELETE", "/api/integrations/{id}", "/api/integrations/00000000-0000-7000-8000-000000000000", NoBody, signed_in(403, 403, 403, 404)),
+        r("POST", "/api/integrations/webhook", "/api/integrations/webhook", Json(r#"{"title":"imported {uniq}"}"#), signed_in(403, 403, 201, 201)),
+        r("POST", "/api/integrations/webhook/batch", "/api/integrations/webhook/batch", Json(r#"[{"title":"batch {uniq}"}]"#), signed_in(403, 403, 200, 200)),
+        r("POST", "/api/v1/tickets/webhook/{source}", "/api/v1/tickets/webhook/custom", Json(r#"{"title":"native {uniq}"}"#), open(401)),
+        r("GET", "/api/tickets/{id}/suggested-articles", "/api/tickets/{ta}/suggested-articles", NoBody, signed_in(404, 200, 200, 200)),
         // The built-in receiver trusts only a valid signature, never a bearer token.
         r("POST", "/api/notifications/webhooks/notifications", "/api/notifications/webhooks/notifications", Json(r#"{"type":"ticket.created","notification":{"user_id":"{a}"}}"#), open(401)),
     ]
