@@ -44,6 +44,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let secret = load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
     let jwt = Arc::new(JwtKeys::new(&secret, config.token_ttl_secs));
 
+    let stop = CancellationToken::new();
     let (io_layer, io) = build_socket_io(&config).await?;
     let cluster = match &config.redis_url {
         Some(url) => Some(cluster::Cluster::connect(&redis_url_resp3(url)).await?),
@@ -56,7 +57,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         .unwrap_or(0);
     let state = AppState {
         storage: Arc::new(LocalDisk::new(config.data_dir.join("attachments"))),
-        realtime: Realtime::new(io.clone(), db.clone(), head),
+        realtime: Realtime::new(io.clone(), db.clone(), head, stop.clone()),
         webhooks: Arc::new(Webhooks::new(&config.webhooks)?),
         ingest_limits: Arc::new(ingest::RateLimits::default()),
         login_limits: Arc::new(auth::LoginLimits::new(config.login_attempts_per_minute, config.login_attempts_per_minute_per_ip)),
@@ -70,7 +71,6 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let router = io_layer.apply(api::router(state.clone()));
     state.webhooks.set_router(router.clone());
 
-    let stop = CancellationToken::new();
     // The worker first, so the dispatcher's first hand-over finds it listening.
     let worker = tokio::spawn(webhooks::worker::run(state.clone(), stop.clone()));
     tokio::task::yield_now().await;

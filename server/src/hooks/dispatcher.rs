@@ -104,7 +104,7 @@ pub async fn dispatch_pending(state: &AppState) -> Result<usize> {
     metrics::counter!("ticketwire_events_dispatched_total").increment(count as u64);
     // Straight to the worker: the first attempt does not wait for a claim round trip.
     state.webhooks.submit(state, deliveries);
-    state.realtime.publish(dispatched).await;
+    state.realtime.submit(dispatched).await;
     if let Some(cluster) = &state.cluster {
         cluster.announce(newest).await;
     }

@@ -1,5 +1,5 @@
 //! Connect-time authentication and the `join` / `leave` handlers.
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -96,6 +96,7 @@ async fn authenticate<A: Adapter>(state: AppState, s: SocketRef<A>, auth: Option
         Some(from) if from >= 0 => {
             // Rooms are entered only when the replay meets the live stream.
             conn.behind.store(true, std::sync::atomic::Ordering::Release);
+            s.join(super::BEHIND);
             permitted.push(own_rooms[0].clone());
             s.extensions.insert(PendingCatchUp { from, rooms: permitted });
         }
@@ -105,12 +106,9 @@ async fn authenticate<A: Adapter>(state: AppState, s: SocketRef<A>, auth: Option
         }
     }
 
-    let closed = conn.closed.clone();
-    s.on_disconnect(move || async move {
-        closed.cancel();
-        metrics::gauge!("ticketwire_sockets_connected").decrement(1.0);
-    });
-    expire_with_token(&s, &conn, claims.exp);
+    s.on_disconnect(|| async { metrics::gauge!("ticketwire_sockets_connected").decrement(1.0) });
+    // A socket does not outlive its token: one reaper for all sockets, not a timer task each.
+    state.realtime.expire_at(s.id, claims.exp);
     register_handlers(&state, &s, conn);
     Ok(())
 }
@@ -145,18 +143,6 @@ fn register_handlers<A: Adapter>(state: &AppState, s: &SocketRef<A>, conn: Arc<C
                 Err(_) => json!({ "ok": false, "error": "unknown_room" }),
             };
             let _ = ack.send(&answer);
-        }
-    });
-}
-
-/// A socket does not outlive its token.
-fn expire_with_token<A: Adapter>(s: &SocketRef<A>, conn: &Conn, exp: i64) {
-    let left = (exp - chrono::Utc::now().timestamp()).max(0) as u64;
-    let (s, closed) = (s.clone(), conn.closed.clone());
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(left)) => { let _ = s.disconnect(); }
-            _ = closed.cancelled() => {}
         }
     });
 }

@@ -30,9 +30,11 @@ pub struct Conn {
     /// reconnect, or because it read too slowly and its buffer filled). Cleared by the catch-up
     /// task once it meets the live stream.
     behind: AtomicBool,
-    /// Cancelled when the socket disconnects, ending its timers.
-    closed: tokio_util::sync::CancellationToken,
 }
+
+/// Sockets whose live stream is paused while they catch up (see [`Conn`]): live emits skip this
+/// room, so the fast path needs no per-socket lookup.
+pub(crate) const BEHIND: &str = "tw:behind";
 
 impl Conn {
     pub fn new(user_id: String, role: Role) -> Self {
@@ -40,7 +42,6 @@ impl Conn {
             user_id,
             role,
             behind: AtomicBool::new(false),
-            closed: tokio_util::sync::CancellationToken::new(),
         }
     }
 
@@ -62,6 +63,11 @@ pub struct Realtime(Arc<Inner>);
 
 struct Inner {
     io: Io,
+    /// Batches from the dispatcher, emitted in order by one task so the dispatcher's next
+    /// transaction overlaps this node's emitting.
+    outbox: tokio::sync::mpsc::Sender<Vec<Dispatched>>,
+    /// Token expiry per socket, soonest first.
+    expiries: std::sync::Mutex<std::collections::BinaryHeap<std::cmp::Reverse<(i64, socketioxide::socket::Sid)>>>,
     /// The newest event emitted live by this node. Held while emitting, and while a catching-up
     /// socket joins the live stream, so replay and live meet with no gap and no duplicate.
     head: Mutex<i64>,
@@ -80,18 +86,70 @@ macro_rules! with_io {
 
 impl Realtime {
     /// `head` is the dispatcher's cursor at start: everything up to it has been emitted before.
-    pub fn new(io: Io, db: sea_orm::DatabaseConnection, head: i64) -> Self {
-        Self(Arc::new(Inner {
+    /// Starts the emitter and the token-expiry reaper; both end when the last handle is dropped
+    /// or `stop` fires.
+    pub fn new(io: Io, db: sea_orm::DatabaseConnection, head: i64, stop: tokio_util::sync::CancellationToken) -> Self {
+        let (outbox, mut inbox) = tokio::sync::mpsc::channel::<Vec<Dispatched>>(64);
+        let rt = Self(Arc::new(Inner {
             io,
+            outbox,
+            expiries: std::sync::Mutex::new(std::collections::BinaryHeap::new()),
             head: Mutex::new(head),
             db,
-        }))
+        }));
+        let emitter = Arc::downgrade(&rt.0);
+        tokio::spawn(async move {
+            while let Some(batch) = inbox.recv().await {
+                let Some(inner) = emitter.upgrade() else { break };
+                Realtime(inner).publish(batch).await;
+            }
+        });
+        let reaper = Arc::downgrade(&rt.0);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    _ = stop.cancelled() => return,
+                }
+                let Some(inner) = reaper.upgrade() else { return };
+                Realtime(inner).disconnect_expired();
+            }
+        });
+        rt
+    }
+
+    /// Queues a dispatched batch for emitting (in order, by the emitter task).
+    pub async fn submit(&self, batch: Vec<Dispatched>) {
+        if self.0.outbox.send(batch).await.is_err() {
+            tracing::warn!("emitter stopped; clients will catch up from the log");
+        }
     }
 
     /// Emits a dispatched batch to this node's sockets, in event order.
     pub async fn publish(&self, batch: Vec<Dispatched>) {
         let mut head = self.0.head.lock().await;
         self.publish_locked(&mut head, batch);
+    }
+
+    /// Disconnects `sid` when its token expires at `exp` (unix seconds).
+    pub fn expire_at(&self, sid: socketioxide::socket::Sid, exp: i64) {
+        self.0.expiries.lock().expect("not poisoned").push(std::cmp::Reverse((exp, sid)));
+    }
+
+    fn disconnect_expired(&self) {
+        let now = chrono::Utc::now().timestamp();
+        let mut due = Vec::new();
+        {
+            let mut heap = self.0.expiries.lock().expect("not poisoned");
+            while heap.peek().is_some_and(|std::cmp::Reverse((exp, _))| *exp <= now) {
+                if let Some(std::cmp::Reverse((_, sid))) = heap.pop() {
+                    due.push(sid);
+                }
+            }
+        }
+        for sid in due {
+            with_io!(self, io => if let Some(s) = io.get_socket(sid) { let _ = s.disconnect(); });
+        }
     }
 
     fn publish_locked(&self, head: &mut i64, batch: Vec<Dispatched>) {
@@ -102,6 +160,8 @@ impl Realtime {
             for target in rooms::targets(&d.event, &d.notifications) {
                 with_io!(self, io => self.send_live(io, &target, d.event.id));
             }
+            let lag = (chrono::Utc::now() - d.event.created_at).to_std().unwrap_or_default();
+            metrics::histogram!("ticketwire_event_emit_lag_seconds").record(lag.as_secs_f64());
             with_io!(self, io => self.apply_membership_changes(io, &d));
             *head = d.event.id;
         }
@@ -144,19 +204,11 @@ impl Realtime {
     }
 
     fn send_live<A: Adapter>(&self, io: &SocketIo<A>, target: &Target, event_id: i64) {
-        let mut op = io.to(target.rooms.clone());
-        if !target.except.is_empty() {
-            op = op.except(target.except.clone());
-        }
+        // Sockets catching up replay this event from the log instead.
+        let op = io.to(target.rooms.clone()).except(BEHIND).except(target.except.clone());
         // Local sockets only, one by one: each emit says whether that socket's buffer was full.
         // Other nodes emit to their own sockets from the same log.
         for socket in op.sockets() {
-            let Some(conn) = socket.extensions.get::<Arc<Conn>>() else {
-                continue;
-            };
-            if conn.is_behind() {
-                continue; // its catch-up task replays this event from the log
-            }
             if let Some(only) = &target.only {
                 if !socket.rooms().iter().any(|r| r.as_ref() == only.as_str()) {
                     continue;
@@ -166,8 +218,10 @@ impl Realtime {
             if let Err(SendError::Socket(SocketError::InternalChannelFull)) = sent {
                 // socketioxide would drop this packet silently: pause the socket and replay
                 // from the log once it reads again.
+                let Some(conn) = socket.extensions.get::<Arc<Conn>>() else { continue };
                 metrics::counter!("ticketwire_socket_catch_ups_total", "reason" => "slow_reader").increment(1);
                 conn.behind.store(true, Ordering::Release);
+                socket.join(BEHIND);
                 replay::spawn(self.clone(), socket, conn, event_id - 1, None);
             }
         }

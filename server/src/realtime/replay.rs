@@ -42,6 +42,7 @@ async fn catch_up<A: Adapter>(rt: &Realtime, socket: &SocketRef<A>, conn: &Conn,
                 socket.join(rooms.clone());
             }
             conn.behind.store(false, std::sync::atomic::Ordering::Release);
+            socket.leave(super::BEHIND);
             return Ok(());
         }
         drop(guard);
