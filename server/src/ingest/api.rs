@@ -177,7 +177,7 @@ async fn native_webhook(State(state): State<AppState>, Path(source): Path<String
 /// Ingest one item with the flexible field mapping (`subject|title`, `description|body`,
 /// `category`, `priority`, `customer_email|user_email`, `user_id`, `id`, `platform`, `metadata`).
 /// Any integration's key works, as does a staff member's access token (source `import`).
-#[utoipa::path(post, path = "/api/integrations/webhook", tag = "ingest", request_body(content = Object, content_type = "application/json"),
+#[utoipa::path(post, path = "/api/integrations/webhook", tag = "ingest", request_body(content = FlexibleItem, content_type = "application/json"),
     responses((status = 201, body = Ticket), (status = 200, body = Ticket), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn flexible_webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
@@ -194,7 +194,7 @@ async fn flexible_webhook(State(state): State<AppState>, headers: HeaderMap, bod
 /// Good items are kept; each failure is reported in `results`. More items than the configured
 /// maximum (default 500) is a 413.
 #[utoipa::path(post, path = "/api/integrations/webhook/batch", tag = "ingest",
-    request_body(content = Vec<Object>, content_type = "application/json"),
+    request_body(content = Vec<serde_json::Value>, description = "Items with the flexible fields; an item that is not a usable object is reported as failed in `results`", content_type = "application/json"),
     responses((status = 200, body = BatchResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn batch_webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<BatchResult>> {
@@ -251,3 +251,21 @@ async fn delete_integration(State(state): State<AppState>, _admin: RequireAdmin,
 async fn suggested_articles(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<Vec<Suggestion>>> {
     Ok(Json(suggest::for_ticket(&state, &user, &id).await?))
 }
+
+/// The flexible shape's one rule the schema can state: `subject` or `title` must be present
+/// (the other fields are free, and anything unknown is kept in metadata).
+pub struct FlexibleItem;
+
+impl utoipa::PartialSchema for FlexibleItem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+        let with = |field: &str| {
+            ObjectBuilder::new()
+                .property(field, ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).pattern(Some(r"\S")))
+                .required(field)
+        };
+        AnyOfBuilder::new().item(with("subject")).item(with("title")).into()
+    }
+}
+
+impl utoipa::ToSchema for FlexibleItem {}

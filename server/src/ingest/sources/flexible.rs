@@ -18,6 +18,12 @@ const MAPPED: [&str; 12] = [
 pub fn normalise(payload: &Value) -> Result<Normalised> {
     let obj = payload.as_object().ok_or_else(|| Error::validation("body", "must be a JSON object"))?;
     let pick = |keys: &[&str]| keys.iter().find_map(|k| obj.get(*k).and_then(text));
+    // A subject is words: a number or a boolean where it belongs is a sender's mistake, not a title.
+    for key in ["subject", "title"] {
+        if obj.get(key).is_some_and(|v| !v.is_string() && !v.is_null()) {
+            return Err(Error::validation(key, "must be a string"));
+        }
+    }
     let subject = pick(&["subject", "title"]).ok_or_else(|| Error::ValidationDetail("Title or subject is required".into()))?;
     let priority = match pick(&["priority"]) {
         Some(p) => Some(priority_word(&p).ok_or_else(|| Error::validation("priority", "must be one of low, medium, high, urgent"))?),
@@ -72,5 +78,6 @@ mod tests {
         assert_eq!(e.to_string(), "Title or subject is required");
         assert!(normalise(&json!({"title": "x", "priority": "whenever"})).is_err());
         assert!(normalise(&json!({"title": "x", "metadata": 3})).is_err());
+        assert!(normalise(&json!({"title": false})).is_err());
     }
 }
