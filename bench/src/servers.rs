@@ -171,6 +171,8 @@ fn tw_env(dir: &std::path::Path) -> Vec<(String, String)> {
         ("TICKETWIRE_JWT_SECRET".into(), JWT_SECRET.into()),
         ("TICKETWIRE_LISTEN".into(), "127.0.0.1:0".into()),
         ("TICKETWIRE_WEBHOOK_ALLOW_CIDRS".into(), "127.0.0.0/8".into()),
+        // The swarm shares a few accounts across thousands of sockets.
+        ("TICKETWIRE_MAX_SOCKETS_PER_USER".into(), "100000".into()),
         ("RUST_LOG".into(), "warn".into()),
     ]
 }

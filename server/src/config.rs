@@ -30,6 +30,8 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     /// Sign-in attempts allowed per client address per minute (`TICKETWIRE_LOGIN_PER_MINUTE_PER_IP`).
     pub login_attempts_per_minute_per_ip: u32,
+    /// Socket.IO connections one user may hold on one node (`TICKETWIRE_MAX_SOCKETS_PER_USER`).
+    pub max_sockets_per_user: usize,
     /// `development` or `production` (`TICKETWIRE_ENV`); production refuses weak secrets.
     pub env: String,
     /// Where the built web-client lives (`TICKETWIRE_WEB_DIR`).
@@ -87,6 +89,7 @@ impl Default for Config {
             json_limit_bytes: 2 * 1024 * 1024,
             login_attempts_per_minute: 10,
             login_attempts_per_minute_per_ip: 120,
+            max_sockets_per_user: 64,
             env: "development".into(),
             web_dir: PathBuf::from("web-client/dist"),
             webhooks: WebhookConfig::default(),
@@ -203,6 +206,9 @@ impl Config {
         }
         if let Some(v) = get("TICKETWIRE_LOGIN_PER_MINUTE_PER_IP") {
             self.login_attempts_per_minute_per_ip = parse("TICKETWIRE_LOGIN_PER_MINUTE_PER_IP", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_MAX_SOCKETS_PER_USER") {
+            self.max_sockets_per_user = parse("TICKETWIRE_MAX_SOCKETS_PER_USER", v)?;
         }
         if let Some(v) = get("TICKETWIRE_ENV") {
             self.env = v;

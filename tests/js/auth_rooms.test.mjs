@@ -7,7 +7,7 @@ import { startServer, login, makeUser, connect, refusedMessage, signJwt, ADMIN, 
 let srv, admin, agent, cust, other, ticketA, ticketB;
 
 before(async () => {
-  srv = await startServer();
+  srv = await startServer({ extra: { TICKETWIRE_MAX_SOCKETS_PER_USER: '1000' } });
   admin = await login(srv, ADMIN.email, ADMIN.password);
   agent = await makeUser(srv, admin.api, 'agent');
   cust = await makeUser(srv, admin.api, 'customer');

@@ -78,6 +78,11 @@ async fn authenticate<A: Adapter>(state: AppState, s: SocketRef<A>, auth: Option
     let token = auth.token.as_deref().ok_or(Refused("unauthorized"))?;
     let claims = state.jwt.verify(token).ok_or(Refused("unauthorized"))?;
     let user = user_from_token(&state, token).await.map_err(|_| Refused("unauthorized"))?;
+    // A cap per user and node, so one account cannot exhaust the server's connections.
+    let open = with_sockets_of(&s, &user.user.id);
+    if open >= state.config.max_sockets_per_user {
+        return Err(Refused("too_many_connections"));
+    }
     let conn = Arc::new(Conn::new(user.user.id.clone(), user.role));
     s.extensions.insert(conn.clone());
 
@@ -153,4 +158,9 @@ fn on_connected<A: Adapter>(state: AppState, s: SocketRef<A>) {
         metrics::counter!("ticketwire_socket_catch_ups_total", "reason" => "reconnect").increment(1);
         replay::spawn(state.realtime.clone(), s, conn, pending.from, Some(pending.rooms));
     }
+}
+
+/// How many sockets `user_id` has on this node.
+fn with_sockets_of<A: Adapter>(s: &SocketRef<A>, user_id: &str) -> usize {
+    s.within(format!("user:{user_id}")).sockets().len()
 }
