@@ -11,6 +11,8 @@ use crate::{
 pub mod datadog;
 pub mod flexible;
 pub mod freshdesk;
+#[cfg(test)]
+mod fuzz;
 pub mod jira;
 pub mod pagerduty;
 pub mod prometheus;
