@@ -269,3 +269,68 @@ def test_measure_webhook_latency_and_throughput(srv, admin, receiver):
     assert len({r["headers"]["webhook-id"] for r in burst}) == n
     # Loose guard against the worker idling between claims (it once drained ~13/s: one claim per poll).
     assert n / (end - start) > 40, "webhook backlog drains far too slowly"
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_receiver_answering_a_gigabyte_costs_four_kib(srv, admin):
+    """A receiver that streams ~1 GiB back: the attempt keeps the first 4 KiB, memory stays bounded."""
+    chunk = b"x" * (1 << 20)
+    sent = {"bytes": 0}
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 1073741824\r\n\r\n")
+                    while sent["bytes"] < (1 << 30) and not stop.is_set():
+                        conn.sendall(chunk)
+                        sent["bytes"] += len(chunk)
+                except OSError:
+                    pass  # the server stopped reading and closed: exactly what we want
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        user, ticket = customer_with_ticket(srv, admin)
+        user.api.put("/api/users/me/webhook", {"webhook_url": f"http://127.0.0.1:{port}/flood"})
+        before = _rss_kib(srv.proc.pid)
+        bump(admin.api, ticket["id"])
+        deadline = time.monotonic() + 20
+        item = None
+        while time.monotonic() < deadline:
+            items = user.api.get("/api/users/me/webhook/deliveries")["items"]
+            if items and items[0]["status"] != "pending":
+                item = items[0]
+                break
+            time.sleep(0.1)
+        assert item, "the delivery was attempted"
+        detail = user.api.get(f"/api/users/me/webhook/deliveries/{item['id']}")
+        body = detail["attempts"][0]["response_body"] or ""
+        assert detail["attempts"][0]["status_code"] == 200
+        assert len(body.encode()) <= 4096, len(body)
+        grew = _rss_kib(srv.proc.pid) - before
+        print(f"\nflood: receiver pushed {sent['bytes'] >> 20} MiB before the server hung up; server RSS grew {grew} KiB")
+        assert sent["bytes"] < (1 << 30), "the server stopped reading long before a gigabyte"
+        assert grew < 64 * 1024, f"server memory grew by {grew} KiB"
+    finally:
+        stop.set()
+        listener.close()
