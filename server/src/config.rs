@@ -304,6 +304,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_parses_and_matches_the_defaults() {
+        let text = include_str!("../../ticketwire.example.toml");
+        let parsed: Config = toml::from_str(text).unwrap();
+        let d = Config::default();
+        assert_eq!(parsed.listen, d.listen);
+        assert_eq!(parsed.webhooks.retry_schedule_ms, d.webhooks.retry_schedule_ms);
+        assert_eq!(parsed.ingest.batch_max_items, d.ingest.batch_max_items);
+        assert_eq!(parsed.max_sockets_per_user, d.max_sockets_per_user);
+        assert!(toml::from_str::<Config>("no_such_key = 1").is_err(), "typos are refused");
+    }
+
+    #[test]
     fn debug_redacts_secrets() {
         let c = Config {
             jwt_secret: Some("hunter2hunter2".into()),
