@@ -56,7 +56,7 @@ async function startNode(listen = '127.0.0.1:0') {
   proc.stdout.resume();
   const node = { url, proc, dataDir };
   node.kill9 = async () => {
-    if (proc.exitCode !== null) return;
+    if (proc.exitCode !== null || proc.signalCode !== null) return; // already gone (a signal sets signalCode, not exitCode)
     const done = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGKILL');
     await done;

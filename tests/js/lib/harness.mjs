@@ -44,7 +44,7 @@ export async function startServer(opts = {}) {
   await launch(srv, '127.0.0.1:0');
   srv.kill9 = async () => {
     const p = srv.proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGKILL');
     await exited;
