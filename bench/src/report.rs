@@ -66,13 +66,28 @@ pub fn write(out: &Path) -> Result<()> {
             }
         }
     }
+    let lagged: Vec<_> = fanout.iter().filter(|(_, v)| v["server_emit_lag_seconds"]["kind"] == "histogram").collect();
+    if !lagged.is_empty() {
+        md.push_str("\n### ticketwire commit → emit lag (`ticketwire_event_emit_lag_seconds`, scrape difference over the run, bucket-interpolated)\n\n| N | writes/s | events | p50 ms | p99 ms | mean ms |\n|---:|---:|---:|---:|---:|---:|\n");
+        for ((n, _, _), v) in lagged {
+            let h = &v["server_emit_lag_seconds"];
+            let c = f(h, "count");
+            md.push_str(&format!(
+                "| {n} | {} | {c} | {:.1} | {:.1} | {:.1} |\n",
+                f(v, "rate"),
+                f(h, "0.5") * 1e3,
+                f(h, "0.99") * 1e3,
+                if c > 0.0 { f(h, "sum") / c * 1e3 } else { 0.0 }
+            ));
+        }
+    }
     other.sort_by_key(|v| v["scenario"].as_str().unwrap_or("").to_string());
     let (mut wh_head, mut rest_head) = (false, false);
     for v in &other {
         match v["scenario"].as_str() {
             Some("webhooks") => md.push_str(&format!(
                 "{}| {} | {} | {} | {} | {:.0} | {:.0} | {} / {} / {} | {} / {} |\n",
-                if std::mem::replace(&mut wh_head, true) { "" } else { "\n### Webhooks (scenario 3)\n\n| users K | KB publishes | ticket writes | deliveries | deliveries/s (first→last receipt) | deliveries/s (first publish→last receipt) | receipt − created_at p50 / p99 / max ms | server first-attempt lag p50 / p99 ms (summary, recent window) |\n|---:|---:|---:|---:|---:|---:|---|---|\n" },
+                if std::mem::replace(&mut wh_head, true) { "" } else { "\n### Webhooks (scenario 3)\n\n| users K | KB publishes | ticket writes | deliveries | deliveries/s (first→last receipt) | deliveries/s (first publish→last receipt) | receipt − created_at p50 / p99 / max ms | server first-attempt lag p50 / p99 ms (/metrics) |\n|---:|---:|---:|---:|---:|---:|---|---|\n" },
                 v["users"], v["publishes"], v["ticket_writes"], v["deliveries_received"], f(v, "deliveries_per_s"), f(v, "deliveries_per_s_end_to_end"),
                 v["lag_p50_ms"], v["lag_p99_ms"], v["lag_max_ms"],
                 format!("{:.1}", f(&v["server_first_attempt_seconds"], "0.5") * 1e3),
