@@ -44,10 +44,6 @@ impl Conn {
             behind: AtomicBool::new(false),
         }
     }
-
-    pub fn is_behind(&self) -> bool {
-        self.behind.load(Ordering::Acquire)
-    }
 }
 
 /// The Socket.IO server, over the in-process adapter or over Redis (several nodes).
@@ -269,9 +265,5 @@ impl Realtime {
     /// Sockets connected to this node.
     pub fn connected(&self) -> usize {
         with_io!(self, io => io.sockets().len())
-    }
-
-    pub fn io(&self) -> &Io {
-        &self.0.io
     }
 }
