@@ -1,14 +1,18 @@
 //! `bench`: ticketwire's load generator. Opens many real Socket.IO clients (Engine.IO v4 /
 //! Socket.IO v5 over WebSocket, one task per connection), webhook receivers and REST writers,
 //! against ticketwire and two reference peers (bare socketioxide, Node socket.io), each started
-//! fresh by the bench itself on 127.0.0.1. Every result is appended as one JSON line to
-//! `--out/results.jsonl`; `bench report` turns them into markdown tables and an SVG plot.
+//! fresh by the bench itself on 127.0.0.1 (`two-nodes`: two ticketwire nodes on PostgreSQL +
+//! Redis). Every result is appended as one JSON line to `--out/results.jsonl`; `bench report`
+//! turns them into markdown tables and an SVG plot.
 mod client;
+mod fanout;
+mod metrics;
+mod receiver;
 mod report;
 mod servers;
+mod two_nodes;
 
 use std::{
-    collections::HashMap,
     path::PathBuf,
     sync::{
         Arc, OnceLock,
@@ -19,11 +23,10 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use client::{ClientOpts, Swarm};
-use servers::{Running, Target};
+use servers::Target;
 
 #[derive(Parser)]
 #[command(name = "bench", about = "ticketwire load generator and side-by-side benchmark")]
@@ -69,6 +72,9 @@ enum Cmd {
     Webhooks(WebhookArgs),
     /// Scenario 4: ticket creations/s with hooks on (1 webhook subscriber, N socket clients).
     Rest(RestArgs),
+    /// Scenario 5: fan-out with the clients split across two ticketwire nodes on PostgreSQL + Redis,
+    /// writes through node A.
+    TwoNodes(two_nodes::TwoNodesArgs),
     /// Markdown tables + SVG plot from results.jsonl.
     Report,
 }
@@ -147,12 +153,12 @@ async fn run(cli: Cli) -> Result<()> {
     std::fs::create_dir_all(&cli.out)?;
     match &cli.cmd {
         Cmd::Fanout(a) => {
-            let r = fanout(&cli, a).await?;
+            let r = fanout::fanout(&cli, a).await?;
             save(&cli, &r)?;
         }
         Cmd::Idle { target, clients } => {
             let a = FanoutArgs { target: *target, clients: *clients, rate: 0.0, duration: 0, drain: 0 };
-            let r = fanout(&cli, &a).await?;
+            let r = fanout::fanout(&cli, &a).await?;
             save(&cli, &r)?;
         }
         Cmd::Matrix { targets, runs, duration } => {
@@ -160,7 +166,7 @@ async fn run(cli: Cli) -> Result<()> {
                 let (n, rate) = spec.split_once(':').context("runs are N:rate")?;
                 for t in targets {
                     let a = FanoutArgs { target: *t, clients: n.parse()?, rate: rate.parse()?, duration: *duration, drain: 20 };
-                    match fanout(&cli, &a).await {
+                    match fanout::fanout(&cli, &a).await {
                         Ok(r) => save(&cli, &r)?,
                         Err(e) => eprintln!("!! fanout {t:?} N={n} rate={rate} failed: {e:#}"),
                     }
@@ -173,6 +179,10 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Rest(a) => {
             let r = rest(&cli, a).await?;
+            save(&cli, &r)?;
+        }
+        Cmd::TwoNodes(a) => {
+            let r = two_nodes::two_nodes(&cli, a).await?;
             save(&cli, &r)?;
         }
         Cmd::Report => report::write(&cli.out)?,
@@ -201,247 +211,9 @@ fn ms(us: u64) -> f64 {
     (us as f64 / 1000.0 * 100.0).round() / 100.0
 }
 
-#[derive(Serialize, Default, Clone, Copy)]
-struct Write {
-    start: u64,
-    resp: u64,
-}
-
-/// One writer at a fixed rate; returns key -> (start, response) for the successful writes.
-async fn fixed_rate_writer(run: &Running, rate: f64, secs: u64) -> (HashMap<u64, Write>, u64) {
-    let mut out = HashMap::new();
-    if rate <= 0.0 || secs == 0 {
-        return (out, 0);
-    }
-    let total = (rate * secs as f64).round() as u64;
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..total {
-        tick.tick().await;
-        let run = run.clone();
-        tasks.spawn(async move {
-            let start = now_us();
-            let key = run.write(i).await;
-            key.map(|k| (k, Write { start, resp: now_us() }))
-        });
-        if i % (rate.ceil() as u64 * 5).max(1) == 0 && i > 0 {
-            eprintln!("  writer: {i}/{total} writes sent");
-        }
-    }
-    let mut failed = 0;
-    while let Some(r) = tasks.join_next().await {
-        match r {
-            Ok(Ok((k, w))) => {
-                out.insert(k, w);
-            }
-            Ok(Err(e)) => {
-                failed += 1;
-                if failed < 5 {
-                    eprintln!("  write failed: {e:#}");
-                }
-            }
-            Err(_) => failed += 1,
-        }
-    }
-    (out, failed)
-}
-
-async fn fanout(cli: &Cli, a: &FanoutArgs) -> Result<Value> {
-    eprintln!("== fanout target={:?} N={} rate={}/s duration={}s", a.target, a.clients, a.rate, a.duration);
-    let run = servers::start(cli, a.target, 20).await?;
-    let result = fanout_on(&run, a).await;
-    run.stop().await;
-    result
-}
-
-async fn fanout_on(run: &Running, a: &FanoutArgs) -> Result<Value> {
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss0 = servers::rss_kib(run.pid)?;
-    let t0 = Instant::now();
-    let swarm = Swarm::connect(run, a.clients, ClientOpts { rooms: vec!["tickets".into()] }).await?;
-    let connect_s = t0.elapsed().as_secs_f64();
-    if swarm.connected() < a.clients {
-        eprintln!("  only {} of {} clients connected", swarm.connected(), a.clients);
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss1 = servers::rss_kib(run.pid)?;
-    let n = swarm.connected();
-    let kib_per_conn = (rss1 as f64 - rss0 as f64) / n.max(1) as f64;
-    eprintln!("  {n} connected in {connect_s:.1}s; RSS {rss0} -> {rss1} KiB = {:.1} KiB/conn", kib_per_conn);
-
-    let emit_lag0 = scrape(run, "ticketwire_event_emit_lag_seconds", None).await;
-    let cpu0 = servers::cpu_ticks(run.pid)?;
-    let recv0 = swarm.received();
-    let (writes, failed) = fixed_rate_writer(run, a.rate, a.duration).await;
-    let expected = writes.len() as u64 * n as u64;
-    let deadline = Instant::now() + Duration::from_secs(a.drain);
-    while swarm.received() - recv0 < expected && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let cpu1 = servers::cpu_ticks(run.pid)?;
-    let rss2 = servers::rss_kib(run.pid)?;
-    let emit_lag = match &emit_lag0 {
-        Some(b) => scrape(run, "ticketwire_event_emit_lag_seconds", Some(b)).await,
-        None => None,
-    };
-    let results = swarm.finish().await;
-
-    let mut from_resp = Vec::new();
-    let mut from_start = Vec::new();
-    let (mut delivered, mut before_resp, mut unknown, mut dups) = (0u64, 0u64, 0u64, 0u64);
-    for mut per_client in results {
-        per_client.sort_unstable();
-        let mut last = None;
-        for (key, at) in per_client {
-            if last == Some(key) {
-                dups += 1;
-                continue;
-            }
-            last = Some(key);
-            let Some(w) = writes.get(&key) else {
-                unknown += 1;
-                continue;
-            };
-            delivered += 1;
-            from_start.push(at.saturating_sub(w.start));
-            if at < w.resp {
-                before_resp += 1;
-            }
-            from_resp.push(at.saturating_sub(w.resp));
-        }
-    }
-    from_resp.sort_unstable();
-    from_start.sort_unstable();
-    let cpu_s = (cpu1 - cpu0) as f64 / servers::clock_ticks() as f64;
-    let share = if expected == 0 { 1.0 } else { delivered as f64 / expected as f64 };
-    let r = json!({
-        "scenario": "fanout",
-        "target": a.target.name(),
-        "clients": a.clients,
-        "connected": n,
-        "rate": a.rate,
-        "duration_s": a.duration,
-        "writes": writes.len(),
-        "writes_failed": failed,
-        "expected": expected,
-        "delivered": delivered,
-        "delivered_share": share,
-        "duplicates": dups,
-        "unknown": unknown,
-        "received_before_response": before_resp,
-        "p50_ms": ms(pct(&from_resp, 50.0)),
-        "p99_ms": ms(pct(&from_resp, 99.0)),
-        "max_ms": ms(from_resp.last().copied().unwrap_or(0)),
-        "p50_from_start_ms": ms(pct(&from_start, 50.0)),
-        "p99_from_start_ms": ms(pct(&from_start, 99.0)),
-        "max_from_start_ms": ms(from_start.last().copied().unwrap_or(0)),
-        "cpu_s": cpu_s,
-        "cpu_us_per_msg": if delivered > 0 { cpu_s * 1e6 / delivered as f64 } else { 0.0 },
-        "connect_s": connect_s,
-        "rss_before_kib": rss0,
-        "rss_connected_kib": rss1,
-        "rss_end_kib": rss2,
-        "kib_per_conn": kib_per_conn,
-        "server_emit_lag_seconds": emit_lag,
-    });
-    eprintln!(
-        "  delivered {delivered}/{expected} ({:.4}%), p50 {} ms p99 {} ms max {} ms (from response); cpu {:.2}s = {:.2} us/msg",
-        share * 100.0,
-        r["p50_ms"],
-        r["p99_ms"],
-        r["max_ms"],
-        cpu_s,
-        r["cpu_us_per_msg"].as_f64().unwrap_or(0.0)
-    );
-    Ok(r)
-}
-
-/// One latency metric from /metrics: the quantile lines of a summary, or, for a histogram
-/// (`_bucket{le=".."}` lines, summed over label sets), the cumulative bucket counts with
-/// "0.5"/"0.99" estimated by linear interpolation inside the bucket (as Prometheus'
-/// `histogram_quantile` does). With `base` (an earlier scrape's result) the buckets are the
-/// difference, i.e. only what was observed between the two scrapes.
-fn summary(metrics: &str, name: &str) -> Value {
-    summary_since(metrics, name, None)
-}
-
-fn summary_since(metrics: &str, name: &str, base: Option<&Value>) -> Value {
-    let mut out = serde_json::Map::new();
-    let mut buckets: Vec<(f64, f64)> = Vec::new();
-    let mut sum = 0.0;
-    for line in metrics.lines() {
-        let Some(rest) = line.strip_prefix(name) else { continue };
-        if let Some(q) = rest.strip_prefix("{quantile=\"") {
-            if let Some((q, v)) = q.split_once("\"} ") {
-                out.insert(q.to_string(), json!(v.trim().parse::<f64>().unwrap_or(f64::NAN)));
-            }
-        } else if let Some(b) = rest.strip_prefix("_bucket{") {
-            let Some((labels, v)) = b.rsplit_once("} ") else { continue };
-            let Some(le) = labels.split(',').find_map(|l| l.trim().strip_prefix("le=\"")).map(|l| l.trim_end_matches('"')) else { continue };
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse::<f64>().unwrap_or(f64::NAN) };
-            let v = v.trim().parse::<f64>().unwrap_or(0.0);
-            match buckets.iter_mut().find(|(l, _)| *l == le) {
-                Some(e) => e.1 += v,
-                None => buckets.push((le, v)),
-            }
-        } else if let Some(v) = rest.strip_prefix("_sum ").or_else(|| rest.strip_prefix("_sum{").and_then(|r| r.rsplit_once("} ").map(|x| x.1))) {
-            sum += v.trim().parse::<f64>().unwrap_or(0.0);
-        } else if let Some(v) = rest.strip_prefix("_count ") {
-            out.insert("count".into(), json!(v.trim().parse::<f64>().unwrap_or(0.0)));
-        }
-    }
-    if buckets.is_empty() {
-        return Value::Object(out);
-    }
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    if let Some(base) = base {
-        let old = base["buckets"].as_array().cloned().unwrap_or_default();
-        for (le, v) in buckets.iter_mut() {
-            let prev = old.iter().find(|p| p[0].as_f64().unwrap_or(f64::INFINITY) == *le || (p[0].is_null() && le.is_infinite())).and_then(|p| p[1].as_f64()).unwrap_or(0.0);
-            *v -= prev;
-        }
-        sum -= base["sum"].as_f64().unwrap_or(0.0);
-    }
-    let total = buckets.last().map(|b| b.1).unwrap_or(0.0);
-    let quantile = |q: f64| -> Value {
-        if total <= 0.0 {
-            return Value::Null;
-        }
-        let rank = q * total;
-        let mut lower = (0.0, 0.0);
-        for &(le, c) in &buckets {
-            if c >= rank {
-                if le.is_infinite() {
-                    return json!(lower.0); // above the top bucket: report its bound
-                }
-                let frac = if c > lower.1 { (rank - lower.1) / (c - lower.1) } else { 1.0 };
-                return json!(lower.0 + (le - lower.0) * frac);
-            }
-            lower = (le, c);
-        }
-        Value::Null
-    };
-    out.insert("kind".into(), json!("histogram"));
-    out.insert("0.5".into(), quantile(0.5));
-    out.insert("0.99".into(), quantile(0.99));
-    out.insert("count".into(), json!(total));
-    out.insert("sum".into(), json!(sum));
-    out.insert("buckets".into(), Value::Array(buckets.iter().map(|(l, c)| json!([if l.is_infinite() { Value::Null } else { json!(l) }, c])).collect()));
-    Value::Object(out)
-}
-
-/// One metric from the server's /metrics (ticketwire only), optionally as a difference.
-async fn scrape(run: &Running, name: &str, base: Option<&Value>) -> Option<Value> {
-    if run.target != Target::Ticketwire {
-        return None;
-    }
-    let text = run.http.get(format!("{}/metrics", run.base)).send().await.ok()?.text().await.ok()?;
-    Some(summary_since(&text, name, base))
-}
-
 async fn webhooks(cli: &Cli, a: &WebhookArgs) -> Result<Value> {
     eprintln!("== webhooks K={} publishes={} ticket rate={}/s", a.users, a.publishes, a.rate);
-    let receiver = servers::Receiver::start().await?;
+    let receiver = receiver::Receiver::start().await?;
     let run = servers::start(cli, Target::Ticketwire, 1).await?;
     let res = async {
         let t = Instant::now();
@@ -454,7 +226,7 @@ async fn webhooks(cli: &Cli, a: &WebhookArgs) -> Result<Value> {
         let writer = {
             let run = run.clone();
             let (rate, secs) = (a.rate, (a.publishes as u64 / 2).max(5));
-            tokio::spawn(async move { fixed_rate_writer(&run, rate, secs).await })
+            tokio::spawn(async move { fanout::fixed_rate_writer(&run, rate, secs).await })
         };
         // Back to back, so the delivery queue is full and throughput is the worker's, not ours.
         for i in 0..a.publishes {
@@ -496,8 +268,8 @@ async fn webhooks(cli: &Cli, a: &WebhookArgs) -> Result<Value> {
             "lag_p50_ms": ms(pct(&lags, 50.0)),
             "lag_p99_ms": ms(pct(&lags, 99.0)),
             "lag_max_ms": ms(lags.last().copied().unwrap_or(0)),
-            "server_first_attempt_seconds": summary(&metrics, "ticketwire_webhook_first_attempt_seconds"),
-            "server_attempt_seconds": summary(&metrics, "ticketwire_webhook_attempt_seconds"),
+            "server_first_attempt_seconds": metrics::summary(&metrics, "ticketwire_webhook_first_attempt_seconds"),
+            "server_attempt_seconds": metrics::summary(&metrics, "ticketwire_webhook_attempt_seconds"),
             "attempts": attempts,
         });
         eprintln!(
@@ -515,7 +287,7 @@ async fn webhooks(cli: &Cli, a: &WebhookArgs) -> Result<Value> {
 
 async fn rest(cli: &Cli, a: &RestArgs) -> Result<Value> {
     eprintln!("== rest writers={} clients={} duration={}s", a.writers, a.clients, a.duration);
-    let receiver = servers::Receiver::start().await?;
+    let receiver = receiver::Receiver::start().await?;
     let run = servers::start(cli, Target::Ticketwire, 20).await?;
     let res = async {
         let tw = run.tw.as_ref().context("ticketwire")?;

@@ -13,6 +13,7 @@ fn f(v: &Value, k: &str) -> f64 {
 pub fn write(out: &Path) -> Result<()> {
     let text = std::fs::read_to_string(out.join("results.jsonl"))?;
     let mut fanout: BTreeMap<(u64, u64, String), Value> = BTreeMap::new();
+    let mut two_nodes: BTreeMap<(u64, u64), Value> = BTreeMap::new();
     let mut other: Vec<Value> = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(line)?;
@@ -20,6 +21,9 @@ pub fn write(out: &Path) -> Result<()> {
             Some("fanout") => {
                 let key = (v["clients"].as_u64().unwrap_or(0), (f(&v, "rate") * 100.0) as u64, v["target"].as_str().unwrap_or("").to_string());
                 fanout.insert(key, v);
+            }
+            Some("two-nodes") => {
+                two_nodes.insert((v["clients"].as_u64().unwrap_or(0), (f(&v, "rate") * 100.0) as u64), v);
             }
             _ => other.push(v),
         }
@@ -101,10 +105,48 @@ pub fn write(out: &Path) -> Result<()> {
             _ => {}
         }
     }
+    two_nodes_table(&mut md, &two_nodes);
     std::fs::write(out.join("report.md"), &md)?;
     println!("{md}");
     plot(out, &fanout)?;
     Ok(())
+}
+
+/// One row per node and one for both; RSS and KiB/conn of "both" are the two nodes' sums.
+fn two_nodes_table(md: &mut String, runs: &BTreeMap<(u64, u64), Value>) {
+    if runs.is_empty() {
+        return;
+    }
+    md.push_str("\n### Two nodes (scenario 5): PostgreSQL + Redis, clients half on each node, writes through node A\n\n");
+    md.push_str("| N | writes/s | clients on | connected | delivered | duplicates | p50 ms | p99 ms | max ms | p99 from request start ms | server emit lag p99 ms | RSS connected MiB | KiB/conn |\n");
+    md.push_str("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let row = |md: &mut String, n: u64, run: &Value, label: &str, v: &Value, lag: String, rss: f64, kib: f64| {
+        md.push_str(&format!(
+            "| {n} | {} | {label} | {} | {:.3}% ({}/{}) | {} | {} | {} | {} | {} | {lag} | {:.0} | {:.1} |\n",
+            f(run, "rate"),
+            v["connected"],
+            f(v, "delivered_share") * 100.0,
+            v["delivered"],
+            v["expected"],
+            v["duplicates"],
+            v["p50_ms"],
+            v["p99_ms"],
+            v["max_ms"],
+            v["p99_from_start_ms"],
+            rss / 1024.0,
+            kib,
+        ));
+    };
+    for ((n, _), run) in runs {
+        let nodes = run["nodes"].as_array().cloned().unwrap_or_default();
+        for v in &nodes {
+            let lag = v["server_emit_lag_seconds"]["0.99"].as_f64().map_or("n/a".into(), |l| format!("{:.1}", l * 1e3));
+            row(md, *n, run, &format!("node {}", v["node"].as_str().unwrap_or("?")), v, lag, f(v, "rss_connected_kib"), f(v, "kib_per_conn"));
+        }
+        let rss: f64 = nodes.iter().map(|v| f(v, "rss_connected_kib")).sum();
+        let grown: f64 = nodes.iter().map(|v| f(v, "rss_connected_kib") - f(v, "rss_before_kib")).sum();
+        row(md, *n, run, "both", run, String::new(), rss, grown / f(run, "connected").max(1.0));
+    }
 }
 
 fn plot(out: &Path, fanout: &BTreeMap<(u64, u64, String), Value>) -> Result<()> {

@@ -1,12 +1,12 @@
 //! Starting the servers under test (each fresh, on 127.0.0.1:0), their setup over REST, the
-//! writers, /proc readings, and the local webhook receiver.
+//! writers, and /proc readings.
 use std::{
     collections::HashMap,
     net::SocketAddr,
     path::PathBuf,
     process::Stdio,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -87,6 +87,22 @@ fn description() -> String {
 }
 
 pub async fn start(cli: &Cli, target: Target, agents: usize) -> Result<Running> {
+    start_with(cli, target, Setup::Fresh { agents }, &[]).await
+}
+
+/// What a started server gets before the bench uses it.
+pub enum Setup<'a> {
+    /// A fresh server: for ticketwire an admin, `agents` agents and the tickets the writer updates.
+    Fresh { agents: usize },
+    /// Another ticketwire node on the same database as this one: it already has the accounts and
+    /// tickets, so it creates nothing and shares their tokens and ids (the clients match receipts
+    /// by ticket id whichever node they are on). It gets no admin: write through the first.
+    NodeOf(&'a Server),
+}
+
+/// Starts `target`; `extra_env` (ticketwire only) overrides the bench's settings, e.g. to put it
+/// on PostgreSQL + Redis.
+pub async fn start_with(cli: &Cli, target: Target, setup: Setup<'_>, extra_env: &[(String, String)]) -> Result<Running> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!("tw-bench-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
     let _ = std::fs::remove_dir_all(&dir);
@@ -94,17 +110,20 @@ pub async fn start(cli: &Cli, target: Target, agents: usize) -> Result<Running> 
     let log = std::fs::File::create(dir.join("server.log"))?;
     let mut cmd = match target {
         Target::Ticketwire => {
-            let envs = tw_env(&dir);
-            let st = Command::new(&cli.server)
-                .args(["create-admin", "--email", "admin@example.com", "--password", "admin-password", "--name", "Admin"])
-                .envs(envs.clone())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .status()
-                .await
-                .with_context(|| format!("running {}", cli.server.display()))?;
-            if !st.success() {
-                bail!("create-admin failed: {st}");
+            let mut envs = tw_env(&dir);
+            envs.extend_from_slice(extra_env);
+            if let Setup::Fresh { .. } = setup {
+                let st = Command::new(&cli.server)
+                    .args(["create-admin", "--email", "admin@example.com", "--password", "admin-password", "--name", "Admin"])
+                    .envs(envs.clone())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::inherit())
+                    .status()
+                    .await
+                    .with_context(|| format!("running {}", cli.server.display()))?;
+                if !st.success() {
+                    bail!("create-admin failed: {st}");
+                }
             }
             let mut c = Command::new(&cli.server);
             c.arg("serve").envs(envs);
@@ -138,16 +157,17 @@ pub async fn start(cli: &Cli, target: Target, agents: usize) -> Result<Running> 
     let addr: SocketAddr = base.trim_start_matches("http://").parse()?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
 
-    let (tokens, ids, tw) = match target {
-        Target::Ticketwire => {
+    let (tokens, ids, tw) = match (setup, target) {
+        (Setup::NodeOf(first), _) => (first.tokens.clone(), first.ids.clone(), None),
+        (Setup::Fresh { agents }, Target::Ticketwire) => {
             let tw = Tw::setup(&http, &base, agents).await?;
             let tokens = tw.agent_tokens.clone();
             let ids = tw.tw.tickets.iter().enumerate().map(|(i, t)| (t.clone(), i as u64)).collect();
-            (tokens, ids, Some(tw.tw))
+            (tokens, Arc::new(ids), Some(tw.tw))
         }
-        _ => {
+        (Setup::Fresh { agents }, _) => {
             let tokens = (0..agents.max(1)).map(|i| mint(&format!("user-{i}"), "agent")).collect::<Result<Vec<_>>>()?;
-            (tokens, HashMap::from([(PEER_TICKET.to_string(), 0)]), None)
+            (tokens, Arc::new(HashMap::from([(PEER_TICKET.to_string(), 0)])), None)
         }
     };
     eprintln!("  {} up at {base} (pid {pid})", target.name());
@@ -158,7 +178,7 @@ pub async fn start(cli: &Cli, target: Target, agents: usize) -> Result<Running> 
         addr,
         http,
         tokens,
-        ids: Arc::new(ids),
+        ids,
         tw,
         child: tokio::sync::Mutex::new(Some(child)),
         dir,
@@ -352,59 +372,4 @@ pub fn cpu_ticks(pid: u32) -> Result<u64> {
 
 pub fn clock_ticks() -> u64 {
     100 // USER_HZ on Linux (getconf CLK_TCK)
-}
-
-/// A fast local webhook receiver: records receipt time and receipt - notification.created_at.
-#[derive(Clone)]
-pub struct Receiver {
-    pub base: String,
-    inner: Arc<RecvInner>,
-}
-
-struct RecvInner {
-    count: AtomicU64,
-    samples: Mutex<(u64, u64, Vec<u64>)>,
-}
-
-impl Receiver {
-    pub async fn start() -> Result<Self> {
-        use axum::{Router, body::Bytes, extract::State, http::StatusCode, routing::post};
-        let inner = Arc::new(RecvInner { count: AtomicU64::new(0), samples: Mutex::new((u64::MAX, 0, Vec::new())) });
-        async fn hook(State(inner): State<Arc<RecvInner>>, body: Bytes) -> StatusCode {
-            let at = now_us();
-            let wall = chrono::Utc::now();
-            let lag = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v["notification"]["created_at"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()))
-                .map(|c| (wall - c.with_timezone(&chrono::Utc)).num_microseconds().unwrap_or(0).max(0) as u64);
-            inner.count.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut s) = inner.samples.lock() {
-                s.0 = s.0.min(at);
-                s.1 = s.1.max(at);
-                if let Some(l) = lag {
-                    s.2.push(l);
-                }
-            }
-            StatusCode::NO_CONTENT
-        }
-        let app = Router::new().route("/hook/{i}", post(hook)).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self { base, inner })
-    }
-
-    pub fn count(&self) -> u64 {
-        self.inner.count.load(Ordering::Relaxed)
-    }
-
-    /// (count, first receipt, last receipt, lags) — and resets the samples.
-    pub fn take(&self) -> (u64, u64, u64, Vec<u64>) {
-        let mut s = self.inner.samples.lock().unwrap_or_else(|e| e.into_inner());
-        let out = (self.count(), s.0, s.1, std::mem::take(&mut s.2));
-        *s = (u64::MAX, 0, Vec::new());
-        out
-    }
 }

@@ -1,0 +1,221 @@
+//! Scenario 5: the fan-out of scenario 1 with the clients split half/half across two ticketwire
+//! nodes on one PostgreSQL database and one Redis, every write going through node A. Measured
+//! with the fan-out scenario's own parts, per node and overall.
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+use crate::{
+    Cli,
+    fanout::{Probe, Tally, connect_room, drain, extend, fixed_rate_writer},
+    servers::{self, Running, Setup, Target},
+};
+
+#[derive(clap::Args)]
+pub struct TwoNodesArgs {
+    /// Clients in all: the first half on node A, the rest on node B.
+    #[arg(long, default_value_t = 1000)]
+    clients: usize,
+    /// Writes per second, all through node A.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// Seconds of writing.
+    #[arg(long, default_value_t = 15)]
+    duration: u64,
+    /// Longest wait for the last deliveries after the last write, seconds.
+    #[arg(long, default_value_t = 20)]
+    drain: u64,
+    /// PostgreSQL, as a user that may create databases: the run creates its own database on this
+    /// server and drops it at the end.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pg: String,
+    /// The Redis both nodes share. ticketwire's channel names are fixed (`ticketwire:dispatched`,
+    /// socketioxide-redis' `socket.io-*`), so any other ticketwire cluster on this Redis talks to
+    /// these nodes: give a Redis of its own when others are testing.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis: String,
+}
+
+pub async fn two_nodes(cli: &Cli, a: &TwoNodesArgs) -> Result<Value> {
+    eprintln!(
+        "== two-nodes N={} ({} on A, {} on B) rate={}/s through A duration={}s",
+        a.clients,
+        on_a(a),
+        a.clients - on_a(a),
+        a.rate,
+        a.duration
+    );
+    let others = cluster_nodes(&a.redis).await;
+    match others {
+        Some(0) => {}
+        Some(k) => eprintln!(
+            "  !! {k} ticketwire node(s) already follow `ticketwire:dispatched` on {}: their dispatch announcements reach these nodes and ours reach them (results and their tests may suffer)",
+            a.redis
+        ),
+        None => eprintln!("  could not ask {} for other ticketwire nodes (PUBSUB NUMSUB)", a.redis),
+    }
+    let db = ScratchDb::create(&a.pg).await?;
+    eprintln!("  database {} created", db.name);
+    let res = on_database(cli, a, &db.url).await;
+    db.drop().await;
+    let mut r = res?;
+    extend(&mut r, json!({ "database": db.name, "redis": a.redis, "redis_other_nodes_before": others }));
+    Ok(r)
+}
+
+fn on_a(a: &TwoNodesArgs) -> usize {
+    a.clients.div_ceil(2)
+}
+
+async fn on_database(cli: &Cli, a: &TwoNodesArgs, url: &str) -> Result<Value> {
+    let env = [("DATABASE_URL", url), ("REDIS_URL", &a.redis)].map(|(k, v)| (k.to_string(), v.to_string()));
+    // One after the other: node A migrates the fresh database and creates the accounts and
+    // tickets that node B then shares.
+    let node_a = servers::start_with(cli, Target::Ticketwire, Setup::Fresh { agents: 20 }, &env).await?;
+    let res = async {
+        let node_b = servers::start_with(cli, Target::Ticketwire, Setup::NodeOf(&node_a), &env).await?;
+        eprintln!("  node A = {}, node B = {}", node_a.base, node_b.base);
+        let res = measure(a, [&node_a, &node_b]).await;
+        if let Some(k) = cluster_nodes(&a.redis).await.filter(|k| *k > 2) {
+            eprintln!("  !! {} other ticketwire node(s) were on {} at the end of the run", k - 2, a.redis);
+        }
+        node_b.stop().await;
+        res
+    }
+    .await;
+    node_a.stop().await;
+    res
+}
+
+async fn measure(a: &TwoNodesArgs, nodes: [&Running; 2]) -> Result<Value> {
+    const NAMES: [&str; 2] = ["A", "B"];
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut probes = [Probe::before(nodes[0])?, Probe::before(nodes[1])?];
+    let split = [on_a(a), a.clients - on_a(a)];
+    let t0 = Instant::now();
+    let swarms = tokio::try_join!(connect_room(nodes[0], split[0]), connect_room(nodes[1], split[1]))?;
+    let swarms = [swarms.0, swarms.1];
+    let connect_s = t0.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let connected = swarms.each_ref().map(|s| s.connected());
+    eprintln!("  {} connected in {connect_s:.1}s", connected[0] + connected[1]);
+    for ((name, probe), n) in NAMES.iter().zip(&mut probes).zip(connected) {
+        eprintln!("  node {name}: {n} connected; {}", probe.connected(n)?);
+    }
+
+    for p in &mut probes {
+        p.writes_start().await?;
+    }
+    let recv0 = swarms.each_ref().map(|s| s.received());
+    let (writes, failed) = fixed_rate_writer(nodes[0], a.rate, a.duration).await;
+    let expected = connected.map(|n| writes.len() as u64 * n as u64);
+    let received = || -> u64 { swarms.iter().zip(recv0).map(|(s, r0)| s.received() - r0).sum() };
+    drain(received, expected[0] + expected[1], a.drain).await;
+    let ends = [probes[0].end().await?, probes[1].end().await?];
+    let [swarm_a, swarm_b] = swarms;
+    let tallies = [Tally::of(swarm_a.finish().await, &writes), Tally::of(swarm_b.finish().await, &writes)];
+    let overall = tallies[0].merged(&tallies[1]);
+
+    let mut per_node = Vec::new();
+    for (i, end) in ends.into_iter().enumerate() {
+        let mut n = json!({ "node": NAMES[i], "clients": split[i], "connected": connected[i], "pid": nodes[i].pid });
+        extend(&mut n, tallies[i].fields(expected[i]));
+        extend(&mut n, end.fields(tallies[i].delivered));
+        eprintln!("  node {}: {}", NAMES[i], summary_line(&tallies[i], expected[i], Some(&n)));
+        per_node.push(n);
+    }
+    let total_expected = expected[0] + expected[1];
+    eprintln!("  both: {}", summary_line(&overall, total_expected, None));
+    let mut r = json!({
+        "scenario": "two-nodes",
+        "target": "ticketwire",
+        "clients": a.clients,
+        "connected": connected[0] + connected[1],
+        "rate": a.rate,
+        "duration_s": a.duration,
+        "write_node": "A",
+        "writes": writes.len(),
+        "writes_failed": failed,
+        "connect_s": connect_s,
+        "nodes": per_node,
+    });
+    extend(&mut r, overall.fields(total_expected));
+    Ok(r)
+}
+
+fn summary_line(t: &Tally, expected: u64, node: Option<&Value>) -> String {
+    let mut s = format!("{}, p99 from request start {} ms, {} duplicates", t.line(expected), t.p99_from_start_ms(), t.dups);
+    if let Some(n) = node {
+        let lag_p99 = n["server_emit_lag_seconds"]["0.99"].as_f64().map_or("n/a".into(), |l| format!("{:.1} ms", l * 1e3));
+        s.push_str(&format!("; server emit lag p99 {lag_p99}; RSS {} KiB at the end", n["rss_end_kib"]));
+    }
+    s
+}
+
+/// ticketwire nodes following dispatch announcements on this Redis (`PUBSUB NUMSUB`, spoken
+/// directly so the bench needs no Redis client); None if Redis could not be asked.
+async fn cluster_nodes(url: &str) -> Option<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("redis://")?;
+    let host = rest.rsplit('@').next()?.split(['/', '?']).next()?;
+    let host = if host.contains(':') { host.to_string() } else { format!("{host}:6379") };
+    let ask = async {
+        let mut conn = tokio::net::TcpStream::connect(host).await.ok()?;
+        conn.write_all(b"PUBSUB NUMSUB ticketwire:dispatched\r\n").await.ok()?;
+        // The reply ends with the count: `*2\r\n$21\r\nticketwire:dispatched\r\n:N\r\n`.
+        let mut buf = Vec::new();
+        loop {
+            let mut chunk = [0u8; 256];
+            let n = conn.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf);
+            if text.starts_with('-') {
+                return None;
+            }
+            if let Some((_, count)) = text.rsplit_once("\r\n:") {
+                if let Some(count) = count.strip_suffix("\r\n") {
+                    return count.parse().ok();
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), ask).await.ok().flatten()
+}
+
+/// A database of the run's own on the PostgreSQL server, dropped at the end.
+struct ScratchDb {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchDb {
+    async fn create(admin: &str) -> Result<Self> {
+        use sea_orm::{ConnectionTrait, Database};
+        let name = format!("tw_bench_{}_{}", std::process::id(), chrono::Utc::now().timestamp());
+        let (server, _) = admin.split('?').next().unwrap_or(admin).rsplit_once('/').context("--pg needs a database in its path")?;
+        let conn = Database::connect(admin).await.with_context(|| format!("connecting to {admin}"))?;
+        conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.context("creating the run's database")?;
+        conn.close().await?;
+        Ok(Self { admin: admin.to_string(), url: format!("{server}/{name}"), name })
+    }
+
+    async fn drop(&self) {
+        use sea_orm::{ConnectionTrait, Database};
+        let dropped = async {
+            let conn = Database::connect(&self.admin).await?;
+            // FORCE: a killed node's connections may not have been closed by the server yet.
+            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await?;
+            conn.close().await?;
+            Ok::<_, anyhow::Error>(())
+        };
+        match dropped.await {
+            Ok(()) => eprintln!("  database {} dropped", self.name),
+            Err(e) => eprintln!("!! could not drop database {}: {e:#}", self.name),
+        }
+    }
+}
