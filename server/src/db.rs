@@ -13,6 +13,12 @@ pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<DatabaseConn
     Ok(db)
 }
 
+/// How long a writer waits for SQLite's write lock (held by another process, say a backup)
+/// before the request fails with 503: in SQLite's busy handler, and in this process's writer
+/// queue in front of it, so a lock held elsewhere costs each queued request this much at most
+/// rather than this much times the queue's length.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let url = config.database_url();
     let sqlite = url.starts_with("sqlite:");
@@ -34,7 +40,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(false)
         });
     Ok(Database::connect(options).await?)

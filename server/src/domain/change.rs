@@ -210,10 +210,15 @@ pub type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
 /// Starts a transaction that will write. On SQLite it first waits its turn among this process's
 /// writers, then takes the write lock up front (`BEGIN IMMEDIATE`), so a read-then-write
 /// transaction never fails with `SQLITE_BUSY` when another writer committed in between. Keep the
-/// turn until the transaction ends.
+/// turn until the transaction ends. Waiting for the turn is bounded like SQLite's own busy wait:
+/// when another process holds the lock, the queue fails fast with 503 instead of piling up.
 pub async fn begin_write(db: &DatabaseConnection, hooks: &HooksHandle) -> Result<(DatabaseTransaction, WriteTurn), DbErr> {
     let turn = match db.get_database_backend() {
-        DbBackend::Sqlite => Some(hooks.write_turn().await),
+        DbBackend::Sqlite => Some(
+            tokio::time::timeout(crate::db::SQLITE_BUSY_TIMEOUT, hooks.write_turn())
+                .await
+                .map_err(|_| DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout))?,
+        ),
         _ => None,
     };
     let txn = db

@@ -21,12 +21,6 @@ pub struct Planned {
     pub ticket_id: Option<String>,
 }
 
-/// The people an event concerns, looked up once per event.
-struct Context {
-    actor_name: String,
-    staff: HashMap<String, bool>,
-}
-
 fn str_field<'a>(data: &'a Value, key: &str) -> Option<&'a str> {
     data.get(key).and_then(Value::as_str)
 }
@@ -44,10 +38,6 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model) -> Result<Vec<Pl
             .unwrap_or_else(|| "someone".into()),
         None => "an integration".into(),
     };
-    let mut ctx = Context {
-        actor_name,
-        staff: HashMap::new(),
-    };
     let data = &ev.data;
     let mut out: Vec<(String, &'static str, String)> = Vec::new();
     match (kind, ev.action.as_str()) {
@@ -56,12 +46,12 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model) -> Result<Vec<Pl
             let (kind, message) = match action {
                 "created" => {
                     for admin in active_admins(db).await? {
-                        out.push((admin, "new_ticket", format!("New ticket '{subject}' from {}", ctx.actor_name)));
+                        out.push((admin, "new_ticket", format!("New ticket '{subject}' from {}", actor_name)));
                     }
                     ("", String::new())
                 }
-                "updated" => ("ticket_updated", format!("Ticket '{subject}' was updated by {}{}", ctx.actor_name, what_changed(ev))),
-                _ => ("ticket_deleted", format!("Ticket '{subject}' was deleted by {}", ctx.actor_name)),
+                "updated" => ("ticket_updated", format!("Ticket '{subject}' was updated by {}{}", actor_name, what_changed(ev))),
+                _ => ("ticket_deleted", format!("Ticket '{subject}' was deleted by {}", actor_name)),
             };
             if !kind.is_empty() {
                 for who in ticket_people(data) {
@@ -84,22 +74,22 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model) -> Result<Vec<Pl
                             out.push((
                                 parent.author_id,
                                 "reply_to_comment",
-                                format!("{} replied to your comment on '{subject}'", ctx.actor_name),
+                                format!("{} replied to your comment on '{subject}'", actor_name),
                             ));
                         }
                     }
                     for who in people {
-                        out.push((who, "comment_on_ticket", format!("New comment on your ticket '{subject}' by {}", ctx.actor_name)));
+                        out.push((who, "comment_on_ticket", format!("New comment on your ticket '{subject}' by {}", actor_name)));
                     }
                 }
                 "updated" => {
                     for who in people {
-                        out.push((who, "comment_updated", format!("A comment on '{subject}' was edited by {}", ctx.actor_name)));
+                        out.push((who, "comment_updated", format!("A comment on '{subject}' was edited by {}", actor_name)));
                     }
                 }
                 _ => {
                     for who in people {
-                        out.push((who, "comment_deleted", format!("A comment on '{subject}' was deleted by {}", ctx.actor_name)));
+                        out.push((who, "comment_deleted", format!("A comment on '{subject}' was deleted by {}", actor_name)));
                     }
                 }
             }
@@ -109,9 +99,9 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model) -> Result<Vec<Pl
             let filename = str_field(data, "filename").unwrap_or("");
             if let Some(t) = ticket::Entity::find_by_id(ticket_id.to_string()).one(db).await? {
                 let (kind, message) = match action {
-                    "created" => ("attachment_added", format!("{} attached '{filename}' to '{}'", ctx.actor_name, t.subject)),
-                    "updated" => ("attachment_updated", format!("{} updated '{filename}' on '{}'", ctx.actor_name, t.subject)),
-                    _ => ("attachment_deleted", format!("{} removed '{filename}' from '{}'", ctx.actor_name, t.subject)),
+                    "created" => ("attachment_added", format!("{} attached '{filename}' to '{}'", actor_name, t.subject)),
+                    "updated" => ("attachment_updated", format!("{} updated '{filename}' on '{}'", actor_name, t.subject)),
+                    _ => ("attachment_deleted", format!("{} removed '{filename}' from '{}'", actor_name, t.subject)),
                 };
                 for who in [t.requester_id, t.assignee_id].into_iter().flatten() {
                     out.push((who, kind, message.clone()));
@@ -139,7 +129,7 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model) -> Result<Vec<Pl
                     str_field(data, "email").unwrap_or(""),
                     str_field(data, "role").unwrap_or("customer")
                 ))),
-                _ if deactivated => Some(("user_deactivated", format!("User {name} was deactivated by {}", ctx.actor_name))),
+                _ if deactivated => Some(("user_deactivated", format!("User {name} was deactivated by {}", actor_name))),
                 _ => None,
             };
             if let Some((kind, message)) = planned {
@@ -167,15 +157,20 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model) -> Result<Vec<Pl
         }
     }
 
-    // Internal notes are for staff only.
+    // Only active people hear anything (a deactivated user gets no notification, so no webhook
+    // either); internal notes reach staff only.
     let staff_only = ev.staff_only && kind == Kind::Comment;
+    let people = recipients(db, out.iter().map(|(id, _, _)| id.clone()).collect()).await?;
     let mut seen = std::collections::HashSet::new();
     let mut planned = Vec::new();
     for (user_id, kind_name, message) in out {
         if ev.actor_id.as_deref() == Some(user_id.as_str()) || !seen.insert(user_id.clone()) {
             continue;
         }
-        if staff_only && !is_staff(db, &mut ctx, &user_id).await? {
+        let Some(&Recipient { staff, active }) = people.get(&user_id) else {
+            continue;
+        };
+        if !active || (staff_only && !staff) {
             continue;
         }
         planned.push(Planned {
@@ -240,14 +235,25 @@ async fn active_admins(db: &impl ConnectionTrait) -> Result<Vec<String>> {
         .collect())
 }
 
-async fn is_staff(db: &impl ConnectionTrait, ctx: &mut Context, user_id: &str) -> Result<bool> {
-    if let Some(v) = ctx.staff.get(user_id) {
-        return Ok(*v);
+#[derive(Clone, Copy)]
+struct Recipient {
+    staff: bool,
+    active: bool,
+}
+
+/// The candidates who still exist, in one query.
+async fn recipients(db: &impl ConnectionTrait, ids: Vec<String>) -> Result<HashMap<String, Recipient>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
     }
-    let staff = user::Entity::find_by_id(user_id.to_string())
-        .one(db)
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .all(db)
         .await?
-        .is_some_and(|u| u.role == "admin" || u.role == "agent");
-    ctx.staff.insert(user_id.to_string(), staff);
-    Ok(staff)
+        .into_iter()
+        .map(|u| {
+            let staff = u.role == "admin" || u.role == "agent";
+            (u.id, Recipient { staff, active: u.is_active })
+        })
+        .collect())
 }

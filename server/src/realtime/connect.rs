@@ -19,7 +19,7 @@ const MAX_ROOMS_PER_SOCKET: usize = 200;
 
 /// What a client sends as `auth` when it connects.
 #[derive(Debug, Default, Deserialize)]
-struct ConnectAuth {
+pub(super) struct ConnectAuth {
     token: Option<String>,
     #[serde(default)]
     rooms: Vec<String>,
@@ -43,8 +43,8 @@ struct PendingCatchUp {
 }
 
 #[derive(Debug, Deserialize)]
-struct RoomRequest {
-    room: String,
+pub(super) struct RoomRequest {
+    pub(super) room: String,
 }
 
 /// Installs the default namespace over the in-process adapter, or over Redis (where the

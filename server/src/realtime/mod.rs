@@ -1,6 +1,8 @@
 //! Socket.IO: connect-time auth, room rules, live emits from the hooks layer, and catch-up from
 //! the event log so a client never misses an event, across reconnects, restarts and slow reads.
 mod connect;
+#[cfg(test)]
+mod fuzz;
 mod replay;
 pub mod rooms;
 
