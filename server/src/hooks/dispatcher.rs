@@ -30,8 +30,9 @@ pub struct Dispatched {
 
 /// Runs until `shutdown`: dispatches whatever is pending whenever woken (or every second).
 pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let mut known = None;
     loop {
-        match dispatch_pending(&state).await {
+        match dispatch_pending(&state, &mut known).await {
             Ok(n) if n as u64 == BATCH => continue,
             Ok(_) => {}
             Err(e) => {
@@ -53,10 +54,19 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 /// Dispatches one batch of pending events; returns how many. The cursor advances in the same
 /// transaction as the notifications and deliveries, so a crash re-derives nothing twice and
 /// skips nothing. Holding the cursor row's lock makes one node at a time do this.
+///
+/// `known` is the cursor as last seen (by this node; another may have moved it since): when no
+/// event is newer, a wake-up costs one read instead of a turn at the write lock, which on SQLite
+/// every API write queues for too.
 #[tracing::instrument(skip_all, err)]
-pub async fn dispatch_pending(state: &AppState) -> Result<usize> {
+pub async fn dispatch_pending(state: &AppState, known: &mut Option<i64>) -> Result<usize> {
+    if let Some(seen) = *known {
+        if !any_event_after(&state.db, seen).await? {
+            return Ok(0);
+        }
+    }
     let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
-    let last = lock_cursor(&txn).await?;
+    let last = lock_cursor(&txn, known.is_none()).await?;
     let events = event::Entity::find()
         .filter(event::Column::Id.gt(last))
         .order_by_asc(event::Column::Id)
@@ -64,6 +74,7 @@ pub async fn dispatch_pending(state: &AppState) -> Result<usize> {
         .all(&txn)
         .await?;
     let Some(newest) = events.last().map(|e| e.id) else {
+        *known = Some(last);
         return Ok(0);
     };
     let mut dispatched = Vec::with_capacity(events.len());
@@ -100,6 +111,7 @@ pub async fn dispatch_pending(state: &AppState) -> Result<usize> {
         .await?;
     txn.commit().await?;
     drop(turn);
+    *known = Some(newest);
     let count = dispatched.len();
     metrics::counter!("ticketwire_events_dispatched_total").increment(count as u64);
     // Straight to the worker: the first attempt does not wait for a claim round trip.
@@ -111,16 +123,29 @@ pub async fn dispatch_pending(state: &AppState) -> Result<usize> {
     Ok(count)
 }
 
-/// Reads the cursor while taking its row lock (PostgreSQL) or the write lock (SQLite, via
-/// `BEGIN IMMEDIATE`), creating it on first use.
-async fn lock_cursor(txn: &impl ConnectionTrait) -> Result<i64> {
-    let backend = txn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => "INSERT INTO dispatch_cursors (name, last_event_id) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
-        _ => "INSERT INTO dispatch_cursors (name, last_event_id) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
-    };
-    txn.execute_raw(Statement::from_sql_and_values(backend, sql, [CURSOR.into()]))
+async fn any_event_after(db: &impl ConnectionTrait, id: i64) -> Result<bool> {
+    let newer = event::Entity::find()
+        .select_only()
+        .column(event::Column::Id)
+        .filter(event::Column::Id.gt(id))
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
         .await?;
+    Ok(newer.is_some())
+}
+
+/// Reads the cursor while taking its row lock (PostgreSQL) or the write lock (SQLite, via
+/// `BEGIN IMMEDIATE`); on this process's first use, creates it if no node has yet.
+async fn lock_cursor(txn: &impl ConnectionTrait, first_use: bool) -> Result<i64> {
+    let backend = txn.get_database_backend();
+    if first_use {
+        let sql = match backend {
+            DbBackend::Postgres => "INSERT INTO dispatch_cursors (name, last_event_id) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
+            _ => "INSERT INTO dispatch_cursors (name, last_event_id) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
+        };
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, [CURSOR.into()])).await?;
+    }
     let mut select = dispatch_cursor::Entity::find_by_id(CURSOR.to_string());
     if backend == DbBackend::Postgres {
         select = select.lock_exclusive();

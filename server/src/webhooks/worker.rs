@@ -277,15 +277,11 @@ async fn release_own_leases(state: &AppState) -> Result<()> {
 pub async fn claim_due(state: &AppState) -> Result<Duration> {
     let hooks = &state.webhooks;
     let free = hooks.global.available_permits();
-    if free > 0 {
-        let now = domain::now();
+    let now = domain::now();
+    // Look before queueing for the write lock: most wake-ups find nothing due.
+    if free > 0 && due_query(now).limit(1).one(&state.db).await?.is_some() {
         let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
-        let mut select = webhook_delivery::Entity::find()
-            .filter(webhook_delivery::Column::Status.eq("pending"))
-            .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
-            .filter(Condition::any().add(webhook_delivery::Column::LockedUntil.is_null()).add(webhook_delivery::Column::LockedUntil.lt(now)))
-            .order_by_asc(webhook_delivery::Column::NextAttemptAt)
-            .limit(CLAIM_BATCH);
+        let mut select = due_query(now).limit(CLAIM_BATCH);
         if state.db.get_database_backend() == DbBackend::Postgres {
             // Several nodes claim side by side without waiting on each other's rows.
             select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
@@ -304,6 +300,15 @@ pub async fn claim_due(state: &AppState) -> Result<Duration> {
         hooks.submit(state, picked);
     }
     next_wait(state).await
+}
+
+/// Pending, due, and not leased by anyone: oldest first.
+fn due_query(now: chrono::DateTime<Utc>) -> sea_orm::Select<webhook_delivery::Entity> {
+    webhook_delivery::Entity::find()
+        .filter(webhook_delivery::Column::Status.eq("pending"))
+        .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
+        .filter(Condition::any().add(webhook_delivery::Column::LockedUntil.is_null()).add(webhook_delivery::Column::LockedUntil.lt(now)))
+        .order_by_asc(webhook_delivery::Column::NextAttemptAt)
 }
 
 /// Takes at most as many per endpoint as it has room for, skipping what this node already holds.
