@@ -12,27 +12,27 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-const CHANNEL: &str = "ticketwire:dispatched";
-
 /// A connection for announcing dispatches.
 #[derive(Clone)]
 pub struct Cluster {
     client: redis::Client,
     publisher: redis::aio::MultiplexedConnection,
+    /// `{prefix}:dispatched`: one channel per cluster.
+    channel: String,
 }
 
 impl Cluster {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)?;
         let publisher = client.get_multiplexed_async_connection().await?;
-        Ok(Self { client, publisher })
+        Ok(Self { client, publisher, channel: format!("{prefix}:dispatched") })
     }
 
     /// Tells every node that events up to `event_id` are dispatched. Best effort: followers also
     /// poll the cursor, so a lost announcement only delays.
     pub async fn announce(&self, event_id: i64) {
         let mut conn = self.publisher.clone();
-        let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH").arg(CHANNEL).arg(event_id).query_async(&mut conn).await;
+        let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH").arg(&self.channel).arg(event_id).query_async(&mut conn).await;
         if let Err(e) = sent {
             tracing::warn!(error = %e, "could not announce a dispatch to other nodes");
         }
@@ -48,7 +48,7 @@ impl Cluster {
         while !shutdown.is_cancelled() {
             match self.client.get_async_pubsub().await {
                 Ok(mut pubsub) => {
-                    if let Err(e) = pubsub.subscribe(CHANNEL).await {
+                    if let Err(e) = pubsub.subscribe(&self.channel).await {
                         tracing::warn!(error = %e, "cannot subscribe to dispatch announcements");
                     } else {
                         let mut messages = pubsub.on_message();

@@ -14,6 +14,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// `redis://…` (`REDIS_URL`): when set, Socket.IO rooms span every node through Redis.
     pub redis_url: Option<String>,
+    /// Names this cluster's Redis channels (`TICKETWIRE_REDIS_PREFIX`), so that clusters sharing
+    /// one Redis (staging and production, say) never hear each other.
+    pub redis_prefix: String,
     /// Where the SQLite file, the generated JWT secret and attachments live (`TICKETWIRE_DATA_DIR`).
     pub data_dir: PathBuf,
     /// HMAC key for access tokens (`TICKETWIRE_JWT_SECRET`). Generated and kept in `data_dir` when unset.
@@ -81,6 +84,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
             database_url: None,
             redis_url: None,
+            redis_prefix: "ticketwire".into(),
             data_dir: PathBuf::from("data"),
             jwt_secret: None,
             token_ttl_secs: 24 * 3600,
@@ -182,6 +186,9 @@ impl Config {
         }
         if let Some(v) = get("REDIS_URL").filter(|v| !v.is_empty()) {
             self.redis_url = Some(v);
+        }
+        if let Some(v) = get("TICKETWIRE_REDIS_PREFIX").filter(|v| !v.is_empty()) {
+            self.redis_prefix = v;
         }
         if let Some(v) = get("TICKETWIRE_DATA_DIR") {
             self.data_dir = v.into();

@@ -47,7 +47,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let stop = CancellationToken::new();
     let (io_layer, io) = build_socket_io(&config).await?;
     let cluster = match &config.redis_url {
-        Some(url) => Some(cluster::Cluster::connect(&redis_url_resp3(url)).await?),
+        Some(url) => Some(cluster::Cluster::connect(&redis_url_resp3(url), &config.redis_prefix).await?),
         None => None,
     };
     let head = dispatch_cursor::Entity::find_by_id("main".to_string())
@@ -134,7 +134,8 @@ async fn build_socket_io(config: &Config) -> anyhow::Result<(IoLayer, realtime::
         }
         Some(url) => {
             let client = redis::Client::open(redis_url_resp3(url))?;
-            let adapter = socketioxide_redis::RedisAdapterCtr::new_with_redis(&client).await?;
+            let adapter_config = socketioxide_redis::RedisAdapterConfig::default().with_prefix(format!("{}:socket.io", config.redis_prefix));
+            let adapter = socketioxide_redis::RedisAdapterCtr::new_with_redis_config(&client, adapter_config).await?;
             let (layer, io) = builder.with_adapter::<socketioxide_redis::RedisAdapter<_>>(adapter).build_layer();
             (IoLayer::Redis(layer), realtime::Io::Redis(io))
         }
@@ -155,9 +156,18 @@ fn redis_url_resp3(url: &str) -> String {
 /// Emits what other nodes dispatch: on their announcements, and every second as a safety net.
 async fn follow_other_nodes(state: AppState, cluster: cluster::Cluster, stop: CancellationToken) {
     let rt = state.realtime.clone();
-    let announcements = cluster.follow(stop.clone(), |upto| {
-        let rt = rt.clone();
+    let db = state.db.clone();
+    let announcements = cluster.follow(stop.clone(), |announced| {
+        let (rt, db) = (rt.clone(), db.clone());
         async move {
+            // An announcement is only a hint: emit no further than the shared cursor says is
+            // dispatched, so a stray or forged message cannot skip events or run ahead of their
+            // notifications.
+            let cursor = dispatch_cursor::Entity::find_by_id("main".to_string()).one(&db).await;
+            let upto = match cursor {
+                Ok(Some(c)) => announced.min(c.last_event_id),
+                _ => return,
+            };
             if let Err(e) = rt.advance_to(upto).await {
                 tracing::warn!(error = %e, "could not emit another node's events");
             }

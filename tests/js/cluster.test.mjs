@@ -15,6 +15,8 @@ const PG = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/
 const REDIS = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 const dbName = `tw_cluster_${process.pid}_${Date.now()}`;
 const dbUrl = PG.replace(/\/[^/]*$/, `/${dbName}`);
+// Channels of this test's cluster only: other clusters (a bench, another test run) may share Redis.
+const PREFIX = `tw-test-${process.pid}-${Date.now()}`;
 const nodes = [];
 let skip = null;
 
@@ -29,6 +31,7 @@ function env(dataDir, listen) {
     ...process.env,
     DATABASE_URL: dbUrl,
     REDIS_URL: REDIS,
+    TICKETWIRE_REDIS_PREFIX: PREFIX,
     TICKETWIRE_DATA_DIR: dataDir,
     TICKETWIRE_JWT_SECRET: JWT_SECRET,
     TICKETWIRE_LISTEN: listen,
@@ -112,6 +115,37 @@ test('a client on node A sees what is done through node B, and catches up on eit
   assert.equal(replayed.at(-1).payload.data.version, 6);
   onB.close();
   custOnA.close();
+});
+
+/** PUBLISH over Redis's inline protocol: no client library needed for one command. */
+function redisPublish(channel, message) {
+  const port = Number(new URL(REDIS).port || 6379);
+  return new Promise((res, rej) => {
+    const s = netConnect(port, new URL(REDIS).hostname);
+    s.once('error', rej);
+    s.once('connect', () => s.write(`PUBLISH ${channel} ${message}\r\n`));
+    s.once('data', (d) => { s.destroy(); res(d.toString()); });
+  });
+}
+
+test('a stray or forged "dispatched up to N" on Redis skips nothing', async (t) => {
+  if (skip) return t.skip(skip);
+  const a = await startNode();
+  const b = await startNode();
+  const adminB = await login(b, ADMIN.email, ADMIN.password);
+  const agent = await makeUser(b, adminB.api, 'agent', 'Stray');
+  const onA = await connect(a, { token: agent.token, rooms: ['tickets'] });
+  // Another cluster on the same Redis announcing its own, far higher, event ids; then the same on
+  // this cluster's channel. Neither may move a node past events it has not emitted.
+  await redisPublish('ticketwire:dispatched', 1_000_000_000);
+  const heard = await redisPublish(`${PREFIX}:dispatched`, 1_000_000_000);
+  assert.match(heard, /^:[1-9]/, `both nodes subscribe to ${PREFIX}:dispatched`);
+  await sleep(300);
+  for (let i = 0; i < 3; i++) {
+    const ticket = await agent.api.post('/api/tickets', { subject: `after the forged announcement ${i}` }, 201);
+    await onA.waitFor((e) => e.name === 'ticket.update' && e.payload.data.id === ticket.id, 10_000, `ticket ${i} via node B`);
+  }
+  onA.close();
 });
 
 test('kill -9 of one node during a webhook burst loses nothing', async (t) => {

@@ -203,6 +203,7 @@ pub fn signature_matches(headers: &HeaderMap, body: &[u8], key: &[u8]) -> bool {
     }
     let zendesk = (header(headers, "x-zendesk-webhook-signature"), header(headers, "x-zendesk-webhook-signature-timestamp"));
     if let (Some(sig), Some(ts)) = zendesk
+        && is_fresh(ts, chrono::Utc::now())
         && STANDARD.decode(sig).is_ok_and(|s| mac(key, &[ts.as_bytes(), body]).verify_slice(&s).is_ok())
     {
         return true;
@@ -218,6 +219,15 @@ pub fn signature_matches(headers: &HeaderMap, body: &[u8], key: &[u8]) -> bool {
         }
     }
     false
+}
+
+/// How far a signed timestamp may be from our clock: a captured request replays for this long at
+/// most (the window Standard Webhooks uses too).
+const SIGNATURE_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// Whether an RFC 3339 timestamp (Zendesk's signing timestamp) is within the tolerance of `now`.
+fn is_fresh(ts: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
+    chrono::DateTime::parse_from_rfc3339(ts).is_ok_and(|t| (now - t.to_utc()).abs() <= SIGNATURE_TOLERANCE)
 }
 
 #[cfg(test)]
@@ -240,10 +250,16 @@ mod tests {
         assert!(!signature_matches(&h, body, b"other"));
 
         let mut h = HeaderMap::new();
-        h.insert("x-zendesk-webhook-signature", HeaderValue::from_str(&STANDARD.encode(sign(key, &[b"2026", body]))).unwrap());
-        h.insert("x-zendesk-webhook-signature-timestamp", HeaderValue::from_static("2026"));
+        let ts = chrono::Utc::now().to_rfc3339();
+        h.insert("x-zendesk-webhook-signature", HeaderValue::from_str(&STANDARD.encode(sign(key, &[ts.as_bytes(), body]))).unwrap());
+        h.insert("x-zendesk-webhook-signature-timestamp", HeaderValue::from_str(&ts).unwrap());
         assert!(signature_matches(&h, body, key));
-        h.insert("x-zendesk-webhook-signature-timestamp", HeaderValue::from_static("2027"));
+        h.insert("x-zendesk-webhook-signature-timestamp", HeaderValue::from_static("2027-01-01T00:00:00Z"));
+        assert!(!signature_matches(&h, body, key));
+        // A correct signature over a stale timestamp is a replay.
+        let stale = "2026-01-01T00:00:00Z";
+        h.insert("x-zendesk-webhook-signature", HeaderValue::from_str(&STANDARD.encode(sign(key, &[stale.as_bytes(), body]))).unwrap());
+        h.insert("x-zendesk-webhook-signature-timestamp", HeaderValue::from_static(stale));
         assert!(!signature_matches(&h, body, key));
 
         let mut h = HeaderMap::new();
@@ -252,6 +268,15 @@ mod tests {
         assert!(signature_matches(&h, body, key));
         h.insert("x-pagerduty-signature", HeaderValue::from_static("v1=zz,v1=00"));
         assert!(!signature_matches(&h, body, key));
+    }
+
+    #[test]
+    fn timestamps_are_fresh_within_five_minutes_either_way() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z").unwrap().to_utc();
+        assert!(is_fresh("2026-11-29T12:04:59Z", now) && is_fresh("2026-11-29T11:55:00Z", now));
+        assert!(is_fresh("2026-11-29T13:00:00+01:00", now));
+        assert!(!is_fresh("2026-11-29T11:54:59Z", now) && !is_fresh("2026-11-29T12:05:01Z", now));
+        assert!(!is_fresh("1764417600", now) && !is_fresh("", now));
     }
 
     #[test]
