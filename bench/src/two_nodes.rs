@@ -46,21 +46,12 @@ pub async fn two_nodes(cli: &Cli, a: &TwoNodesArgs) -> Result<Value> {
         a.rate,
         a.duration
     );
-    let others = cluster_nodes(&a.redis).await;
-    match others {
-        Some(0) => {}
-        Some(k) => eprintln!(
-            "  !! {k} ticketwire node(s) already follow `ticketwire:dispatched` on {}: their dispatch announcements reach these nodes and ours reach them (results and their tests may suffer)",
-            a.redis
-        ),
-        None => eprintln!("  could not ask {} for other ticketwire nodes (PUBSUB NUMSUB)", a.redis),
-    }
     let db = ScratchDb::create(&a.pg).await?;
     eprintln!("  database {} created", db.name);
     let res = on_database(cli, a, &db.url).await;
     db.drop().await;
     let mut r = res?;
-    extend(&mut r, json!({ "database": db.name, "redis": a.redis, "redis_other_nodes_before": others }));
+    extend(&mut r, json!({ "database": db.name, "redis": a.redis }));
     Ok(r)
 }
 
@@ -69,7 +60,10 @@ fn on_a(a: &TwoNodesArgs) -> usize {
 }
 
 async fn on_database(cli: &Cli, a: &TwoNodesArgs, url: &str) -> Result<Value> {
-    let env = [("DATABASE_URL", url), ("REDIS_URL", &a.redis)].map(|(k, v)| (k.to_string(), v.to_string()));
+    // The database's name is unique per run: as the Redis prefix it keeps this cluster's channels
+    // apart from any other on the same Redis (a test run, another bench).
+    let prefix = url.rsplit('/').next().unwrap_or("tw_bench");
+    let env = [("DATABASE_URL", url), ("REDIS_URL", &a.redis), ("TICKETWIRE_REDIS_PREFIX", prefix)].map(|(k, v)| (k.to_string(), v.to_string()));
     // One after the other: node A migrates the fresh database and creates the accounts and
     // tickets that node B then shares.
     let node_a = servers::start_with(cli, Target::Ticketwire, Setup::Fresh { agents: 20 }, &env).await?;
@@ -77,9 +71,6 @@ async fn on_database(cli: &Cli, a: &TwoNodesArgs, url: &str) -> Result<Value> {
         let node_b = servers::start_with(cli, Target::Ticketwire, Setup::NodeOf(&node_a), &env).await?;
         eprintln!("  node A = {}, node B = {}", node_a.base, node_b.base);
         let res = measure(a, [&node_a, &node_b]).await;
-        if let Some(k) = cluster_nodes(&a.redis).await.filter(|k| *k > 2) {
-            eprintln!("  !! {} other ticketwire node(s) were on {} at the end of the run", k - 2, a.redis);
-        }
         node_b.stop().await;
         res
     }
@@ -151,39 +142,6 @@ fn summary_line(t: &Tally, expected: u64, node: Option<&Value>) -> String {
         s.push_str(&format!("; server emit lag p99 {lag_p99}; RSS {} KiB at the end", n["rss_end_kib"]));
     }
     s
-}
-
-/// ticketwire nodes following dispatch announcements on this Redis (`PUBSUB NUMSUB`, spoken
-/// directly so the bench needs no Redis client); None if Redis could not be asked.
-async fn cluster_nodes(url: &str) -> Option<u64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("redis://")?;
-    let host = rest.rsplit('@').next()?.split(['/', '?']).next()?;
-    let host = if host.contains(':') { host.to_string() } else { format!("{host}:6379") };
-    let ask = async {
-        let mut conn = tokio::net::TcpStream::connect(host).await.ok()?;
-        conn.write_all(b"PUBSUB NUMSUB ticketwire:dispatched\r\n").await.ok()?;
-        // The reply ends with the count: `*2\r\n$21\r\nticketwire:dispatched\r\n:N\r\n`.
-        let mut buf = Vec::new();
-        loop {
-            let mut chunk = [0u8; 256];
-            let n = conn.read(&mut chunk).await.ok()?;
-            if n == 0 {
-                return None;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&buf);
-            if text.starts_with('-') {
-                return None;
-            }
-            if let Some((_, count)) = text.rsplit_once("\r\n:") {
-                if let Some(count) = count.strip_suffix("\r\n") {
-                    return count.parse().ok();
-                }
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(2), ask).await.ok().flatten()
 }
 
 /// A database of the run's own on the PostgreSQL server, dropped at the end.

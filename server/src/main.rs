@@ -33,6 +33,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    ticketwire::memory::return_large_blocks_to_os();
     ticketwire::telemetry::init_tracing();
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;

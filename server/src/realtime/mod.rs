@@ -1,10 +1,13 @@
 //! Socket.IO: connect-time auth, room rules, live emits from the hooks layer, and catch-up from
 //! the event log so a client never misses an event, across reconnects, restarts and slow reads.
 mod connect;
+mod head;
 #[cfg(test)]
 mod fuzz;
 mod replay;
 pub mod rooms;
+
+pub use head::detach_request_head;
 
 use std::sync::{
     Arc,
