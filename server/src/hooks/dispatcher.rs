@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    ColumnTrait, TryIntoModel, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, Statement,
 };
 use tokio_util::sync::CancellationToken;
@@ -82,9 +82,10 @@ pub async fn dispatch_pending(state: &AppState, known: &mut Option<i64>) -> Resu
     let lease = state.webhooks.lease();
     for ev in events {
         let planned = rules::plan(&txn, &ev).await?;
-        let mut notes = Vec::with_capacity(planned.len());
-        for p in planned {
-            let row = notification::ActiveModel {
+        let now = domain::now();
+        let rows: Vec<notification::ActiveModel> = planned
+            .into_iter()
+            .map(|p| notification::ActiveModel {
                 id: Set(domain::new_id()),
                 user_id: Set(p.user_id),
                 event_id: Set(ev.id),
@@ -95,12 +96,11 @@ pub async fn dispatch_pending(state: &AppState, known: &mut Option<i64>) -> Resu
                 ticket_id: Set(p.ticket_id),
                 actor_id: Set(ev.actor_id.clone()),
                 read: Set(false),
-                created_at: Set(domain::now()),
-            }
-            .insert(&txn)
-            .await?;
-            notes.push(Notification::from(row));
-        }
+                created_at: Set(now),
+            })
+            .collect();
+        let notes = rows.iter().cloned().map(|r| r.try_into_model().map(Notification::from)).collect::<Result<Vec<_>, _>>()?;
+        domain::insert_in_chunks(&txn, rows).await?;
         deliveries.extend(webhooks::enqueue(&txn, &ev, &notes, lease).await?);
         dispatched.push(Dispatched { event: ev, notifications: notes });
     }

@@ -8,7 +8,7 @@ pub mod signing;
 pub mod ssrf;
 pub mod worker;
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TryIntoModel};
 use serde_json::json;
 
 use crate::{
@@ -46,13 +46,11 @@ pub async fn enqueue(txn: &impl ConnectionTrait, ev: &event::Model, notes: &[Not
         .filter(webhook_endpoint::Column::Enabled.eq(true))
         .all(txn)
         .await?;
-    let mut queued = Vec::new();
-    for n in notes {
-        if !endpoints.iter().any(|e| e.user_id == n.user_id) {
-            continue;
-        }
-        let now = domain::now();
-        let row = webhook_delivery::ActiveModel {
+    let now = domain::now();
+    let rows: Vec<webhook_delivery::ActiveModel> = notes
+        .iter()
+        .filter(|n| endpoints.iter().any(|e| e.user_id == n.user_id))
+        .map(|n| webhook_delivery::ActiveModel {
             id: Set(delivery_id(ev.id, &n.user_id)),
             user_id: Set(n.user_id.clone()),
             notification_id: Set(n.id.clone()),
@@ -66,11 +64,10 @@ pub async fn enqueue(txn: &impl ConnectionTrait, ev: &event::Model, notes: &[Not
             last_error: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
-        }
-        .insert(txn)
-        .await?;
-        queued.push(row);
-    }
+        })
+        .collect();
+    let queued = rows.iter().cloned().map(TryIntoModel::try_into_model).collect::<Result<Vec<_>, _>>()?;
+    domain::insert_in_chunks(txn, rows).await?;
     metrics::counter!("ticketwire_webhook_deliveries_queued_total").increment(queued.len() as u64);
     Ok(queued)
 }
