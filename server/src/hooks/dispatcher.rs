@@ -31,8 +31,10 @@ pub struct Dispatched {
 /// Runs until `shutdown`: dispatches whatever is pending whenever woken (or every second).
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     let mut known = None;
+    // A commit's wake-up nearly always finds work; only the fallback poll looks first.
+    let mut look_first = false;
     loop {
-        match dispatch_pending(&state, &mut known).await {
+        match dispatch_pending(&state, &mut known, look_first).await {
             Ok(n) if n as u64 == BATCH => continue,
             Ok(_) => {}
             Err(e) => {
@@ -43,11 +45,11 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
                 }
             }
         }
-        tokio::select! {
-            _ = state.hooks.events().notified() => {}
-            _ = tokio::time::sleep(FALLBACK_POLL) => {}
+        look_first = tokio::select! {
+            _ = state.hooks.events().notified() => false,
+            _ = tokio::time::sleep(FALLBACK_POLL) => true,
             _ = shutdown.cancelled() => return,
-        }
+        };
     }
 }
 
@@ -55,12 +57,12 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 /// transaction as the notifications and deliveries, so a crash re-derives nothing twice and
 /// skips nothing. Holding the cursor row's lock makes one node at a time do this.
 ///
-/// `known` is the cursor as last seen (by this node; another may have moved it since): when no
-/// event is newer, a wake-up costs one read instead of a turn at the write lock, which on SQLite
-/// every API write queues for too.
+/// `known` is the cursor as last seen (by this node; another may have moved it since). With
+/// `look_first`, when no event is newer, the round costs one read instead of a turn at the write
+/// lock, which on SQLite every API write queues for too.
 #[tracing::instrument(skip_all, err)]
-pub async fn dispatch_pending(state: &AppState, known: &mut Option<i64>) -> Result<usize> {
-    if let Some(seen) = *known {
+pub async fn dispatch_pending(state: &AppState, known: &mut Option<i64>, look_first: bool) -> Result<usize> {
+    if let (true, Some(seen)) = (look_first, *known) {
         if !any_event_after(&state.db, seen).await? {
             return Ok(0);
         }
