@@ -97,34 +97,16 @@ async fn database_unavailable_is_503_and_nothing_is_lost() {
         assert!(*status == 201 || (*status == 503 && v["code"] == "unavailable"), "{subject}: {status} {v}");
     }
     let acknowledged: BTreeSet<String> = results.iter().filter(|r| r.1 == 201).map(|r| r.0.clone()).collect();
-    let list = app.get("/api/tickets?limit=200", &a, 200).await;
-    let stored: BTreeSet<String> = list["items"].as_array().unwrap().iter().map(|t| t["subject"].as_str().unwrap().to_string()).collect();
     let mut expected = acknowledged.clone();
     expected.insert("before the outage".into());
-    assert_eq!(stored, expected, "tickets after the outage must be exactly the acknowledged ones");
+    assert_exactly_these_tickets(&app, &a, &expected).await;
     let t = app.get(&format!("/api/tickets/{before_id}"), &a, 200).await;
     assert_eq!(t["subject"], "before the outage");
     assert_eq!(t["version"], 1);
     assert_eq!(app.get(&format!("/api/tickets/{before_id}/comments"), &a, 200).await["items"], json!([]));
-    let events = app.get("/api/events?limit=500", &app.admin, 200).await;
-    let created: BTreeSet<String> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "ticket" && e["action"] == "created")
-        .map(|e| e["data"]["subject"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(created, expected, "every stored ticket has its event, and no event lacks its ticket");
 
-    // Writes work again, and the dispatcher picks up where it was: a staff reply notifies A.
-    let after = app.ticket(&a, "after the outage").await;
-    let after_id = after["id"].as_str().unwrap();
-    app.post(&format!("/api/tickets/{after_id}/comments"), &agent, json!({ "content": "we are back" }), 201).await;
-    app.eventually(|| async {
-        let n = app.get("/api/notifications", &a, 200).await;
-        n["items"].as_array().unwrap().iter().any(|n| n["ticket_id"] == after_id).then_some(())
-    })
-    .await;
+    // Writes work again, and the dispatcher picks up where it was.
+    let after_id = assert_dispatcher_resumes(&app, &a, &agent, "after the outage").await;
 
     // A second, shorter outage with no traffic during it: the dispatcher survives that too.
     pg.execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await.unwrap();
@@ -212,28 +194,8 @@ async fn sqlite_busy_is_503_and_nothing_is_lost() {
     let mut expected: BTreeSet<String> = results.iter().filter(|r| r.1 == 201).map(|r| r.0.clone()).collect();
     let acknowledged = expected.len();
     expected.insert("before the lock".into());
-    let list = app.get("/api/tickets?limit=200", &a, 200).await;
-    let stored: BTreeSet<String> = list["items"].as_array().unwrap().iter().map(|t| t["subject"].as_str().unwrap().to_string()).collect();
-    assert_eq!(stored, expected);
-    let events = app.get("/api/events?limit=500", &app.admin, 200).await;
-    let created: BTreeSet<String> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "ticket" && e["action"] == "created")
-        .map(|e| e["data"]["subject"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(created, expected, "every stored ticket has its event, and no event lacks its ticket");
-
-    // The dispatcher resumes: a staff reply after the lock notifies the requester.
-    let after = app.ticket(&a, "after the lock").await;
-    let after_id = after["id"].as_str().unwrap();
-    app.post(&format!("/api/tickets/{after_id}/comments"), &agent, json!({ "content": "unlocked" }), 201).await;
-    app.eventually(|| async {
-        let n = app.get("/api/notifications", &a, 200).await;
-        n["items"].as_array().unwrap().iter().any(|n| n["ticket_id"] == after_id).then_some(())
-    })
-    .await;
+    assert_exactly_these_tickets(&app, &a, &expected).await;
+    assert_dispatcher_resumes(&app, &a, &agent, "after the lock").await;
     println!("faults: SQLite write lock held 7 s by another process; {acknowledged} of {} writes acknowledged, {refused} refused with 503, none half-done", results.len());
     app.stop().await;
 }
@@ -322,4 +284,34 @@ async fn disk_full_for_attachments_is_507_without_orphans() {
     // The rest of the service is unaffected.
     app.post(&format!("/api/tickets/{tid}/comments"), &a, json!({ "content": "still here" }), 201).await;
     println!("faults: disk full injected; {stored} uploads stored, then 507 for an upload and a replacement, no orphans");
+}
+
+/// Nothing half-done: `who` sees exactly the `expected` tickets, and each has its created event.
+async fn assert_exactly_these_tickets(app: &common::TestApp, who: &common::Actor, expected: &BTreeSet<String>) {
+    let list = app.get("/api/tickets?limit=200", who, 200).await;
+    let stored: BTreeSet<String> = list["items"].as_array().unwrap().iter().map(|t| t["subject"].as_str().unwrap().to_string()).collect();
+    assert_eq!(&stored, expected, "tickets after the fault must be exactly the acknowledged ones");
+    let events = app.get("/api/events?limit=500", &app.admin, 200).await;
+    let created: BTreeSet<String> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "ticket" && e["action"] == "created")
+        .map(|e| e["data"]["subject"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(&created, expected, "every stored ticket has its event, and no event lacks its ticket");
+}
+
+/// The dispatcher works again: a staff reply on a new ticket of `requester` notifies them.
+/// Returns the new ticket's id.
+async fn assert_dispatcher_resumes(app: &common::TestApp, requester: &common::Actor, agent: &common::Actor, subject: &str) -> String {
+    let after = app.ticket(requester, subject).await;
+    let after_id = after["id"].as_str().unwrap().to_string();
+    app.post(&format!("/api/tickets/{after_id}/comments"), agent, json!({ "content": "we are back" }), 201).await;
+    app.eventually(|| async {
+        let n = app.get("/api/notifications", requester, 200).await;
+        n["items"].as_array().unwrap().iter().any(|n| n["ticket_id"] == after_id.as_str()).then_some(())
+    })
+    .await;
+    after_id
 }
