@@ -64,7 +64,7 @@ pub async fn fixed_rate_writer(run: &Running, rate: f64, secs: u64) -> (HashMap<
 }
 
 pub async fn fanout(cli: &Cli, a: &FanoutArgs) -> Result<Value> {
-    eprintln!("== fanout target={:?} N={} rate={}/s duration={}s", a.target, a.clients, a.rate, a.duration);
+    eprintln!("== fanout target={:?} N={} rate={}/s duration={}s", a.target, a.load.clients, a.load.rate, a.load.duration);
     let run = servers::start(cli, a.target, 20).await?;
     let result = fanout_on(&run, a).await;
     run.stop().await;
@@ -75,7 +75,7 @@ async fn fanout_on(run: &Running, a: &FanoutArgs) -> Result<Value> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut probe = Probe::before(run)?;
     let t0 = Instant::now();
-    let swarm = connect_room(run, a.clients).await?;
+    let swarm = connect_room(run, a.load.clients).await?;
     let connect_s = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let n = swarm.connected();
@@ -83,9 +83,9 @@ async fn fanout_on(run: &Running, a: &FanoutArgs) -> Result<Value> {
 
     probe.writes_start().await?;
     let recv0 = swarm.received();
-    let (writes, failed) = fixed_rate_writer(run, a.rate, a.duration).await;
+    let (writes, failed) = fixed_rate_writer(run, a.load.rate, a.load.duration).await;
     let expected = writes.len() as u64 * n as u64;
-    drain(|| swarm.received() - recv0, expected, a.drain).await;
+    drain(|| swarm.received() - recv0, expected, a.load.drain).await;
     let server = probe.end().await?;
     let tally = Tally::of(swarm.finish().await, &writes);
     let server = server.fields(tally.delivered);
@@ -93,10 +93,10 @@ async fn fanout_on(run: &Running, a: &FanoutArgs) -> Result<Value> {
     let mut r = json!({
         "scenario": "fanout",
         "target": a.target.name(),
-        "clients": a.clients,
+        "clients": a.load.clients,
         "connected": n,
-        "rate": a.rate,
-        "duration_s": a.duration,
+        "rate": a.load.rate,
+        "duration_s": a.load.duration,
         "writes": writes.len(),
         "writes_failed": failed,
         "connect_s": connect_s,

@@ -83,9 +83,17 @@ enum Cmd {
 struct FanoutArgs {
     #[arg(long, value_enum, default_value = "ticketwire")]
     target: Target,
+    #[command(flatten)]
+    load: Load,
+}
+
+/// The fan-out load: N clients in `tickets`, one writer at a fixed rate (scenarios 1 and 5).
+#[derive(clap::Args, Clone)]
+pub struct Load {
+    /// Clients in all (scenario 5: the first half on node A, the rest on node B).
     #[arg(long, default_value_t = 1000)]
     clients: usize,
-    /// Writes per second.
+    /// Writes per second (scenario 5: all through node A).
     #[arg(long, default_value_t = 10.0)]
     rate: f64,
     /// Seconds of writing.
@@ -157,7 +165,7 @@ async fn run(cli: Cli) -> Result<()> {
             save(&cli, &r)?;
         }
         Cmd::Idle { target, clients } => {
-            let a = FanoutArgs { target: *target, clients: *clients, rate: 0.0, duration: 0, drain: 0 };
+            let a = FanoutArgs { target: *target, load: Load { clients: *clients, rate: 0.0, duration: 0, drain: 0 } };
             let r = fanout::fanout(&cli, &a).await?;
             save(&cli, &r)?;
         }
@@ -165,7 +173,7 @@ async fn run(cli: Cli) -> Result<()> {
             for spec in runs {
                 let (n, rate) = spec.split_once(':').context("runs are N:rate")?;
                 for t in targets {
-                    let a = FanoutArgs { target: *t, clients: n.parse()?, rate: rate.parse()?, duration: *duration, drain: 20 };
+                    let a = FanoutArgs { target: *t, load: Load { clients: n.parse()?, rate: rate.parse()?, duration: *duration, drain: 20 } };
                     match fanout::fanout(&cli, &a).await {
                         Ok(r) => save(&cli, &r)?,
                         Err(e) => eprintln!("!! fanout {t:?} N={n} rate={rate} failed: {e:#}"),

@@ -7,32 +7,20 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::{
-    Cli,
+    Cli, Load,
     fanout::{Probe, Tally, connect_room, drain, extend, fixed_rate_writer},
     servers::{self, Running, Setup, Target},
 };
 
 #[derive(clap::Args)]
 pub struct TwoNodesArgs {
-    /// Clients in all: the first half on node A, the rest on node B.
-    #[arg(long, default_value_t = 1000)]
-    clients: usize,
-    /// Writes per second, all through node A.
-    #[arg(long, default_value_t = 10.0)]
-    rate: f64,
-    /// Seconds of writing.
-    #[arg(long, default_value_t = 15)]
-    duration: u64,
-    /// Longest wait for the last deliveries after the last write, seconds.
-    #[arg(long, default_value_t = 20)]
-    drain: u64,
+    #[command(flatten)]
+    load: Load,
     /// PostgreSQL, as a user that may create databases: the run creates its own database on this
     /// server and drops it at the end.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     pg: String,
-    /// The Redis both nodes share. ticketwire's channel names are fixed (`ticketwire:dispatched`,
-    /// socketioxide-redis' `socket.io-*`), so any other ticketwire cluster on this Redis talks to
-    /// these nodes: give a Redis of its own when others are testing.
+    /// The Redis both nodes share (the run's channels get a prefix of their own).
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     redis: String,
 }
@@ -40,11 +28,11 @@ pub struct TwoNodesArgs {
 pub async fn two_nodes(cli: &Cli, a: &TwoNodesArgs) -> Result<Value> {
     eprintln!(
         "== two-nodes N={} ({} on A, {} on B) rate={}/s through A duration={}s",
-        a.clients,
+        a.load.clients,
         on_a(a),
-        a.clients - on_a(a),
-        a.rate,
-        a.duration
+        a.load.clients - on_a(a),
+        a.load.rate,
+        a.load.duration
     );
     let db = ScratchDb::create(&a.pg).await?;
     eprintln!("  database {} created", db.name);
@@ -56,7 +44,7 @@ pub async fn two_nodes(cli: &Cli, a: &TwoNodesArgs) -> Result<Value> {
 }
 
 fn on_a(a: &TwoNodesArgs) -> usize {
-    a.clients.div_ceil(2)
+    a.load.clients.div_ceil(2)
 }
 
 async fn on_database(cli: &Cli, a: &TwoNodesArgs, url: &str) -> Result<Value> {
@@ -83,7 +71,7 @@ async fn measure(a: &TwoNodesArgs, nodes: [&Running; 2]) -> Result<Value> {
     const NAMES: [&str; 2] = ["A", "B"];
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut probes = [Probe::before(nodes[0])?, Probe::before(nodes[1])?];
-    let split = [on_a(a), a.clients - on_a(a)];
+    let split = [on_a(a), a.load.clients - on_a(a)];
     let t0 = Instant::now();
     let swarms = tokio::try_join!(connect_room(nodes[0], split[0]), connect_room(nodes[1], split[1]))?;
     let swarms = [swarms.0, swarms.1];
@@ -99,10 +87,10 @@ async fn measure(a: &TwoNodesArgs, nodes: [&Running; 2]) -> Result<Value> {
         p.writes_start().await?;
     }
     let recv0 = swarms.each_ref().map(|s| s.received());
-    let (writes, failed) = fixed_rate_writer(nodes[0], a.rate, a.duration).await;
+    let (writes, failed) = fixed_rate_writer(nodes[0], a.load.rate, a.load.duration).await;
     let expected = connected.map(|n| writes.len() as u64 * n as u64);
     let received = || -> u64 { swarms.iter().zip(recv0).map(|(s, r0)| s.received() - r0).sum() };
-    drain(received, expected[0] + expected[1], a.drain).await;
+    drain(received, expected[0] + expected[1], a.load.drain).await;
     let ends = [probes[0].end().await?, probes[1].end().await?];
     let [swarm_a, swarm_b] = swarms;
     let tallies = [Tally::of(swarm_a.finish().await, &writes), Tally::of(swarm_b.finish().await, &writes)];
@@ -121,10 +109,10 @@ async fn measure(a: &TwoNodesArgs, nodes: [&Running; 2]) -> Result<Value> {
     let mut r = json!({
         "scenario": "two-nodes",
         "target": "ticketwire",
-        "clients": a.clients,
+        "clients": a.load.clients,
         "connected": connected[0] + connected[1],
-        "rate": a.rate,
-        "duration_s": a.duration,
+        "rate": a.load.rate,
+        "duration_s": a.load.duration,
         "write_node": "A",
         "writes": writes.len(),
         "writes_failed": failed,

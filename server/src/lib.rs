@@ -20,7 +20,6 @@ pub mod webhooks;
 
 use std::{future::Future, sync::Arc};
 
-use sea_orm::EntityTrait;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +27,6 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     auth::{JwtKeys, load_or_create_secret},
     config::Config,
-    entity::dispatch_cursor,
     hooks::HooksHandle,
     realtime::Realtime,
     state::AppState,
@@ -51,11 +49,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         Some(url) => Some(cluster::Cluster::connect(&redis_url_resp3(url), &config.redis_prefix).await?),
         None => None,
     };
-    let head = dispatch_cursor::Entity::find_by_id("main".to_string())
-        .one(&db)
-        .await?
-        .map(|c| c.last_event_id)
-        .unwrap_or(0);
+    let head = hooks::dispatcher::dispatched_up_to(&db).await?;
     let state = AppState {
         storage: Arc::new(LocalDisk::new(config.data_dir.join("attachments"))),
         realtime: Realtime::new(io.clone(), db.clone(), head, stop.clone()),
@@ -169,12 +163,8 @@ async fn follow_other_nodes(state: AppState, cluster: cluster::Cluster, stop: Ca
             // An announcement is only a hint: emit no further than the shared cursor says is
             // dispatched, so a stray or forged message cannot skip events or run ahead of their
             // notifications.
-            let cursor = dispatch_cursor::Entity::find_by_id("main".to_string()).one(&db).await;
-            let upto = match cursor {
-                Ok(Some(c)) => announced.min(c.last_event_id),
-                _ => return,
-            };
-            if let Err(e) = rt.advance_to(upto).await {
+            let Ok(dispatched) = hooks::dispatcher::dispatched_up_to(&db).await else { return };
+            if let Err(e) = rt.advance_to(announced.min(dispatched)).await {
                 tracing::warn!(error = %e, "could not emit another node's events");
             }
         }
@@ -185,9 +175,8 @@ async fn follow_other_nodes(state: AppState, cluster: cluster::Cluster, stop: Ca
                 _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                 _ = stop.cancelled() => return,
             }
-            let cursor = dispatch_cursor::Entity::find_by_id("main".to_string()).one(&state.db).await;
-            if let Ok(Some(c)) = cursor {
-                if let Err(e) = state.realtime.advance_to(c.last_event_id).await {
+            if let Ok(dispatched) = hooks::dispatcher::dispatched_up_to(&state.db).await {
+                if let Err(e) = state.realtime.advance_to(dispatched).await {
                     tracing::warn!(error = %e, "could not catch up with the event log");
                 }
             }

@@ -125,6 +125,13 @@ pub async fn dispatch_pending(state: &AppState, known: &mut Option<i64>, look_fi
     Ok(count)
 }
 
+/// The newest event id dispatched, by any node (0 before the first dispatch): what every node may
+/// emit up to.
+pub async fn dispatched_up_to(db: &impl ConnectionTrait) -> Result<i64> {
+    let cursor = dispatch_cursor::Entity::find_by_id(CURSOR.to_string()).one(db).await?;
+    Ok(cursor.map_or(0, |c| c.last_event_id))
+}
+
 async fn any_event_after(db: &impl ConnectionTrait, id: i64) -> Result<bool> {
     let newer = event::Entity::find()
         .select_only()
