@@ -303,20 +303,25 @@ async fn rest(cli: &Cli, a: &RestArgs) -> Result<Value> {
         let rooms: Vec<String> = a.rooms.split(',').filter(|r| !r.is_empty() && *r != "none").map(str::to_string).collect();
         let swarm = Swarm::connect(&run, a.clients, ClientOpts { rooms: rooms.clone() }).await?;
         eprintln!("  {} socket clients connected (rooms {rooms:?})", swarm.connected());
+        // Each writer is an agent of its own, not one of the identities the socket clients share:
+        // the admin (the webhook subscriber) is notified of every creation, and the writer's
+        // own user room has no sockets of the swarm in it.
+        let writer_tokens = Arc::new(tw.new_agent_tokens(a.writers).await?);
         let cpu0 = servers::cpu_ticks(run.pid)?;
         let done = Arc::new(AtomicU64::new(0));
         let stop_at = Instant::now() + Duration::from_secs(a.duration);
         let t0 = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for w in 0..a.writers {
-            let (run, done) = (run.clone(), done.clone());
+            let (run, done, writer_tokens) = (run.clone(), done.clone(), writer_tokens.clone());
             tasks.spawn(async move {
                 let mut lat = Vec::new();
                 let mut errors = 0u64;
                 let mut i = 0u64;
                 while Instant::now() < stop_at {
                     let s = now_us();
-                    match run.tw.as_ref().map(|tw| tw.create_ticket(&run, (w as u64) << 32 | i)) {
+                    let agent = &writer_tokens[w];
+                    match run.tw.as_ref().map(|tw| tw.create_ticket(&run, agent, (w as u64) << 32 | i)) {
                         Some(f) => match f.await {
                             Ok(_) => {
                                 lat.push(now_us() - s);
@@ -350,6 +355,12 @@ async fn rest(cli: &Cli, a: &RestArgs) -> Result<Value> {
         progress.abort();
         let elapsed = t0.elapsed().as_secs_f64();
         let cpu1 = servers::cpu_ticks(run.pid)?;
+        // Every creation notifies the admin, whose webhook is the receiver: wait for the tail.
+        let drain_until = Instant::now() + Duration::from_secs(30);
+        while receiver.count() < lat.len() as u64 && Instant::now() < drain_until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let drained_s = elapsed.max(t0.elapsed().as_secs_f64()) - elapsed;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let received = swarm.received();
         let connected = swarm.connected();
@@ -370,14 +381,16 @@ async fn rest(cli: &Cli, a: &RestArgs) -> Result<Value> {
             "max_ms": ms(lat.last().copied().unwrap_or(0)),
             "socket_events_received": received,
             "webhook_deliveries_received": receiver.count(),
+            "webhook_drain_after_writes_s": drained_s,
             "cpu_s": (cpu1 - cpu0) as f64 / servers::clock_ticks() as f64,
         });
         eprintln!(
-            "  {} created in {elapsed:.1}s = {:.0}/s, p50 {} ms p99 {} ms, {errors} errors",
+            "  {} created in {elapsed:.1}s = {:.0}/s, p50 {} ms p99 {} ms, {errors} errors; {} webhook deliveries ({drained_s:.1}s after the writes)",
             lat.len(),
             r["creations_per_s"].as_f64().unwrap_or(0.0),
             r["p50_ms"],
-            r["p99_ms"]
+            r["p99_ms"],
+            r["webhook_deliveries_received"],
         );
         if errors > 0 && lat.is_empty() {
             bail!("every write failed");

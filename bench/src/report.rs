@@ -98,9 +98,9 @@ pub fn write(out: &Path) -> Result<()> {
                 format!("{:.1}", f(&v["server_first_attempt_seconds"], "0.99") * 1e3),
             )),
             Some("rest") => md.push_str(&format!(
-                "{}| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |\n",
-                if std::mem::replace(&mut rest_head, true) { "" } else { "\n### REST writes (scenario 4)\n\n| writers | socket clients | their rooms | created | creations/s | p50 ms | p99 ms | max ms | errors | socket events received |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n" },
-                v["writers"], v["clients"], v["rooms"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).filter(|s| !s.is_empty()).unwrap_or_else(|| "own user room only".into()), v["created"], f(v, "creations_per_s"), v["p50_ms"], v["p99_ms"], v["max_ms"], v["errors"], v["socket_events_received"],
+                "{}| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
+                if std::mem::replace(&mut rest_head, true) { "" } else { "\n### REST writes (scenario 4)\n\n| writers | socket clients | their rooms | created | creations/s | p50 ms | p99 ms | max ms | errors | socket events received | webhook deliveries received |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n" },
+                v["writers"], v["clients"], v["rooms"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).filter(|s| !s.is_empty()).unwrap_or_else(|| "own user room only".into()), v["created"], f(v, "creations_per_s"), v["p50_ms"], v["p99_ms"], v["max_ms"], v["errors"], v["socket_events_received"], v["webhook_deliveries_received"],
             )),
             _ => {}
         }

@@ -265,6 +265,11 @@ impl Tw {
         Ok(TwSetup { tw, agent_tokens })
     }
 
+    /// Tokens of `n` new agents, apart from the socket clients' identities.
+    pub async fn new_agent_tokens(&self, n: usize) -> Result<Vec<String>> {
+        self.create_users("agent", n).await?.iter().map(|id| mint(id, "agent")).collect()
+    }
+
     pub fn agent_count(&self) -> usize {
         self.agents
     }
@@ -340,11 +345,13 @@ impl Tw {
         Ok(())
     }
 
-    pub async fn create_ticket(&self, run: &Server, i: u64) -> Result<()> {
+    /// Creates a ticket as `token`'s user: when that is an agent, the admin is notified (and
+    /// gets the webhook delivery), as a helpdesk's admins are of every new ticket.
+    pub async fn create_ticket(&self, run: &Server, token: &str, i: u64) -> Result<()> {
         ok_json(
             run.http
                 .post(format!("{}/api/tickets", self.base))
-                .bearer_auth(&self.admin_token)
+                .bearer_auth(token)
                 .json(&json!({ "subject": format!("Bench ticket {i}"), "description": description() }))
                 .send()
                 .await?,

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::rules;
 use crate::{
     domain::{self, change::begin_write, notifications::Notification},
-    entity::{dispatch_cursor, event, notification},
+    entity::{dispatch_cursor, event, notification, webhook_delivery},
     error::Result,
     state::AppState,
     webhooks,
@@ -31,10 +31,8 @@ pub struct Dispatched {
 /// Runs until `shutdown`: dispatches whatever is pending whenever woken (or every second).
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     let mut known = None;
-    // A commit's wake-up nearly always finds work; only the fallback poll looks first.
-    let mut look_first = false;
     loop {
-        match dispatch_pending(&state, &mut known, look_first).await {
+        match dispatch_pending(&state, &mut known).await {
             Ok(n) if n as u64 == BATCH => continue,
             Ok(_) => {}
             Err(e) => {
@@ -45,11 +43,11 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
                 }
             }
         }
-        look_first = tokio::select! {
-            _ = state.hooks.events().notified() => false,
-            _ = tokio::time::sleep(FALLBACK_POLL) => true,
+        tokio::select! {
+            _ = state.hooks.events().notified() => {}
+            _ = tokio::time::sleep(FALLBACK_POLL) => {}
             _ = shutdown.cancelled() => return,
-        };
+        }
     }
 }
 
@@ -57,35 +55,57 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 /// transaction as the notifications and deliveries, so a crash re-derives nothing twice and
 /// skips nothing. Holding the cursor row's lock makes one node at a time do this.
 ///
-/// `known` is the cursor as last seen (by this node; another may have moved it since). With
-/// `look_first`, when no event is newer, the round costs one read instead of a turn at the write
-/// lock, which on SQLite every API write queues for too.
+/// Events are read and planned before the write lock is taken: planning is a handful of reads
+/// per event, and on SQLite every statement run under the write lock delays every API write
+/// queued behind it. Under the lock, the batch is written only if the cursor is still where
+/// the batch starts; otherwise another node got there first, and the batch is planned again.
+///
+/// `known` is the cursor as last seen (by this node; another may have moved it since).
 #[tracing::instrument(skip_all, err)]
-pub async fn dispatch_pending(state: &AppState, known: &mut Option<i64>, look_first: bool) -> Result<usize> {
-    if let (true, Some(seen)) = (look_first, *known) {
-        if !any_event_after(&state.db, seen).await? {
-            return Ok(0);
+pub async fn dispatch_pending(state: &AppState, known: &mut Option<i64>) -> Result<usize> {
+    let mut from = match *known {
+        Some(seen) => seen,
+        None => {
+            ensure_cursor(state).await?;
+            dispatched_up_to(&state.db).await?
         }
+    };
+    loop {
+        let batch = plan_batch(state, from).await?;
+        let Some(newest) = batch.dispatched.last().map(|d| d.event.id) else {
+            *known = Some(from);
+            return Ok(0);
+        };
+        let Some(moved) = write_batch(state, from, newest, &batch).await? else {
+            *known = Some(newest);
+            break Ok(hand_off(state, batch, newest).await);
+        };
+        from = moved;
     }
-    let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
-    let last = lock_cursor(&txn, known.is_none()).await?;
+}
+
+/// One batch of events with everything derived from them, not yet written.
+struct Batch {
+    dispatched: Vec<Dispatched>,
+    notifications: Vec<notification::ActiveModel>,
+    deliveries: Vec<webhook_delivery::ActiveModel>,
+}
+
+/// Reads the events after `from` and decides their notifications and deliveries.
+async fn plan_batch(state: &AppState, from: i64) -> Result<Batch> {
     let events = event::Entity::find()
-        .filter(event::Column::Id.gt(last))
+        .filter(event::Column::Id.gt(from))
         .order_by_asc(event::Column::Id)
         .limit(BATCH)
-        .all(&txn)
+        .all(&state.db)
         .await?;
-    let Some(newest) = events.last().map(|e| e.id) else {
-        *known = Some(last);
-        return Ok(0);
-    };
-    let mut dispatched = Vec::with_capacity(events.len());
-    let mut deliveries = Vec::new();
-    let lease = state.webhooks.lease();
+    let mut batch = Batch { dispatched: Vec::with_capacity(events.len()), notifications: Vec::new(), deliveries: Vec::new() };
+    let mut people = rules::People::default();
+    people.load(&state.db, events.iter().flat_map(rules::named_people)).await?;
     for ev in events {
-        let planned = rules::plan(&txn, &ev).await?;
         let now = domain::now();
-        let rows: Vec<notification::ActiveModel> = planned
+        let rows: Vec<notification::ActiveModel> = rules::plan(&state.db, &ev, &mut people)
+            .await?
             .into_iter()
             .map(|p| notification::ActiveModel {
                 id: Set(domain::new_id()),
@@ -102,10 +122,23 @@ pub async fn dispatch_pending(state: &AppState, known: &mut Option<i64>, look_fi
             })
             .collect();
         let notes = rows.iter().cloned().map(|r| r.try_into_model().map(Notification::from)).collect::<Result<Vec<_>, _>>()?;
-        domain::insert_in_chunks(&txn, rows).await?;
-        deliveries.extend(webhooks::enqueue(&txn, &ev, &notes, lease).await?);
-        dispatched.push(Dispatched { event: ev, notifications: notes });
+        batch.notifications.extend(rows);
+        batch.dispatched.push(Dispatched { event: ev, notifications: notes });
     }
+    batch.deliveries = webhooks::plan_deliveries(&state.db, &batch.dispatched, state.webhooks.lease()).await?;
+    Ok(batch)
+}
+
+/// Writes `batch` and moves the cursor from `from` to `newest`, unless the cursor is no longer
+/// at `from`: then nothing is written, and the cursor's position comes back.
+async fn write_batch(state: &AppState, from: i64, newest: i64, batch: &Batch) -> Result<Option<i64>> {
+    let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
+    let cursor = lock_cursor(&txn).await?;
+    if cursor != from {
+        return Ok(Some(cursor));
+    }
+    domain::insert_in_chunks(&txn, batch.notifications.clone()).await?;
+    domain::insert_in_chunks(&txn, batch.deliveries.clone()).await?;
     dispatch_cursor::Entity::update_many()
         .col_expr(dispatch_cursor::Column::LastEventId, sea_orm::sea_query::Expr::value(newest))
         .filter(dispatch_cursor::Column::Name.eq(CURSOR))
@@ -113,16 +146,22 @@ pub async fn dispatch_pending(state: &AppState, known: &mut Option<i64>, look_fi
         .await?;
     txn.commit().await?;
     drop(turn);
-    *known = Some(newest);
-    let count = dispatched.len();
+    Ok(None)
+}
+
+/// After commit: deliveries straight to the webhook worker (the first attempt does not wait for
+/// a claim round trip), events to the emitter, and the news to the other nodes.
+async fn hand_off(state: &AppState, batch: Batch, newest: i64) -> usize {
+    let count = batch.dispatched.len();
     metrics::counter!("ticketwire_events_dispatched_total").increment(count as u64);
-    // Straight to the worker: the first attempt does not wait for a claim round trip.
+    let deliveries: Vec<_> = batch.deliveries.into_iter().filter_map(|d| d.try_into_model().ok()).collect();
+    metrics::counter!("ticketwire_webhook_deliveries_queued_total").increment(deliveries.len() as u64);
     state.webhooks.submit(state, deliveries);
-    state.realtime.submit(dispatched).await;
+    state.realtime.submit(batch.dispatched).await;
     if let Some(cluster) = &state.cluster {
         cluster.announce(newest).await;
     }
-    Ok(count)
+    count
 }
 
 /// The newest event id dispatched, by any node (0 before the first dispatch): what every node may
@@ -132,31 +171,24 @@ pub async fn dispatched_up_to(db: &impl ConnectionTrait) -> Result<i64> {
     Ok(cursor.map_or(0, |c| c.last_event_id))
 }
 
-async fn any_event_after(db: &impl ConnectionTrait, id: i64) -> Result<bool> {
-    let newer = event::Entity::find()
-        .select_only()
-        .column(event::Column::Id)
-        .filter(event::Column::Id.gt(id))
-        .limit(1)
-        .into_tuple::<i64>()
-        .one(db)
-        .await?;
-    Ok(newer.is_some())
+/// Creates the cursor row if no node has yet.
+async fn ensure_cursor(state: &AppState) -> Result<()> {
+    let (txn, _turn) = begin_write(&state.db, &state.hooks).await?;
+    let backend = txn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "INSERT INTO dispatch_cursors (name, last_event_id) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
+        _ => "INSERT INTO dispatch_cursors (name, last_event_id) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
+    };
+    txn.execute_raw(Statement::from_sql_and_values(backend, sql, [CURSOR.into()])).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
-/// Reads the cursor while taking its row lock (PostgreSQL) or the write lock (SQLite, via
-/// `BEGIN IMMEDIATE`); on this process's first use, creates it if no node has yet.
-async fn lock_cursor(txn: &impl ConnectionTrait, first_use: bool) -> Result<i64> {
-    let backend = txn.get_database_backend();
-    if first_use {
-        let sql = match backend {
-            DbBackend::Postgres => "INSERT INTO dispatch_cursors (name, last_event_id) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
-            _ => "INSERT INTO dispatch_cursors (name, last_event_id) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
-        };
-        txn.execute_raw(Statement::from_sql_and_values(backend, sql, [CURSOR.into()])).await?;
-    }
+/// Reads the cursor while taking its row lock (PostgreSQL) or holding the write lock (SQLite,
+/// via `BEGIN IMMEDIATE`).
+async fn lock_cursor(txn: &impl ConnectionTrait) -> Result<i64> {
     let mut select = dispatch_cursor::Entity::find_by_id(CURSOR.to_string());
-    if backend == DbBackend::Postgres {
+    if txn.get_database_backend() == DbBackend::Postgres {
         select = select.lock_exclusive();
     }
     Ok(select.one(txn).await?.map(|c| c.last_event_id).unwrap_or(0))

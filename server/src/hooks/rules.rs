@@ -25,17 +25,14 @@ fn str_field<'a>(data: &'a Value, key: &str) -> Option<&'a str> {
     data.get(key).and_then(Value::as_str)
 }
 
-/// Decides the notifications for `ev`. The actor is never notified and nobody twice.
-pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model) -> Result<Vec<Planned>> {
+/// Decides the notifications for `ev`. The actor is never notified and nobody twice. `people`
+/// remembers who is who across the events of one dispatch batch.
+pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model, people: &mut People) -> Result<Vec<Planned>> {
     let Some(kind) = Kind::parse(&ev.kind) else {
         return Ok(Vec::new());
     };
     let actor_name = match &ev.actor_id {
-        Some(id) => user::Entity::find_by_id(id.clone())
-            .one(db)
-            .await?
-            .map(|u| u.name)
-            .unwrap_or_else(|| "someone".into()),
+        Some(id) => people.get(db, std::slice::from_ref(id)).await?.get(id).map(|u| u.name.clone()).unwrap_or_else(|| "someone".into()),
         None => "an integration".into(),
     };
     let data = &ev.data;
@@ -45,7 +42,7 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model) -> Result<Vec<Pl
             let subject = str_field(data, "subject").unwrap_or("");
             let (kind, message) = match action {
                 "created" => {
-                    for admin in active_admins(db).await? {
+                    for admin in people.active_admins(db).await? {
                         out.push((admin, "new_ticket", format!("New ticket '{subject}' from {}", actor_name)));
                     }
                     ("", String::new())
@@ -134,7 +131,7 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model) -> Result<Vec<Pl
             };
             if let Some((kind, message)) = planned {
                 // Nobody is told about their own account being made.
-                for admin in active_admins(db).await?.into_iter().filter(|a| *a != ev.entity_id) {
+                for admin in people.active_admins(db).await?.into_iter().filter(|a| *a != ev.entity_id) {
                     out.push((admin, kind, message.clone()));
                 }
             }
@@ -160,14 +157,15 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model) -> Result<Vec<Pl
     // Only active people hear anything (a deactivated user gets no notification, so no webhook
     // either); internal notes reach staff only.
     let staff_only = ev.staff_only && kind == Kind::Comment;
-    let people = recipients(db, out.iter().map(|(id, _, _)| id.clone()).collect()).await?;
+    let candidates: Vec<String> = out.iter().map(|(id, _, _)| id.clone()).collect();
+    let known = people.get(db, &candidates).await?;
     let mut seen = std::collections::HashSet::new();
     let mut planned = Vec::new();
     for (user_id, kind_name, message) in out {
         if ev.actor_id.as_deref() == Some(user_id.as_str()) || !seen.insert(user_id.clone()) {
             continue;
         }
-        let Some(&Recipient { staff, active }) = people.get(&user_id) else {
+        let Some(&Person { staff, active, .. }) = known.get(&user_id) else {
             continue;
         };
         if !active || (staff_only && !staff) {
@@ -224,36 +222,64 @@ fn what_changed(ev: &event::Model) -> String {
     }
 }
 
-async fn active_admins(db: &impl ConnectionTrait) -> Result<Vec<String>> {
-    Ok(user::Entity::find()
-        .filter(user::Column::Role.eq("admin"))
-        .filter(user::Column::IsActive.eq(true))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| u.id)
-        .collect())
+/// What the rules need to know about users, read once per dispatch batch: under load a batch
+/// holds many events by the same few actors about the same few people, and every lookup is a
+/// round trip to the database.
+#[derive(Default)]
+pub struct People {
+    known: HashMap<String, Option<Person>>,
+    admins: Option<Vec<String>>,
 }
 
-#[derive(Clone, Copy)]
-struct Recipient {
+#[derive(Clone)]
+pub struct Person {
+    name: String,
     staff: bool,
     active: bool,
 }
 
-/// The candidates who still exist, in one query.
-async fn recipients(db: &impl ConnectionTrait, ids: Vec<String>) -> Result<HashMap<String, Recipient>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
+impl People {
+    /// Looks up, in one query, whichever of `ids` this batch has not seen yet.
+    pub async fn load(&mut self, db: &impl ConnectionTrait, ids: impl IntoIterator<Item = String>) -> Result<()> {
+        let mut missing: Vec<String> = ids.into_iter().filter(|id| !self.known.contains_key(id)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        for chunk in missing.chunks(500) {
+            for u in user::Entity::find().filter(user::Column::Id.is_in(chunk.iter().cloned())).all(db).await? {
+                let staff = u.role == "admin" || u.role == "agent";
+                self.known.insert(u.id, Some(Person { name: u.name, staff, active: u.is_active }));
+            }
+        }
+        for id in missing {
+            self.known.entry(id).or_insert(None);
+        }
+        Ok(())
     }
-    Ok(user::Entity::find()
-        .filter(user::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| {
-            let staff = u.role == "admin" || u.role == "agent";
-            (u.id, Recipient { staff, active: u.is_active })
-        })
-        .collect())
+
+    /// The users among `ids` who exist.
+    async fn get(&mut self, db: &impl ConnectionTrait, ids: &[String]) -> Result<HashMap<String, Person>> {
+        self.load(db, ids.iter().cloned()).await?;
+        Ok(ids.iter().filter_map(|id| Some((id.clone(), self.known.get(id)?.clone()?))).collect())
+    }
+
+    async fn active_admins(&mut self, db: &impl ConnectionTrait) -> Result<Vec<String>> {
+        if self.admins.is_none() {
+            let ids = user::Entity::find()
+                .filter(user::Column::Role.eq("admin"))
+                .filter(user::Column::IsActive.eq(true))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|u| u.id)
+                .collect();
+            self.admins = Some(ids);
+        }
+        Ok(self.admins.clone().unwrap_or_default())
+    }
+}
+
+/// The people an event's data names (requester, assignee) and its actor: what [`plan`] will ask
+/// [`People`] about, so a batch can load them all at once.
+pub fn named_people(ev: &event::Model) -> impl Iterator<Item = String> + '_ {
+    ev.actor_id.iter().cloned().chain(ticket_people(&ev.data))
 }

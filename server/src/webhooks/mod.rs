@@ -8,11 +8,14 @@ pub mod signing;
 pub mod ssrf;
 pub mod worker;
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TryIntoModel};
+use std::collections::HashSet;
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::json;
 
 use crate::{
     domain::{self, notifications::Notification},
+    hooks::dispatcher::Dispatched,
     entity::{event, webhook_delivery, webhook_endpoint},
     error::Result,
 };
@@ -33,24 +36,35 @@ pub fn payload(ev: &event::Model, n: &Notification) -> serde_json::Value {
     })
 }
 
-/// Queues a delivery for each notification whose recipient has an enabled endpoint. Runs inside
-/// the dispatcher's transaction, so a delivery exists if and only if its notification does. The
-/// rows come back leased to this node, to be handed to the worker right after commit.
-pub async fn enqueue(txn: &impl ConnectionTrait, ev: &event::Model, notes: &[Notification], lease: chrono::Duration) -> Result<Vec<webhook_delivery::Model>> {
-    if notes.is_empty() {
+/// The delivery of each notification whose recipient has an enabled endpoint, for a batch of
+/// dispatched events. The dispatcher writes them in the transaction that stores the
+/// notifications, so a delivery exists if and only if its notification does. The rows are
+/// leased to this node, to be handed to the worker right after commit.
+pub async fn plan_deliveries(db: &impl ConnectionTrait, batch: &[Dispatched], lease: chrono::Duration) -> Result<Vec<webhook_delivery::ActiveModel>> {
+    let mut users: Vec<&str> = batch.iter().flat_map(|d| &d.notifications).map(|n| n.user_id.as_str()).collect();
+    if users.is_empty() {
         return Ok(Vec::new());
     }
-    let users: Vec<&str> = notes.iter().map(|n| n.user_id.as_str()).collect();
-    let endpoints = webhook_endpoint::Entity::find()
-        .filter(webhook_endpoint::Column::UserId.is_in(users))
-        .filter(webhook_endpoint::Column::Enabled.eq(true))
-        .all(txn)
-        .await?;
+    users.sort_unstable();
+    users.dedup();
+    let mut subscribed = HashSet::new();
+    for chunk in users.chunks(500) {
+        let ids: Vec<String> = webhook_endpoint::Entity::find()
+            .select_only()
+            .column(webhook_endpoint::Column::UserId)
+            .filter(webhook_endpoint::Column::UserId.is_in(chunk.iter().copied()))
+            .filter(webhook_endpoint::Column::Enabled.eq(true))
+            .into_tuple()
+            .all(db)
+            .await?;
+        subscribed.extend(ids);
+    }
     let now = domain::now();
-    let rows: Vec<webhook_delivery::ActiveModel> = notes
+    let rows: Vec<webhook_delivery::ActiveModel> = batch
         .iter()
-        .filter(|n| endpoints.iter().any(|e| e.user_id == n.user_id))
-        .map(|n| webhook_delivery::ActiveModel {
+        .flat_map(|d| d.notifications.iter().map(move |n| (&d.event, n)))
+        .filter(|(_, n)| subscribed.contains(&n.user_id))
+        .map(|(ev, n)| webhook_delivery::ActiveModel {
             id: Set(delivery_id(ev.id, &n.user_id)),
             user_id: Set(n.user_id.clone()),
             notification_id: Set(n.id.clone()),
@@ -66,8 +80,5 @@ pub async fn enqueue(txn: &impl ConnectionTrait, ev: &event::Model, notes: &[Not
             updated_at: Set(now),
         })
         .collect();
-    let queued = rows.iter().cloned().map(TryIntoModel::try_into_model).collect::<Result<Vec<_>, _>>()?;
-    domain::insert_in_chunks(txn, rows).await?;
-    metrics::counter!("ticketwire_webhook_deliveries_queued_total").increment(queued.len() as u64);
-    Ok(queued)
+    Ok(rows)
 }
