@@ -69,7 +69,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     // The worker first, so the dispatcher's first hand-over finds it listening.
     let worker = tokio::spawn(webhooks::worker::run(state.clone(), stop.clone()));
     tokio::task::yield_now().await;
-    let dispatcher = tokio::spawn(hooks::dispatcher::run(state.clone(), stop.clone()));
+    let dispatcher = hooks::dispatcher::spawn(state.clone(), stop.clone())?;
     if let Some(cluster) = state.cluster.clone() {
         tokio::spawn(follow_other_nodes(state.clone(), cluster, stop.clone()));
     }

@@ -50,6 +50,9 @@ pub struct Webhooks {
     inflight: Mutex<HashSet<String>>,
     recorder: Mutex<Option<mpsc::UnboundedSender<Finished>>>,
     tracker: TaskTracker,
+    /// The server's runtime, where attempts run whichever thread hands them over (the
+    /// dispatcher has a runtime of its own).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// Per-endpoint state: how many deliveries may be in flight, and when the next may start.
@@ -79,6 +82,7 @@ impl Webhooks {
             inflight: Mutex::new(HashSet::new()),
             recorder: Mutex::new(None),
             tracker: TaskTracker::new(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         })
     }
 
@@ -138,11 +142,15 @@ impl Webhooks {
             return;
         }
         let state = state.clone();
-        self.tracker.spawn(async move {
+        let starting = async move {
             if let Err(e) = start(&state, fresh).await {
                 tracing::warn!(error = %e, "starting webhook deliveries failed; their leases will expire");
             }
-        });
+        };
+        match &self.runtime {
+            Some(runtime) => self.tracker.spawn_on(starting, runtime),
+            None => self.tracker.spawn(starting),
+        };
     }
 }
 
