@@ -50,6 +50,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         None => None,
     };
     let head = hooks::dispatcher::dispatched_up_to(&db).await?;
+    let pipeline = hooks::Pipeline::start()?;
     let state = AppState {
         storage: Arc::new(LocalDisk::new(config.data_dir.join("attachments"))),
         realtime: Realtime::new(io.clone(), db.clone(), head, stop.clone()),
@@ -69,7 +70,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     // The worker first, so the dispatcher's first hand-over finds it listening.
     let worker = tokio::spawn(webhooks::worker::run(state.clone(), stop.clone()));
     tokio::task::yield_now().await;
-    let dispatcher = hooks::dispatcher::spawn(state.clone(), stop.clone())?;
+    let dispatcher = pipeline.handle().spawn(hooks::dispatcher::run(state.clone(), stop.clone()));
     if let Some(cluster) = state.cluster.clone() {
         tokio::spawn(follow_other_nodes(state.clone(), cluster, stop.clone()));
     }
@@ -98,6 +99,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     };
     stop.cancel();
     let _ = tokio::join!(dispatcher, worker);
+    drop(pipeline);
     result
 }
 

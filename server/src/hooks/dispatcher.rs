@@ -28,15 +28,6 @@ pub struct Dispatched {
     pub notifications: Vec<Notification>,
 }
 
-/// Starts [`run`] on a thread and runtime of its own. During a large fan-out the server's
-/// runtime queues thousands of socket-writer tasks; there each of the dispatcher's database
-/// round trips (a dozen per batch) would wait behind the whole queue before going on, and every
-/// emit and webhook behind them.
-pub fn spawn(state: AppState, shutdown: CancellationToken) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().thread_name("tw-dispatcher").build()?;
-    Ok(tokio::task::spawn_blocking(move || runtime.block_on(run(state, shutdown))))
-}
-
 /// Runs until `shutdown`: dispatches whatever is pending whenever woken (or every second).
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     let mut known = None;
