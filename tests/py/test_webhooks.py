@@ -110,6 +110,26 @@ def test_failing_twice_then_succeeding_is_three_attempts_with_one_id(srv, admin,
     assert d["payload"]["notification"]["type"] == "webhook_test"
 
 
+def test_no_attempt_after_the_user_is_deactivated(srv, admin, receiver):
+    """A delivery queued while its user was active is not retried once the user is deactivated."""
+    c = tw.make_user(srv, admin, "customer")
+    path, _ = hook(c, receiver)
+    # The first attempt is answered 500 after 1 s; the user is deactivated meanwhile.
+    receiver.plan[path] = (500, 1.0)
+    c.api.post("/api/users/me/webhook/test", expect=202)
+    receiver.wait(path, 1, timeout=5)
+    admin.api.patch(f"/api/users/{c.id}", {"is_active": False})
+    # The retry schedule (100, 200, 400 ms) would have made three more attempts by now.
+    time.sleep(3)
+    assert len(receiver.at(path)) == 1
+    # And the control: an active user's failing delivery is retried on that schedule.
+    d = tw.make_user(srv, admin, "customer")
+    path_d, _ = hook(d, receiver)
+    receiver.plan[path_d] = (500, 0)
+    d.api.post("/api/users/me/webhook/test", expect=202)
+    assert len(receiver.wait(path_d, 4, timeout=10)) == 4
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

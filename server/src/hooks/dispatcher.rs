@@ -71,12 +71,12 @@ pub async fn dispatch_pending(state: &AppState, known: &mut Option<i64>) -> Resu
         }
     };
     loop {
-        let batch = plan_batch(state, from).await?;
+        let mut batch = plan_batch(state, from).await?;
         let Some(newest) = batch.dispatched.last().map(|d| d.event.id) else {
             *known = Some(from);
             return Ok(0);
         };
-        let Some(moved) = write_batch(state, from, newest, &batch).await? else {
+        let Some(moved) = write_batch(state, from, newest, &mut batch).await? else {
             *known = Some(newest);
             break Ok(hand_off(state, batch, newest).await);
         };
@@ -131,12 +131,13 @@ async fn plan_batch(state: &AppState, from: i64) -> Result<Batch> {
 
 /// Writes `batch` and moves the cursor from `from` to `newest`, unless the cursor is no longer
 /// at `from`: then nothing is written, and the cursor's position comes back.
-async fn write_batch(state: &AppState, from: i64, newest: i64, batch: &Batch) -> Result<Option<i64>> {
+async fn write_batch(state: &AppState, from: i64, newest: i64, batch: &mut Batch) -> Result<Option<i64>> {
     let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
     let cursor = lock_cursor(&txn).await?;
     if cursor != from {
         return Ok(Some(cursor));
     }
+    webhooks::stamp_queued(&mut batch.deliveries, state.webhooks.lease());
     domain::insert_in_chunks(&txn, batch.notifications.clone()).await?;
     domain::insert_in_chunks(&txn, batch.deliveries.clone()).await?;
     dispatch_cursor::Entity::update_many()

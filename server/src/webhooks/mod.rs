@@ -59,8 +59,7 @@ pub async fn plan_deliveries(db: &impl ConnectionTrait, batch: &[Dispatched], le
             .await?;
         subscribed.extend(ids);
     }
-    let now = domain::now();
-    let rows: Vec<webhook_delivery::ActiveModel> = batch
+    let mut rows: Vec<webhook_delivery::ActiveModel> = batch
         .iter()
         .flat_map(|d| d.notifications.iter().map(move |n| (&d.event, n)))
         .filter(|(_, n)| subscribed.contains(&n.user_id))
@@ -72,13 +71,23 @@ pub async fn plan_deliveries(db: &impl ConnectionTrait, batch: &[Dispatched], le
             payload: Set(payload(ev, n).to_string()),
             status: Set("pending".into()),
             attempt_count: Set(0),
-            next_attempt_at: Set(now),
-            locked_until: Set(Some(now + lease)),
             last_status_code: Set(None),
             last_error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
+            ..Default::default()
         })
         .collect();
+    stamp_queued(&mut rows, lease);
     Ok(rows)
+}
+
+/// Marks `rows` as queued now, due at once and leased to this node: done again right before
+/// they are written, so the first attempt's lag counts from the commit, not from the planning.
+pub fn stamp_queued(rows: &mut [webhook_delivery::ActiveModel], lease: chrono::Duration) {
+    let now = domain::now();
+    for row in rows {
+        row.created_at = Set(now);
+        row.updated_at = Set(now);
+        row.next_attempt_at = Set(now);
+        row.locked_until = Set(Some(now + lease));
+    }
 }

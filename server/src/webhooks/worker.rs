@@ -30,7 +30,7 @@ use super::{
 use crate::{
     config::WebhookConfig,
     domain::{self, change::begin_write},
-    entity::{webhook_delivery, webhook_endpoint},
+    entity::{user, webhook_delivery, webhook_endpoint},
     error::Result,
     state::AppState,
 };
@@ -159,11 +159,23 @@ async fn start(state: &AppState, deliveries: Vec<webhook_delivery::Model>) -> Re
     let hooks = &state.webhooks;
     let users: HashSet<&str> = deliveries.iter().map(|d| d.user_id.as_str()).collect();
     let endpoints: HashMap<String, webhook_endpoint::Model> = webhook_endpoint::Entity::find()
-        .filter(webhook_endpoint::Column::UserId.is_in(users))
+        .filter(webhook_endpoint::Column::UserId.is_in(users.iter().copied()))
         .all(&state.db)
         .await?
         .into_iter()
         .map(|e| (e.user_id.clone(), e))
+        .collect();
+    // Checked at every attempt, retries included: a user deactivated after the delivery was
+    // queued hears nothing more.
+    let active: HashSet<String> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Id.is_in(users))
+        .filter(user::Column::IsActive.eq(true))
+        .into_tuple()
+        .all(&state.db)
+        .await?
+        .into_iter()
         .collect();
     let Some(recorder) = hooks.recorder.lock().expect("not poisoned").clone() else {
         // Not running (starting or shutting down): the claim loop takes them when their lease expires.
@@ -172,8 +184,10 @@ async fn start(state: &AppState, deliveries: Vec<webhook_delivery::Model>) -> Re
         return Ok(());
     };
     for d in deliveries {
-        let Some(endpoint) = endpoints.get(&d.user_id).filter(|e| e.enabled).cloned() else {
-            abandon(state, &d).await?;
+        let endpoint = endpoints.get(&d.user_id).filter(|e| e.enabled).cloned();
+        let Some(endpoint) = endpoint.filter(|_| active.contains(&d.user_id)) else {
+            let why = if active.contains(&d.user_id) { "the webhook endpoint was removed or disabled" } else { "the user was deactivated" };
+            abandon(state, &d, why).await?;
             hooks.release(std::slice::from_ref(&d.id));
             continue;
         };
@@ -218,11 +232,12 @@ async fn send_one(state: &AppState, slot: &EndpointSlot, endpoint: webhook_endpo
     Finished { delivery: d, endpoint, outcome, latency, attempted_at }
 }
 
-/// A delivery whose endpoint is gone or disabled fails without an attempt.
-async fn abandon(state: &AppState, d: &webhook_delivery::Model) -> Result<()> {
+/// A delivery whose endpoint is gone or disabled, or whose user was deactivated, fails without
+/// an attempt.
+async fn abandon(state: &AppState, d: &webhook_delivery::Model, why: &str) -> Result<()> {
     webhook_delivery::Entity::update_many()
         .col_expr(webhook_delivery::Column::Status, Expr::value("failed"))
-        .col_expr(webhook_delivery::Column::LastError, Expr::value("the webhook endpoint was removed or disabled"))
+        .col_expr(webhook_delivery::Column::LastError, Expr::value(why))
         .col_expr(webhook_delivery::Column::LockedUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
         .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(domain::now()))
         .filter(webhook_delivery::Column::Id.eq(d.id.clone()))
