@@ -138,7 +138,7 @@ async fn write_batch(state: &AppState, from: i64, newest: i64, batch: &mut Batch
         return Ok(Some(cursor));
     }
     webhooks::stamp_queued(&mut batch.deliveries, state.webhooks.lease());
-    domain::insert_in_chunks(&txn, batch.notifications.clone()).await?;
+    domain::insert_in_chunks(&txn, std::mem::take(&mut batch.notifications)).await?;
     domain::insert_in_chunks(&txn, batch.deliveries.clone()).await?;
     dispatch_cursor::Entity::update_many()
         .col_expr(dispatch_cursor::Column::LastEventId, sea_orm::sea_query::Expr::value(newest))
