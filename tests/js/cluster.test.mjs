@@ -164,18 +164,22 @@ test('kill -9 of one node during a webhook burst loses nothing', async (t) => {
     const watcher = await makeUser(a, adminA.api, 'admin', 'Watcher');
     const ep = await watcher.api.put('/api/users/me/webhook', { webhook_url: `http://127.0.0.1:${recv.address().port}/hook` });
     const writer = await makeUser(b, adminA.api, 'customer', 'Writer');
-    let acked = 0;
+    // Subjects of acknowledged creations, and of those that got no answer: the kill can land after
+    // a creation committed and before its response left, so it may or may not have happened.
+    const acked = new Set();
+    const unanswered = new Set();
     const burst = (async () => {
       for (let i = 0; i < 60; i++) {
         const node = i % 2 ? a : b;
+        const subject = `burst ${i}`;
         try {
           const r = await fetch(`${node.url}/api/tickets`, {
             method: 'POST',
             headers: { authorization: `Bearer ${writer.token}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ subject: `burst ${i}` }),
+            body: JSON.stringify({ subject }),
           });
-          if (r.status === 201) acked++;
-        } catch { /* node A is gone */ }
+          if (r.status === 201) acked.add(subject);
+        } catch { unanswered.add(subject); /* node A is gone */ }
       }
     })();
     await sleep(300);
@@ -189,11 +193,14 @@ test('kill -9 of one node during a webhook burst loses nothing', async (t) => {
       const r = await fetch(`${b.url}/api/notifications?limit=200`, { headers: { authorization: `Bearer ${watcher.token}` } });
       notes = (await r.json()).items.filter((n) => n.type === 'new_ticket');
       const delivered = new Set(hits.map((h) => JSON.parse(h.body).notification.id));
-      if (notes.length >= acked && notes.every((n) => delivered.has(n.id))) break;
+      if (notes.length >= acked.size && notes.every((n) => delivered.has(n.id))) break;
       await sleep(200);
     }
-    assert.ok(acked > 0, 'some writes went through');
-    assert.equal(notes.length, acked, 'one notification per acknowledged write');
+    assert.ok(acked.size > 0, 'some writes went through');
+    const notified = notes.map((n) => /^New ticket '(burst \d+)'/.exec(n.message)[1]);
+    assert.equal(new Set(notified).size, notified.length, 'no creation notified twice');
+    for (const subject of acked) assert.ok(notified.includes(subject), `acknowledged ${subject} notified`);
+    for (const subject of notified) assert.ok(acked.has(subject) || unanswered.has(subject), `${subject} was written`);
     const wh = new Webhook(ep.secret);
     const ids = new Map();
     for (const h of hits) {
@@ -206,7 +213,7 @@ test('kill -9 of one node during a webhook burst loses nothing', async (t) => {
       assert.ok(ids.has(n.id), `notification ${n.id} delivered`);
       assert.equal(ids.get(n.id).size, 1, 'duplicates only with the same webhook-id');
     }
-    console.log(`# cluster burst: ${acked} acknowledged, ${hits.length} requests, ${hits.length - ids.size} repeats`);
+    console.log(`# cluster burst: ${acked.size} acknowledged, ${unanswered.size} unanswered, ${hits.length} requests, ${hits.length - ids.size} repeats`);
   } finally {
     recv.close();
     recv.closeAllConnections?.();
