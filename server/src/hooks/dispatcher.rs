@@ -125,7 +125,7 @@ async fn plan_batch(state: &AppState, from: i64) -> Result<Batch> {
         batch.notifications.extend(rows);
         batch.dispatched.push(Dispatched { event: ev, notifications: notes });
     }
-    batch.deliveries = webhooks::plan_deliveries(&state.db, &batch.dispatched, state.webhooks.lease()).await?;
+    batch.deliveries = webhooks::plan_deliveries(&state.db, &batch.dispatched).await?;
     Ok(batch)
 }
 

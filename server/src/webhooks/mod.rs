@@ -37,10 +37,10 @@ pub fn payload(ev: &event::Model, n: &Notification) -> serde_json::Value {
 }
 
 /// The delivery of each notification whose recipient has an enabled endpoint, for a batch of
-/// dispatched events. The dispatcher writes them in the transaction that stores the
-/// notifications, so a delivery exists if and only if its notification does. The rows are
-/// leased to this node, to be handed to the worker right after commit.
-pub async fn plan_deliveries(db: &impl ConnectionTrait, batch: &[Dispatched], lease: chrono::Duration) -> Result<Vec<webhook_delivery::ActiveModel>> {
+/// dispatched events. The dispatcher stamps them ([`stamp_queued`]) and writes them in the
+/// transaction that stores the notifications, so a delivery exists if and only if its
+/// notification does.
+pub async fn plan_deliveries(db: &impl ConnectionTrait, batch: &[Dispatched]) -> Result<Vec<webhook_delivery::ActiveModel>> {
     let mut users: Vec<&str> = batch.iter().flat_map(|d| &d.notifications).map(|n| n.user_id.as_str()).collect();
     if users.is_empty() {
         return Ok(Vec::new());
@@ -59,7 +59,7 @@ pub async fn plan_deliveries(db: &impl ConnectionTrait, batch: &[Dispatched], le
             .await?;
         subscribed.extend(ids);
     }
-    let mut rows: Vec<webhook_delivery::ActiveModel> = batch
+    let rows: Vec<webhook_delivery::ActiveModel> = batch
         .iter()
         .flat_map(|d| d.notifications.iter().map(move |n| (&d.event, n)))
         .filter(|(_, n)| subscribed.contains(&n.user_id))
@@ -76,12 +76,12 @@ pub async fn plan_deliveries(db: &impl ConnectionTrait, batch: &[Dispatched], le
             ..Default::default()
         })
         .collect();
-    stamp_queued(&mut rows, lease);
     Ok(rows)
 }
 
-/// Marks `rows` as queued now, due at once and leased to this node: done again right before
-/// they are written, so the first attempt's lag counts from the commit, not from the planning.
+/// Marks `rows` as queued now, due at once and leased to this node (to be handed to its worker
+/// right after commit). Done as they are written, so the first attempt's lag counts from the
+/// commit, not from the planning.
 pub fn stamp_queued(rows: &mut [webhook_delivery::ActiveModel], lease: chrono::Duration) {
     let now = domain::now();
     for row in rows {
