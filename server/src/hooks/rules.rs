@@ -32,7 +32,7 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model, people: &mut Peo
         return Ok(Vec::new());
     };
     let actor_name = match &ev.actor_id {
-        Some(id) => people.get(db, std::slice::from_ref(id)).await?.get(id).map(|u| u.name.clone()).unwrap_or_else(|| "someone".into()),
+        Some(id) => people.name(db, id).await?.unwrap_or_else(|| "someone".into()),
         None => "an integration".into(),
     };
     let data = &ev.data;
@@ -260,6 +260,11 @@ impl People {
     async fn get(&mut self, db: &impl ConnectionTrait, ids: &[String]) -> Result<HashMap<String, Person>> {
         self.load(db, ids.iter().cloned()).await?;
         Ok(ids.iter().filter_map(|id| Some((id.clone(), self.known.get(id)?.clone()?))).collect())
+    }
+
+    async fn name(&mut self, db: &impl ConnectionTrait, id: &str) -> Result<Option<String>> {
+        self.load(db, [id.to_string()]).await?;
+        Ok(self.known.get(id).and_then(|p| p.as_ref()).map(|p| p.name.clone()))
     }
 
     async fn active_admins(&mut self, db: &impl ConnectionTrait) -> Result<Vec<String>> {

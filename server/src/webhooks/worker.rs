@@ -184,12 +184,18 @@ async fn start(state: &AppState, deliveries: Vec<webhook_delivery::Model>) -> Re
         return Ok(());
     };
     for d in deliveries {
-        let endpoint = endpoints.get(&d.user_id).filter(|e| e.enabled).cloned();
-        let Some(endpoint) = endpoint.filter(|_| active.contains(&d.user_id)) else {
-            let why = if active.contains(&d.user_id) { "the webhook endpoint was removed or disabled" } else { "the user was deactivated" };
-            abandon(state, &d, why).await?;
-            hooks.release(std::slice::from_ref(&d.id));
-            continue;
+        let checked = match endpoints.get(&d.user_id) {
+            _ if !active.contains(&d.user_id) => Err("the user was deactivated"),
+            Some(e) if e.enabled => Ok(e.clone()),
+            _ => Err("the webhook endpoint was removed or disabled"),
+        };
+        let endpoint = match checked {
+            Ok(endpoint) => endpoint,
+            Err(why) => {
+                abandon(state, &d, why).await?;
+                hooks.release(std::slice::from_ref(&d.id));
+                continue;
+            }
         };
         let slot = hooks.slot(&d.user_id);
         if slot.queued.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUED_PER_ENDPOINT {
