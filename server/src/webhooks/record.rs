@@ -74,48 +74,38 @@ async fn write_batch(state: &AppState, batch: &[Finished]) -> Result<Vec<(webhoo
     let now = domain::now();
     // Per endpoint: did anything succeed, did anything fail, was it told to go away.
     let mut health: HashMap<&str, (&webhook_endpoint::Model, bool, bool, bool)> = HashMap::new();
+    // Deliveries that end in the same state share one UPDATE: under load a batch is hundreds of
+    // `succeeded` rows, and each statement here holds the embedded database's one write lock.
+    let mut states: HashMap<DeliveryState, Vec<String>> = HashMap::new();
     for f in batch {
         let verdict = judge(&f.outcome);
-        let attempts = f.delivery.attempt_count as usize + 1;
-        let (status, next) = match verdict {
-            Verdict::Succeeded => ("succeeded", None),
-            Verdict::Retry => match backoff(&state.config.webhooks.retry_schedule_ms, attempts) {
-                Some(delay) => {
-                    let delay = f.outcome.retry_after.map_or(delay, |ra| ra.max(delay));
-                    ("pending", Some(now + chrono::Duration::from_std(delay).unwrap_or_default()))
-                }
-                None => ("failed", None),
-            },
-            Verdict::Failed | Verdict::Gone => ("failed", None),
-        };
-        let last_error = f
-            .outcome
-            .error
-            .clone()
-            .or_else(|| f.outcome.status.filter(|s| !(200..300).contains(s)).map(|s| format!("receiver answered {s}")));
-        let mut update = webhook_delivery::Entity::update_many()
-            .col_expr(webhook_delivery::Column::Status, Expr::value(status))
-            .col_expr(webhook_delivery::Column::AttemptCount, Expr::value(attempts as i32))
-            .col_expr(webhook_delivery::Column::LastStatusCode, Expr::value(f.outcome.status.map(i32::from)))
-            .col_expr(webhook_delivery::Column::LastError, Expr::value(last_error))
-            .col_expr(webhook_delivery::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-            .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(now));
-        if let Some(next) = next {
-            update = update.col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(next));
-        }
-        update.filter(webhook_delivery::Column::Id.eq(f.delivery.id.clone())).exec(&txn).await?;
-        let label = match (verdict, status) {
+        let state = DeliveryState::after(f, verdict, now, &state.config.webhooks.retry_schedule_ms);
+        let label = match (verdict, state.status) {
             (Verdict::Succeeded, _) => "succeeded",
             (_, "pending") => "retrying",
             _ => "failed",
         };
         metrics::counter!("ticketwire_webhook_attempts_total", "outcome" => label).increment(1);
+        states.entry(state).or_default().push(f.delivery.id.clone());
         let entry = health.entry(f.endpoint.user_id.as_str()).or_insert((&f.endpoint, false, false, false));
         match verdict {
             Verdict::Succeeded => entry.1 = true,
             Verdict::Gone => entry.3 = true,
             _ => entry.2 = true,
         }
+    }
+    for (state, ids) in states {
+        let mut update = webhook_delivery::Entity::update_many()
+            .col_expr(webhook_delivery::Column::Status, Expr::value(state.status))
+            .col_expr(webhook_delivery::Column::AttemptCount, Expr::value(state.attempts))
+            .col_expr(webhook_delivery::Column::LastStatusCode, Expr::value(state.status_code))
+            .col_expr(webhook_delivery::Column::LastError, Expr::value(state.last_error))
+            .col_expr(webhook_delivery::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(now));
+        if let Some(next) = state.next_attempt_at {
+            update = update.col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(next));
+        }
+        update.filter(webhook_delivery::Column::Id.is_in(ids)).exec(&txn).await?;
     }
 
     let limit = chrono::Duration::seconds(state.config.webhooks.disable_after_secs as i64);
@@ -149,6 +139,39 @@ async fn write_batch(state: &AppState, batch: &[Finished]) -> Result<Vec<(webhoo
     txn.commit().await?;
     drop(turn);
     Ok(to_disable)
+}
+
+/// What a delivery's row becomes after an attempt.
+#[derive(PartialEq, Eq, Hash)]
+struct DeliveryState {
+    status: &'static str,
+    attempts: i32,
+    status_code: Option<i32>,
+    last_error: Option<String>,
+    next_attempt_at: Option<DateTime<Utc>>,
+}
+
+impl DeliveryState {
+    fn after(f: &Finished, verdict: Verdict, now: DateTime<Utc>, schedule_ms: &[u64]) -> Self {
+        let attempts = f.delivery.attempt_count + 1;
+        let (status, next_attempt_at) = match verdict {
+            Verdict::Succeeded => ("succeeded", None),
+            Verdict::Retry => match backoff(schedule_ms, attempts as usize) {
+                Some(delay) => {
+                    let delay = f.outcome.retry_after.map_or(delay, |ra| ra.max(delay));
+                    ("pending", Some(now + chrono::Duration::from_std(delay).unwrap_or_default()))
+                }
+                None => ("failed", None),
+            },
+            Verdict::Failed | Verdict::Gone => ("failed", None),
+        };
+        let last_error = f
+            .outcome
+            .error
+            .clone()
+            .or_else(|| f.outcome.status.filter(|s| !(200..300).contains(s)).map(|s| format!("receiver answered {s}")));
+        Self { status, attempts, status_code: f.outcome.status.map(i32::from), last_error, next_attempt_at }
+    }
 }
 
 /// Disables an endpoint and tells its owner (inbox and Socket.IO) through the normal pipeline.
