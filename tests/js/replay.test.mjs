@@ -59,6 +59,39 @@ test('reconnect with last_event_id gets exactly the missed events, in order, the
   r.close();
 });
 
+test('a client that dropped between two emits of one event resumes inside it with last_event', async () => {
+  // The requester gets each update of their ticket twice: `ticket.update` in their own room,
+  // then its `notification`.
+  const s = await connect(srv, { token: cust.token });
+  const v = (await bump(agent.api, ticket.id)).version;
+  const id = (await s.waitFor((e) => e.name === 'ticket.update' && e.payload.data.version === v)).payload.event_id;
+  await s.waitFor((e) => e.name === 'notification' && e.payload.event_id === id);
+  assert.deepEqual(s.events.filter((e) => e.payload.event_id === id).map((e) => e.name), ['ticket.update', 'notification']);
+  s.close();
+  const later = (await bump(agent.api, ticket.id)).version;
+  // What the server owes, by what the client says it got last.
+  const cases = [
+    [{ last_event: 'ticket.update' }, ['notification']],
+    [{ last_event: 'notification' }, []],
+    [{}, []],
+    // A name this client would not have got from that event: the whole event again, never a gap.
+    [{ last_event: 'kb.update' }, ['ticket.update', 'notification']],
+  ];
+  for (const [extra, owed] of cases) {
+    const r = await connect(srv, { token: cust.token, last_event_id: id, ...extra });
+    try {
+      await r.waitFor((e) => e.name === 'notification' && e.payload.data.version === later);
+      await sleep(200);
+      const got = r.events.map((e) => [e.name, e.payload.event_id]);
+      const next = r.events.find((e) => e.payload.data.version === later).payload.event_id;
+      const want = [...owed.map((n) => [n, id]), ['ticket.update', next], ['notification', next]];
+      assert.deepEqual(got, want, `resuming with ${JSON.stringify(extra)}`);
+    } finally {
+      r.close();
+    }
+  }
+});
+
 test('replay to a customer skips internal notes and other customers\' tickets', async () => {
   const other = await makeUser(srv, admin.api, 'customer');
   const theirs = await other.api.post('/api/tickets', { subject: 'Not yours' }, 201);
@@ -148,7 +181,9 @@ test('a client that stops reading while hundreds of events go out still gets all
   // Big events so the kernel's socket buffers hold few of them and the server's 1024-packet
   // send buffer really fills.
   const big = 'x'.repeat(90_000);
-  const t = await admin.api.post('/api/tickets', { subject: 'Firehose', description: big, requester_id: cust.user.id }, 201);
+  // Assigned to the reader: every update reaches it twice (`ticket.update`, then its
+  // `notification`), so the buffer can fill between the two emits of one event.
+  const t = await admin.api.post('/api/tickets', { subject: 'Firehose', description: big, requester_id: cust.user.id, assignee_id: admin.user.id }, 201);
   const c = await rawClient(srv.url, { token: admin.token, rooms: ['tickets'] });
   await c.ready;
   const baseline = await slowReaderCatchUps();
@@ -183,6 +218,8 @@ test('a client that stops reading while hundreds of events go out still gets all
   assert.ok(tripped, 'the server never hit a full send buffer: the test did not exercise back-pressure');
   assert.equal(got.length, expected.length, 'events lost or doubled for a slow reader');
   assert.deepEqual(got, expected, 'in order');
+  const notes = c.events.filter((e) => e.name === 'notification' && e.payload.data.id === t.id && e.payload.notification.type === 'ticket_updated').map((e) => e.payload.event_id);
+  assert.deepEqual(notes, expected, 'each update\'s notification exactly once, in order');
   assert.equal(c.connected && c.ws.readyState, WebSocket.OPEN, 'still connected');
   c.ws.close();
 });

@@ -51,7 +51,11 @@ class Live {
         const last = this.deduper.lastEventId;
         this.canResume = last !== null;
         const auth: Record<string, unknown> = { token: this.token, rooms: this.allRooms() };
-        if (last !== null) auth.last_event_id = last;
+        if (last !== null) {
+          auth.last_event_id = last;
+          // Resumes inside that event if the connection dropped between two of its emits.
+          if (this.deduper.lastEventName) auth.last_event = this.deduper.lastEventName;
+        }
         cb(auth);
       },
     });

@@ -133,6 +133,9 @@ export class EventDeduper {
   private order: string[] = [];
   /** The highest event_id seen, to resume from after a reconnect. */
   lastEventId: number | null = null;
+  /** The last emit seen of event `lastEventId`: one event can arrive as several emits
+   * (`ticket.update`, then `notification`), and a connection can drop between them. */
+  lastEventName: string | null = null;
 
   constructor(private capacity = 5000) {}
 
@@ -147,7 +150,10 @@ export class EventDeduper {
       const old = this.order.shift()!;
       this.seen.delete(old);
     }
-    if (this.lastEventId === null || eventId > this.lastEventId) this.lastEventId = eventId;
+    if (this.lastEventId === null || eventId >= this.lastEventId) {
+      this.lastEventId = eventId;
+      this.lastEventName = name;
+    }
     return true;
   }
 }

@@ -122,6 +122,19 @@ describe('dedupe by event_id', () => {
     expect(d.lastEventId).toBe(9);
   });
 
+  it('remembers the last emit of the newest event, to resume inside it', () => {
+    const d = new EventDeduper();
+    d.accept('ticket.update', 7);
+    expect([d.lastEventId, d.lastEventName]).toEqual([7, 'ticket.update']);
+    d.accept('notification', 7);
+    expect([d.lastEventId, d.lastEventName]).toEqual([7, 'notification']);
+    d.accept('ticket.update', 4); // an older event arriving late moves nothing
+    expect([d.lastEventId, d.lastEventName]).toEqual([7, 'notification']);
+    d.accept('notification', 7); // a duplicate moves nothing either
+    d.accept('kb.update', 8);
+    expect([d.lastEventId, d.lastEventName]).toEqual([8, 'kb.update']);
+  });
+
   it('is bounded', () => {
     const d = new EventDeduper(3);
     for (const i of [1, 2, 3, 4]) d.accept('x', i);

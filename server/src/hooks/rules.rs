@@ -25,6 +25,9 @@ fn str_field<'a>(data: &'a Value, key: &str) -> Option<&'a str> {
     data.get(key).and_then(Value::as_str)
 }
 
+/// Who a rule would notify, of what kind, saying what; before the audience checks of [`plan`].
+type Candidates = Vec<(String, &'static str, String)>;
+
 /// Decides the notifications for `ev`. The actor is never notified and nobody twice. `people`
 /// remembers who is who across the events of one dispatch batch.
 pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model, people: &mut People) -> Result<Vec<Planned>> {
@@ -35,124 +38,14 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model, people: &mut Peo
         Some(id) => people.name(db, id).await?.unwrap_or_else(|| "someone".into()),
         None => "an integration".into(),
     };
-    let data = &ev.data;
-    let mut out: Vec<(String, &'static str, String)> = Vec::new();
-    match (kind, ev.action.as_str()) {
-        (Kind::Ticket, action) => {
-            let subject = str_field(data, "subject").unwrap_or("");
-            let (kind, message) = match action {
-                "created" => {
-                    for admin in people.active_admins(db).await? {
-                        out.push((admin, "new_ticket", format!("New ticket '{subject}' from {}", actor_name)));
-                    }
-                    ("", String::new())
-                }
-                "updated" => ("ticket_updated", format!("Ticket '{subject}' was updated by {}{}", actor_name, what_changed(ev))),
-                _ => ("ticket_deleted", format!("Ticket '{subject}' was deleted by {}", actor_name)),
-            };
-            if !kind.is_empty() {
-                for who in ticket_people(data) {
-                    out.push((who, kind, message.clone()));
-                }
-            }
-        }
-        (Kind::Comment, action) => {
-            let ticket_id = str_field(data, "ticket_id").unwrap_or("");
-            let t = ticket::Entity::find_by_id(ticket_id.to_string()).one(db).await?;
-            let subject = t.as_ref().map(|t| t.subject.clone()).unwrap_or_default();
-            let people = t
-                .as_ref()
-                .map(|t| [t.requester_id.clone(), t.assignee_id.clone()].into_iter().flatten().collect())
-                .unwrap_or_else(Vec::new);
-            match action {
-                "created" => {
-                    if let Some(parent_id) = str_field(data, "parent_id") {
-                        if let Some(parent) = comment::Entity::find_by_id(parent_id.to_string()).one(db).await? {
-                            out.push((
-                                parent.author_id,
-                                "reply_to_comment",
-                                format!("{} replied to your comment on '{subject}'", actor_name),
-                            ));
-                        }
-                    }
-                    for who in people {
-                        out.push((who, "comment_on_ticket", format!("New comment on your ticket '{subject}' by {}", actor_name)));
-                    }
-                }
-                "updated" => {
-                    for who in people {
-                        out.push((who, "comment_updated", format!("A comment on '{subject}' was edited by {}", actor_name)));
-                    }
-                }
-                _ => {
-                    for who in people {
-                        out.push((who, "comment_deleted", format!("A comment on '{subject}' was deleted by {}", actor_name)));
-                    }
-                }
-            }
-        }
-        (Kind::Attachment, action) => {
-            let ticket_id = str_field(data, "ticket_id").unwrap_or("");
-            let filename = str_field(data, "filename").unwrap_or("");
-            if let Some(t) = ticket::Entity::find_by_id(ticket_id.to_string()).one(db).await? {
-                let (kind, message) = match action {
-                    "created" => ("attachment_added", format!("{} attached '{filename}' to '{}'", actor_name, t.subject)),
-                    "updated" => ("attachment_updated", format!("{} updated '{filename}' on '{}'", actor_name, t.subject)),
-                    _ => ("attachment_deleted", format!("{} removed '{filename}' from '{}'", actor_name, t.subject)),
-                };
-                for who in [t.requester_id, t.assignee_id].into_iter().flatten() {
-                    out.push((who, kind, message.clone()));
-                }
-            }
-        }
-        (Kind::KbArticle, action) => {
-            let now_published = str_field(data, "status") == Some("published");
-            let was_published = ev.previous.as_ref().and_then(|p| str_field(p, "status")) == Some("published");
-            if action != "deleted" && now_published && !was_published {
-                let title = str_field(data, "title").unwrap_or("");
-                for u in user::Entity::find().filter(user::Column::IsActive.eq(true)).all(db).await? {
-                    out.push((u.id, "kb_article_created", format!("New article published: '{title}'")));
-                }
-            }
-        }
-        (Kind::User, action) => {
-            let name = str_field(data, "name").unwrap_or("");
-            let deactivated = action == "updated"
-                && data.get("is_active") == Some(&Value::Bool(false))
-                && ev.previous.as_ref().and_then(|p| p.get("is_active")) == Some(&Value::Bool(true));
-            let planned = match action {
-                "created" => Some(("user_created", format!(
-                    "New user {name} ({}) joined as {}",
-                    str_field(data, "email").unwrap_or(""),
-                    str_field(data, "role").unwrap_or("customer")
-                ))),
-                _ if deactivated => Some(("user_deactivated", format!("User {name} was deactivated by {}", actor_name))),
-                _ => None,
-            };
-            if let Some((kind, message)) = planned {
-                // Nobody is told about their own account being made.
-                for admin in people.active_admins(db).await?.into_iter().filter(|a| *a != ev.entity_id) {
-                    out.push((admin, kind, message.clone()));
-                }
-            }
-        }
-        (Kind::Webhook, _) => {
-            if let Some(owner) = &ev.owner_id {
-                let kind = str_field(data, "type").unwrap_or("webhook_test");
-                let kind = if kind == "webhook_disabled" { "webhook_disabled" } else { "webhook_test" };
-                let message = str_field(data, "message").unwrap_or("Test notification for your webhook").to_string();
-                // A webhook test is the user's own request, so the "not the actor" rule does not apply.
-                return Ok(vec![Planned {
-                    user_id: owner.clone(),
-                    kind,
-                    message,
-                    related_id: ev.entity_id.clone(),
-                    related_type: "user",
-                    ticket_id: None,
-                }]);
-            }
-        }
-    }
+    let out = match kind {
+        Kind::Ticket => ticket_candidates(db, ev, &actor_name, people).await?,
+        Kind::Comment => comment_candidates(db, ev, &actor_name).await?,
+        Kind::Attachment => attachment_candidates(db, ev, &actor_name).await?,
+        Kind::KbArticle => kb_candidates(db, ev).await?,
+        Kind::User => user_candidates(db, ev, &actor_name, people).await?,
+        Kind::Webhook => return Ok(webhook_notice(ev).into_iter().collect()),
+    };
 
     // Only active people hear anything (a deactivated user gets no notification, so no webhook
     // either); internal notes reach staff only.
@@ -181,6 +74,146 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model, people: &mut Peo
         });
     }
     Ok(planned)
+}
+
+/// Admins hear of new tickets; requester and assignee of changes.
+async fn ticket_candidates(db: &impl ConnectionTrait, ev: &event::Model, actor_name: &str, people: &mut People) -> Result<Candidates> {
+    let (data, action) = (&ev.data, ev.action.as_str());
+    let mut out = Candidates::new();
+    let subject = str_field(data, "subject").unwrap_or("");
+    let (kind, message) = match action {
+        "created" => {
+            for admin in people.active_admins(db).await? {
+                out.push((admin, "new_ticket", format!("New ticket '{subject}' from {}", actor_name)));
+            }
+            ("", String::new())
+        }
+        "updated" => ("ticket_updated", format!("Ticket '{subject}' was updated by {}{}", actor_name, what_changed(ev))),
+        _ => ("ticket_deleted", format!("Ticket '{subject}' was deleted by {}", actor_name)),
+    };
+    if !kind.is_empty() {
+        for who in ticket_people(data) {
+            out.push((who, kind, message.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// The ticket's requester and assignee, and the author of a comment replied to.
+async fn comment_candidates(db: &impl ConnectionTrait, ev: &event::Model, actor_name: &str) -> Result<Candidates> {
+    let (data, action) = (&ev.data, ev.action.as_str());
+    let mut out = Candidates::new();
+    let ticket_id = str_field(data, "ticket_id").unwrap_or("");
+    let t = ticket::Entity::find_by_id(ticket_id.to_string()).one(db).await?;
+    let subject = t.as_ref().map(|t| t.subject.clone()).unwrap_or_default();
+    let people = t
+        .as_ref()
+        .map(|t| [t.requester_id.clone(), t.assignee_id.clone()].into_iter().flatten().collect())
+        .unwrap_or_else(Vec::new);
+    match action {
+        "created" => {
+            if let Some(parent_id) = str_field(data, "parent_id") {
+                if let Some(parent) = comment::Entity::find_by_id(parent_id.to_string()).one(db).await? {
+                    out.push((
+                        parent.author_id,
+                        "reply_to_comment",
+                        format!("{} replied to your comment on '{subject}'", actor_name),
+                    ));
+                }
+            }
+            for who in people {
+                out.push((who, "comment_on_ticket", format!("New comment on your ticket '{subject}' by {}", actor_name)));
+            }
+        }
+        "updated" => {
+            for who in people {
+                out.push((who, "comment_updated", format!("A comment on '{subject}' was edited by {}", actor_name)));
+            }
+        }
+        _ => {
+            for who in people {
+                out.push((who, "comment_deleted", format!("A comment on '{subject}' was deleted by {}", actor_name)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The ticket's requester and assignee.
+async fn attachment_candidates(db: &impl ConnectionTrait, ev: &event::Model, actor_name: &str) -> Result<Candidates> {
+    let (data, action) = (&ev.data, ev.action.as_str());
+    let mut out = Candidates::new();
+    let ticket_id = str_field(data, "ticket_id").unwrap_or("");
+    let filename = str_field(data, "filename").unwrap_or("");
+    if let Some(t) = ticket::Entity::find_by_id(ticket_id.to_string()).one(db).await? {
+        let (kind, message) = match action {
+            "created" => ("attachment_added", format!("{} attached '{filename}' to '{}'", actor_name, t.subject)),
+            "updated" => ("attachment_updated", format!("{} updated '{filename}' on '{}'", actor_name, t.subject)),
+            _ => ("attachment_deleted", format!("{} removed '{filename}' from '{}'", actor_name, t.subject)),
+        };
+        for who in [t.requester_id, t.assignee_id].into_iter().flatten() {
+            out.push((who, kind, message.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// Everyone active, when an article is first published.
+async fn kb_candidates(db: &impl ConnectionTrait, ev: &event::Model) -> Result<Candidates> {
+    let (data, action) = (&ev.data, ev.action.as_str());
+    let mut out = Candidates::new();
+    let now_published = str_field(data, "status") == Some("published");
+    let was_published = ev.previous.as_ref().and_then(|p| str_field(p, "status")) == Some("published");
+    if action != "deleted" && now_published && !was_published {
+        let title = str_field(data, "title").unwrap_or("");
+        for u in user::Entity::find().filter(user::Column::IsActive.eq(true)).all(db).await? {
+            out.push((u.id, "kb_article_created", format!("New article published: '{title}'")));
+        }
+    }
+    Ok(out)
+}
+
+/// Admins hear of new and deactivated accounts.
+async fn user_candidates(db: &impl ConnectionTrait, ev: &event::Model, actor_name: &str, people: &mut People) -> Result<Candidates> {
+    let (data, action) = (&ev.data, ev.action.as_str());
+    let mut out = Candidates::new();
+    let name = str_field(data, "name").unwrap_or("");
+    let deactivated = action == "updated"
+        && data.get("is_active") == Some(&Value::Bool(false))
+        && ev.previous.as_ref().and_then(|p| p.get("is_active")) == Some(&Value::Bool(true));
+    let planned = match action {
+        "created" => Some(("user_created", format!(
+            "New user {name} ({}) joined as {}",
+            str_field(data, "email").unwrap_or(""),
+            str_field(data, "role").unwrap_or("customer")
+        ))),
+        _ if deactivated => Some(("user_deactivated", format!("User {name} was deactivated by {}", actor_name))),
+        _ => None,
+    };
+    if let Some((kind, message)) = planned {
+        // Nobody is told about their own account being made.
+        for admin in people.active_admins(db).await?.into_iter().filter(|a| *a != ev.entity_id) {
+            out.push((admin, kind, message.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// A webhook test or a disabled endpoint: for its owner alone. A test is the user's own request,
+/// so the "not the actor" rule does not apply.
+fn webhook_notice(ev: &event::Model) -> Option<Planned> {
+    let owner = ev.owner_id.as_ref()?;
+    let kind = str_field(&ev.data, "type").unwrap_or("webhook_test");
+    let kind = if kind == "webhook_disabled" { "webhook_disabled" } else { "webhook_test" };
+    let message = str_field(&ev.data, "message").unwrap_or("Test notification for your webhook").to_string();
+    Some(Planned {
+        user_id: owner.clone(),
+        kind,
+        message,
+        related_id: ev.entity_id.clone(),
+        related_type: "user",
+        ticket_id: None,
+    })
 }
 
 fn related_type(kind: Kind) -> &'static str {

@@ -24,6 +24,9 @@ pub(super) struct ConnectAuth {
     #[serde(default)]
     rooms: Vec<String>,
     last_event_id: Option<i64>,
+    /// The name of the last emit received of event `last_event_id` (`"ticket.update"`, say), for
+    /// a client that may have dropped between two emits of one event.
+    last_event: Option<String>,
 }
 
 #[derive(Debug)]
@@ -38,7 +41,7 @@ impl std::fmt::Display for Refused {
 /// A reconnecting client's catch-up, started once the connect packet is out.
 #[derive(Clone)]
 struct PendingCatchUp {
-    from: i64,
+    from: replay::ResumeAt,
     rooms: Vec<String>,
 }
 
@@ -103,6 +106,7 @@ async fn authenticate<A: Adapter>(state: AppState, s: SocketRef<A>, auth: Option
             conn.behind.store(true, std::sync::atomic::Ordering::Release);
             s.join(super::BEHIND);
             permitted.push(own_rooms[0].clone());
+            let from = replay::ResumeAt { event_id: from, within: auth.last_event };
             s.extensions.insert(PendingCatchUp { from, rooms: permitted });
         }
         _ => {

@@ -161,8 +161,9 @@ impl Realtime {
             if d.event.id <= *head {
                 continue;
             }
-            for target in rooms::targets(&d.event, &d.notifications) {
-                with_io!(self, io => self.send_live(io, &target, d.event.id));
+            let targets = rooms::targets(&d.event, &d.notifications);
+            for (i, target) in targets.iter().enumerate() {
+                with_io!(self, io => self.send_live(io, &targets[..i], target, d.event.id));
             }
             let lag = (chrono::Utc::now() - d.event.created_at).to_std().unwrap_or_default();
             metrics::histogram!("ticketwire_event_emit_lag_seconds").record(lag.as_secs_f64());
@@ -207,7 +208,8 @@ impl Realtime {
         Ok(())
     }
 
-    fn send_live<A: Adapter>(&self, io: &SocketIo<A>, target: &Target, event_id: i64) {
+    /// `earlier` are the emits of the same event already sent.
+    fn send_live<A: Adapter>(&self, io: &SocketIo<A>, earlier: &[Target], target: &Target, event_id: i64) {
         // Sockets catching up replay this event from the log instead.
         let op = io.to(target.rooms.clone()).except(BEHIND).except(target.except.clone());
         // Local sockets only, one by one: each emit says whether that socket's buffer was full.
@@ -224,9 +226,16 @@ impl Realtime {
                 // from the log once it reads again.
                 let Some(conn) = socket.extensions.get::<Arc<Conn>>() else { continue };
                 metrics::counter!("ticketwire_socket_catch_ups_total", "reason" => "slow_reader").increment(1);
+                // It got this event's earlier emits that reach it (a socket that had missed one
+                // was already behind and skipped), so the replay starts just after them.
+                let rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+                let from = match earlier.iter().rev().find(|t| t.reaches(&rooms)) {
+                    Some(last) => replay::ResumeAt { event_id, within: Some(last.event.to_string()) },
+                    None => replay::ResumeAt::after(event_id - 1),
+                };
                 conn.behind.store(true, Ordering::Release);
                 socket.join(BEHIND);
-                replay::spawn(self.clone(), socket, conn, event_id - 1, None);
+                replay::spawn(self.clone(), socket, conn, from, None);
             }
         }
     }

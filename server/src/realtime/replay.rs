@@ -11,13 +11,36 @@ use crate::{
 };
 
 const PAGE: u64 = 500;
+
+/// Where a socket's stream resumes. One event can reach a socket as several emits (say
+/// `ticket.update`, then its `notification`), so a position is an event id and, optionally, the
+/// last emit of that event the socket got: a client that dropped between the two resumes with
+/// the second, not after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResumeAt {
+    pub event_id: i64,
+    /// The name of the last emit of `event_id` already received; `None`: all of them were.
+    pub within: Option<String>,
+}
+
+impl ResumeAt {
+    /// Everything up to and including `event_id` was received.
+    pub fn after(event_id: i64) -> Self {
+        Self { event_id, within: None }
+    }
+
+    /// The event before the first one still owed.
+    fn first_owed(&self) -> i64 {
+        if self.within.is_some() { self.event_id - 1 } else { self.event_id }
+    }
+}
 /// How long a socket may go without reading before it is dropped (it reconnects and resumes).
 const STALL_LIMIT: Duration = Duration::from_secs(30);
 
 /// Replays events after `from` to `socket`, then lets live emits through. `join` are rooms to
 /// enter at the moment replay meets live (a reconnecting client's rooms); without it the
 /// socket's current rooms decide what it is owed.
-pub fn spawn<A: Adapter>(rt: Realtime, socket: SocketRef<A>, conn: Arc<Conn>, from: i64, join: Option<Vec<String>>) {
+pub fn spawn<A: Adapter>(rt: Realtime, socket: SocketRef<A>, conn: Arc<Conn>, from: ResumeAt, join: Option<Vec<String>>) {
     tokio::spawn(async move {
         if let Err(e) = catch_up(&rt, &socket, &conn, from, join).await {
             tracing::debug!(sid = %socket.id, error = %e, "catch-up abandoned; closing socket");
@@ -26,18 +49,18 @@ pub fn spawn<A: Adapter>(rt: Realtime, socket: SocketRef<A>, conn: Arc<Conn>, fr
     });
 }
 
-async fn catch_up<A: Adapter>(rt: &Realtime, socket: &SocketRef<A>, conn: &Conn, mut from: i64, join: Option<Vec<String>>) -> anyhow::Result<()> {
+async fn catch_up<A: Adapter>(rt: &Realtime, socket: &SocketRef<A>, conn: &Conn, mut from: ResumeAt, join: Option<Vec<String>>) -> anyhow::Result<()> {
     let rooms = match &join {
         Some(planned) => planned.clone(),
         None => socket.rooms().into_iter().map(|r| r.to_string()).collect(),
     };
     loop {
         let head = *rt.0.head.lock().await;
-        from = replay_range(rt, socket, conn, &rooms, from, head).await?;
+        from = ResumeAt::after(replay_range(rt, socket, conn, &rooms, &from, head).await?);
         // Meet the live stream under the emit lock: nothing can be emitted between the last
         // replayed event and the socket becoming live.
         let guard = rt.0.head.lock().await;
-        if *guard == from {
+        if *guard == from.event_id {
             if let Some(rooms) = &join {
                 socket.join(rooms.clone());
             }
@@ -49,8 +72,9 @@ async fn catch_up<A: Adapter>(rt: &Realtime, socket: &SocketRef<A>, conn: &Conn,
     }
 }
 
-/// Sends every event in `(from, to]` the socket is owed; returns `to`.
-async fn replay_range<A: Adapter>(rt: &Realtime, socket: &SocketRef<A>, conn: &Conn, rooms: &[String], mut from: i64, to: i64) -> anyhow::Result<i64> {
+/// Sends every emit after `resume`, up to event `to`, the socket is owed; returns `to`.
+async fn replay_range<A: Adapter>(rt: &Realtime, socket: &SocketRef<A>, conn: &Conn, rooms: &[String], resume: &ResumeAt, to: i64) -> anyhow::Result<i64> {
+    let mut from = resume.first_owed();
     while from < to {
         let events = visible_to(
             event::Entity::find()
@@ -92,16 +116,30 @@ async fn replay_range<A: Adapter>(rt: &Realtime, socket: &SocketRef<A>, conn: &C
                 },
             };
             let visible = events.iter().any(|e| e.id == id);
-            for target in rooms::targets(&ev, &own) {
-                let is_note = target.event == "notification";
-                if (visible || is_note) && target.reaches(rooms) {
-                    send_waiting(socket, target.event, &target.payload).await?;
-                }
+            let owed: Vec<rooms::Target> = rooms::targets(&ev, &own)
+                .into_iter()
+                .filter(|t| (visible || t.event == "notification") && t.reaches(rooms))
+                .collect();
+            for target in owed_after(owed, resume, id) {
+                send_waiting(socket, target.event, &target.payload).await?;
             }
         }
         from = page_end;
     }
     Ok(to)
+}
+
+/// The emits of event `id` still owed after `resume`. An emit name the socket would not have got
+/// (a client's guess, or rooms that changed) resumes at the event's start: better twice than never.
+fn owed_after(owed: Vec<rooms::Target>, resume: &ResumeAt, id: i64) -> Vec<rooms::Target> {
+    let seen = match &resume.within {
+        Some(name) if id == resume.event_id => owed.iter().position(|t| t.event == name.as_str()),
+        _ => None,
+    };
+    match seen {
+        Some(last) => owed.into_iter().skip(last + 1).collect(),
+        None => owed,
+    }
 }
 
 /// Emits, waiting while the socket's buffer is full (a slow reader slows only itself).
@@ -117,5 +155,46 @@ async fn send_waiting<A: Adapter>(socket: &SocketRef<A>, event: &'static str, pa
             }
             Err(e) => anyhow::bail!("cannot send to socket: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owed(names: &[&'static str]) -> Vec<rooms::Target> {
+        names
+            .iter()
+            .map(|&event| rooms::Target {
+                rooms: vec!["user:u".into()],
+                except: Vec::new(),
+                only: None,
+                event,
+                payload: serde_json::value::to_raw_value(&1).expect("json"),
+            })
+            .collect()
+    }
+
+    fn names(targets: Vec<rooms::Target>) -> Vec<&'static str> {
+        targets.into_iter().map(|t| t.event).collect()
+    }
+
+    #[test]
+    fn resumes_after_the_named_emit_of_that_event_only() {
+        let within = |name: &str| ResumeAt { event_id: 7, within: Some(name.into()) };
+        let both = || owed(&["ticket.update", "notification"]);
+        assert_eq!(names(owed_after(both(), &within("ticket.update"), 7)), ["notification"]);
+        assert!(owed_after(both(), &within("notification"), 7).is_empty());
+        // Unknown name: the whole event again rather than a gap.
+        assert_eq!(names(owed_after(both(), &within("kb.update"), 7)), ["ticket.update", "notification"]);
+        // Later events are owed whole.
+        assert_eq!(names(owed_after(both(), &within("ticket.update"), 8)), ["ticket.update", "notification"]);
+        assert_eq!(names(owed_after(both(), &ResumeAt::after(6), 7)), ["ticket.update", "notification"]);
+    }
+
+    #[test]
+    fn a_position_inside_an_event_starts_the_log_read_before_it() {
+        assert_eq!(ResumeAt { event_id: 7, within: Some("notification".into()) }.first_owed(), 6);
+        assert_eq!(ResumeAt::after(7).first_owed(), 7);
     }
 }
