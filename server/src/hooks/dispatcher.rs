@@ -11,7 +11,7 @@ use super::rules;
 use crate::{
     domain::{self, change::begin_write, notifications::Notification},
     entity::{dispatch_cursor, event, notification, webhook_delivery},
-    error::Result,
+    error::{Error, Result},
     state::AppState,
     webhooks,
 };
@@ -133,18 +133,27 @@ async fn plan_batch(state: &AppState, from: i64) -> Result<Batch> {
 /// at `from`: then nothing is written, and the cursor's position comes back.
 async fn write_batch(state: &AppState, from: i64, newest: i64, batch: &mut Batch) -> Result<Option<i64>> {
     let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
-    let cursor = lock_cursor(&txn).await?;
-    if cursor != from {
-        return Ok(Some(cursor));
+    // The claim and its check in one statement, first: it takes the cursor row's lock
+    // (PostgreSQL; SQLite's write lock is held already), and matches nothing if another node
+    // dispatched these events meanwhile. One round trip fewer under the lock than a locking read.
+    let claimed = dispatch_cursor::Entity::update_many()
+        .col_expr(dispatch_cursor::Column::LastEventId, sea_orm::sea_query::Expr::value(newest))
+        .filter(dispatch_cursor::Column::Name.eq(CURSOR))
+        .filter(dispatch_cursor::Column::LastEventId.eq(from))
+        .exec(&txn)
+        .await?;
+    if claimed.rows_affected == 0 {
+        drop(txn); // rolls back
+        drop(turn);
+        let moved = dispatched_up_to(&state.db).await?;
+        if moved == from {
+            return Err(Error::Internal(anyhow::anyhow!("the dispatch cursor row is missing")));
+        }
+        return Ok(Some(moved));
     }
     webhooks::stamp_queued(&mut batch.deliveries, state.webhooks.lease());
     domain::insert_in_chunks(&txn, std::mem::take(&mut batch.notifications)).await?;
     domain::insert_in_chunks(&txn, batch.deliveries.clone()).await?;
-    dispatch_cursor::Entity::update_many()
-        .col_expr(dispatch_cursor::Column::LastEventId, sea_orm::sea_query::Expr::value(newest))
-        .filter(dispatch_cursor::Column::Name.eq(CURSOR))
-        .exec(&txn)
-        .await?;
     txn.commit().await?;
     drop(turn);
     Ok(None)
@@ -183,14 +192,4 @@ async fn ensure_cursor(state: &AppState) -> Result<()> {
     txn.execute_raw(Statement::from_sql_and_values(backend, sql, [CURSOR.into()])).await?;
     txn.commit().await?;
     Ok(())
-}
-
-/// Reads the cursor while taking its row lock (PostgreSQL) or holding the write lock (SQLite,
-/// via `BEGIN IMMEDIATE`).
-async fn lock_cursor(txn: &impl ConnectionTrait) -> Result<i64> {
-    let mut select = dispatch_cursor::Entity::find_by_id(CURSOR.to_string());
-    if txn.get_database_backend() == DbBackend::Postgres {
-        select = select.lock_exclusive();
-    }
-    Ok(select.one(txn).await?.map(|c| c.last_event_id).unwrap_or(0))
 }
