@@ -119,6 +119,15 @@ async fn each_source_through_its_signature_scheme() {
     assert_eq!((ack.status, ack.body["status"].as_str()), (200, Some("in_progress")));
     let res = psend("pagerduty_resolved.json").await;
     assert_eq!((res.status, &res.body["id"], res.body["status"].as_str()), (200, &r.body["id"], Some("resolved")));
+    // PagerDuty's test delivery when a subscription is made: acknowledged, nothing created; it is
+    // verified like any other delivery.
+    let pagerduty_tickets = || async { app.get("/api/tickets?source=pagerduty", &app.admin, 200).await["items"].as_array().map(Vec::len) };
+    let before = pagerduty_tickets().await;
+    let ping = psend("pagerduty_ping.json").await;
+    assert_eq!((ping.status, ping.body["acknowledged"].as_str()), (202, Some("pagey.ping")), "{}", ping.body);
+    let forged = send(&app, &native("pagerduty"), &[("x-pagerduty-signature", format!("v1={}", "0".repeat(64)))], "application/json", fixture("pagerduty_ping.json")).await;
+    assert_eq!(forged.status, 401, "{}", forged.body);
+    assert_eq!((before, pagerduty_tickets().await), (Some(1), Some(1)), "a ping creates no ticket");
 
     // Senders that cannot sign: X-Api-Key or Authorization: Bearer.
     let (_, fd) = integration(&app, "freshdesk").await;

@@ -129,6 +129,13 @@ fn delivery_id(headers: &HeaderMap) -> Option<String> {
         .map(|v| v.chars().take(200).collect())
 }
 
+/// The answer to a sender's test delivery.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Acknowledged {
+    /// The sender's event type, e.g. `pagey.ping`.
+    pub acknowledged: String,
+}
+
 /// Ingests every normalised item; answers with the first ticket (201 if any was created) and
 /// lists every ticket id in `X-Ticket-Ids`.
 async fn ingest_all(state: &AppState, origin: Origin<'_>, items: Vec<super::Normalised>) -> Result<Response> {
@@ -154,11 +161,13 @@ async fn ingest_all(state: &AppState, origin: Origin<'_>, items: Vec<super::Norm
 /// or the sender's signature (`X-Hub-Signature-256`, `X-Zendesk-Webhook-Signature`,
 /// `X-PagerDuty-Signature`). One ticket per external id: a repeat updates it (200). An
 /// Alertmanager payload with several alerts makes one ticket per alert: the answer is the first,
-/// and `X-Ticket-Ids` lists them all.
+/// and `X-Ticket-Ids` lists them all. A sender's test delivery (PagerDuty's `pagey.ping`) is
+/// verified like any other and answered 202 with nothing created.
 #[utoipa::path(post, path = "/api/v1/tickets/webhook/{source}", tag = "ingest",
     params(("source" = String, Path, description = "servicenow, zendesk, jira, freshdesk, prometheus, datadog, pagerduty or custom")),
     request_body(content = Object, content_type = "application/json"),
-    responses((status = 201, body = Ticket), (status = 200, body = Ticket), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 201, body = Ticket), (status = 200, body = Ticket), (status = 202, body = Acknowledged, description = "a test delivery (PagerDuty `pagey.ping`): nothing created"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn native_webhook(State(state): State<AppState>, Path(source): Path<String>, headers: HeaderMap, body: Body) -> Result<Response> {
     let source = source.to_ascii_lowercase();
@@ -169,6 +178,11 @@ async fn native_webhook(State(state): State<AppState>, Path(source): Path<String
     let (integration, bytes) = receive(&state, &headers, body, scope).await?;
     let payload = parse_json(&bytes, &source)?;
     let items = sources::normalise(&source, &payload)?;
+    if items.is_empty() {
+        // Only a sender's test delivery normalises to nothing; the sender wants a 2xx.
+        let event_type = sources::field(&payload, &["event.event_type"]).unwrap_or_default();
+        return Ok((StatusCode::ACCEPTED, Json(Acknowledged { acknowledged: event_type })).into_response());
+    }
     let route_source = if source == "custom" { integration.source.as_str() } else { source.as_str() };
     let origin = Origin { integration: &integration, source: route_source, raw: &payload, delivery_id: delivery_id(&headers), actor_id: None };
     ingest_all(&state, origin, items).await

@@ -1,4 +1,5 @@
-//! PagerDuty webhooks v3: `event.event_type` `incident.*` with the incident in `event.data`.
+//! PagerDuty webhooks v3: `event.event_type` `incident.*` with the incident in `event.data`, and
+//! `pagey.ping`, the test PagerDuty sends when a subscription is made or tested (nothing to ingest).
 use serde_json::{Value, json};
 
 use super::{field, get, missing, priority_word, timestamp};
@@ -8,9 +9,15 @@ use crate::{
     ingest::{AlertState, Normalised},
 };
 
+/// The event type of PagerDuty's test delivery.
+pub const PING: &str = "pagey.ping";
+
 pub fn normalise(payload: &Value) -> Result<Vec<Normalised>> {
     let event = payload.get("event").filter(|e| e.is_object()).ok_or_else(|| missing("event"))?;
     let event_type = field(event, &["event_type"]).ok_or_else(|| missing("event.event_type"))?;
+    if event_type == PING {
+        return Ok(Vec::new());
+    }
     let Some(kind) = event_type.strip_prefix("incident.") else {
         return Err(Error::validation("event.event_type", format!("`{event_type}` is not an incident event")));
     };
@@ -93,7 +100,8 @@ mod tests {
 
     #[test]
     fn non_incident_events_and_missing_data_are_refused() {
-        assert!(normalise(&json!({"event": {"event_type": "pagey.ping"}})).is_err());
+        assert!(normalise(&json!({"event": {"event_type": "pagey.ping"}})).unwrap().is_empty());
+        assert!(normalise(&json!({"event": {"event_type": "service.updated"}})).is_err());
         assert!(normalise(&json!({"event": {"event_type": "incident.triggered"}})).unwrap_err().to_string().contains("event.data"));
         assert!(normalise(&json!({})).is_err());
     }
