@@ -35,6 +35,21 @@ test('connections without a valid token are refused with "unauthorized"', async 
   good.close();
 });
 
+test('a malformed auth object is refused with "invalid_auth", not taken for a bad token', async () => {
+  const cases = {
+    'rooms not a list': { token: cust.token, rooms: 'tickets' },
+    'last_event_id not a number': { token: cust.token, last_event_id: 'abc' },
+    'last_event not a string': { token: cust.token, last_event_id: 1, last_event: 5 },
+    'token not a string': { token: 42 },
+  };
+  for (const [name, auth] of Object.entries(cases)) {
+    assert.equal(await refusedMessage(srv, auth), 'invalid_auth', name);
+  }
+  // Positive control: the same fields, well typed, connect.
+  const good = await connect(srv, { token: cust.token, rooms: ['kb'], last_event_id: 1, last_event: 'kb.update' });
+  good.close();
+});
+
 test('a deactivated user cannot connect', async () => {
   const u = await makeUser(srv, admin.api, 'customer');
   const rec = await connect(srv, { token: u.token });

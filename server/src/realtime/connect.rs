@@ -77,7 +77,11 @@ fn install<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, state: AppState) -> A:
 /// here rather than in the connect handler, which socketioxide runs only after the client may
 /// already have spoken (its first `join` would be lost).
 async fn authenticate<A: Adapter>(state: AppState, s: SocketRef<A>, auth: Option<Value>) -> Result<(), Refused> {
-    let auth: ConnectAuth = auth.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+    // A malformed field is the client's bug, not a bad credential: say so.
+    let auth: ConnectAuth = match auth {
+        Some(v) => serde_json::from_value(v).map_err(|_| Refused("invalid_auth"))?,
+        None => ConnectAuth::default(),
+    };
     let token = auth.token.as_deref().ok_or(Refused("unauthorized"))?;
     let claims = state.jwt.verify(token).ok_or(Refused("unauthorized"))?;
     let user = user_from_token(&state, token).await.map_err(|_| Refused("unauthorized"))?;

@@ -21,7 +21,7 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
         room_name().prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 32, 6, |inner| {
-        let keys = prop::sample::select(vec!["token", "rooms", "last_event_id", "room", "_placeholder", "num", "data"]);
+        let keys = prop::sample::select(vec!["token", "rooms", "last_event_id", "last_event", "room", "_placeholder", "num", "data"]);
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
             prop::collection::vec((keys, inner), 0..5)
