@@ -79,14 +79,14 @@ async fn write_batch(state: &AppState, batch: &[Finished]) -> Result<Vec<(webhoo
     let mut states: HashMap<DeliveryState, Vec<String>> = HashMap::new();
     for f in batch {
         let verdict = judge(&f.outcome);
-        let state = DeliveryState::after(f, verdict, now, &state.config.webhooks.retry_schedule_ms);
-        let label = match (verdict, state.status) {
+        let becomes = DeliveryState::after(f, verdict, now, &state.config.webhooks.retry_schedule_ms);
+        let label = match (verdict, becomes.status) {
             (Verdict::Succeeded, _) => "succeeded",
             (_, "pending") => "retrying",
             _ => "failed",
         };
         metrics::counter!("ticketwire_webhook_attempts_total", "outcome" => label).increment(1);
-        states.entry(state).or_default().push(f.delivery.id.clone());
+        states.entry(becomes).or_default().push(f.delivery.id.clone());
         let entry = health.entry(f.endpoint.user_id.as_str()).or_insert((&f.endpoint, false, false, false));
         match verdict {
             Verdict::Succeeded => entry.1 = true,
@@ -94,15 +94,15 @@ async fn write_batch(state: &AppState, batch: &[Finished]) -> Result<Vec<(webhoo
             _ => entry.2 = true,
         }
     }
-    for (state, ids) in states {
+    for (becomes, ids) in states {
         let mut update = webhook_delivery::Entity::update_many()
-            .col_expr(webhook_delivery::Column::Status, Expr::value(state.status))
-            .col_expr(webhook_delivery::Column::AttemptCount, Expr::value(state.attempts))
-            .col_expr(webhook_delivery::Column::LastStatusCode, Expr::value(state.status_code))
-            .col_expr(webhook_delivery::Column::LastError, Expr::value(state.last_error))
+            .col_expr(webhook_delivery::Column::Status, Expr::value(becomes.status))
+            .col_expr(webhook_delivery::Column::AttemptCount, Expr::value(becomes.attempts))
+            .col_expr(webhook_delivery::Column::LastStatusCode, Expr::value(becomes.status_code))
+            .col_expr(webhook_delivery::Column::LastError, Expr::value(becomes.last_error))
             .col_expr(webhook_delivery::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(now));
-        if let Some(next) = state.next_attempt_at {
+        if let Some(next) = becomes.next_attempt_at {
             update = update.col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(next));
         }
         update.filter(webhook_delivery::Column::Id.is_in(ids)).exec(&txn).await?;
