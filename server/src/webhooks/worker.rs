@@ -183,6 +183,7 @@ async fn start(state: &AppState, deliveries: Vec<webhook_delivery::Model>) -> Re
         hooks.release(&ids);
         return Ok(());
     };
+    let mut abandoned: HashMap<&'static str, Vec<String>> = HashMap::new();
     for d in deliveries {
         let checked = match endpoints.get(&d.user_id) {
             _ if !active.contains(&d.user_id) => Err("the user was deactivated"),
@@ -192,8 +193,7 @@ async fn start(state: &AppState, deliveries: Vec<webhook_delivery::Model>) -> Re
         let endpoint = match checked {
             Ok(endpoint) => endpoint,
             Err(why) => {
-                abandon(state, &d, why).await?;
-                hooks.release(std::slice::from_ref(&d.id));
+                abandoned.entry(why).or_default().push(d.id);
                 continue;
             }
         };
@@ -210,6 +210,10 @@ async fn start(state: &AppState, deliveries: Vec<webhook_delivery::Model>) -> Re
             slot.queued.fetch_sub(1, Ordering::AcqRel);
             let _ = recorder.send(finished);
         });
+    }
+    for (why, ids) in abandoned {
+        abandon(state, &ids, why).await?;
+        hooks.release(&ids);
     }
     Ok(())
 }
@@ -238,17 +242,20 @@ async fn send_one(state: &AppState, slot: &EndpointSlot, endpoint: webhook_endpo
     Finished { delivery: d, endpoint, outcome, latency, attempted_at }
 }
 
-/// A delivery whose endpoint is gone or disabled, or whose user was deactivated, fails without
-/// an attempt.
-async fn abandon(state: &AppState, d: &webhook_delivery::Model, why: &str) -> Result<()> {
+/// Deliveries whose endpoint is gone or disabled, or whose user was deactivated, fail without
+/// an attempt: one statement for all of them, in the writers' queue like every other write.
+async fn abandon(state: &AppState, ids: &[String], why: &str) -> Result<()> {
+    let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
     webhook_delivery::Entity::update_many()
         .col_expr(webhook_delivery::Column::Status, Expr::value("failed"))
         .col_expr(webhook_delivery::Column::LastError, Expr::value(why))
         .col_expr(webhook_delivery::Column::LockedUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
         .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(domain::now()))
-        .filter(webhook_delivery::Column::Id.eq(d.id.clone()))
-        .exec(&state.db)
+        .filter(webhook_delivery::Column::Id.is_in(ids.iter().cloned()))
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
+    drop(turn);
     Ok(())
 }
 
