@@ -51,13 +51,15 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     };
     let head = hooks::dispatcher::dispatched_up_to(&db).await?;
     let pipeline = hooks::Pipeline::start()?;
+    let hooks = HooksHandle::default();
     let state = AppState {
+        ticket_inserts: domain::group_commit::GroupCommit::start(db.clone(), hooks.clone()),
         storage: Arc::new(LocalDisk::new(config.data_dir.join("attachments"))),
         realtime: Realtime::new(io.clone(), db.clone(), head, stop.clone()),
         webhooks: Arc::new(Webhooks::new(&config.webhooks)?),
         ingest_limits: Arc::new(ingest::RateLimits::default()),
         login_limits: Arc::new(auth::LoginLimits::new(config.login_attempts_per_minute, config.login_attempts_per_minute_per_ip)),
-        hooks: HooksHandle::default(),
+        hooks,
         cluster,
         config: Arc::new(config),
         db,

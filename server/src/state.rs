@@ -4,6 +4,8 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::{
+    domain::group_commit::GroupCommit,
+    entity::ticket,
     auth::{JwtKeys, LoginLimits}, config::Config, hooks::HooksHandle, ingest::RateLimits, realtime::Realtime,
     storage::BlobStore, webhooks::worker::Webhooks,
 };
@@ -19,6 +21,8 @@ pub struct AppState {
     pub webhooks: Arc<Webhooks>,
     pub ingest_limits: Arc<RateLimits>,
     pub login_limits: Arc<LoginLimits>,
+    /// API ticket creations, committed together when they arrive together.
+    pub ticket_inserts: GroupCommit<ticket::ActiveModel>,
     /// Set when running as one of several nodes (`REDIS_URL`).
     pub cluster: Option<crate::cluster::Cluster>,
 }

@@ -169,3 +169,41 @@ async fn assignee_must_be_active_staff() {
     app.delete(&format!("/api/users/{}", agent.id), &app.admin, 200).await;
     app.patch(&format!("/api/tickets/{id}"), &app.admin, json!({"assignee_id": agent.id}), 422).await;
 }
+
+/// Creations that arrive together are committed together (group commit). One of them taking an
+/// `external_id` already taken must fail alone, with 409, while the others land, each with
+/// exactly one event carrying the ticket the API answered with.
+#[tokio::test]
+async fn concurrent_creations_commit_together_and_a_duplicate_fails_alone() {
+    let app = common::spawn_app().await;
+    let agent = app.agent("Agnes").await;
+    let bodies: Vec<_> = (0..40)
+        .map(|i| {
+            let external_id = if i % 8 == 0 { "DUP-1".to_string() } else { format!("UNIQUE-{i}") };
+            json!({"subject": format!("burst {i}"), "source": "import", "external_id": external_id})
+        })
+        .collect();
+    let answers = futures::future::join_all(
+        bodies.iter().map(|b| app.try_call(Method::POST, "/api/tickets", Some(&agent.token), Some(b.clone()))),
+    )
+    .await;
+    let created: Vec<_> = answers.iter().filter(|(s, _)| *s == 201).map(|(_, t)| t.clone()).collect();
+    let refused: Vec<_> = answers.iter().filter(|(s, _)| *s != 201).collect();
+    assert_eq!(created.len(), 36, "35 unique and one of the five duplicates: {refused:?}");
+    assert_eq!(refused.len(), 4);
+    for (status, e) in &refused {
+        assert_eq!((status.as_u16(), e["code"].as_str()), (409, Some("conflict")), "{e}");
+    }
+    assert_eq!(created.iter().filter(|t| t["external_id"] == "DUP-1").count(), 1);
+
+    let listed = app.get("/api/tickets?limit=100", &agent, 200).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 36);
+    let events = app.get("/api/events?limit=500", &app.admin, 200).await;
+    let ticket_events: Vec<_> = events.as_array().unwrap().iter().filter(|e| e["kind"] == "ticket").collect();
+    assert_eq!(ticket_events.len(), 36, "one event per ticket, none for the refused ones");
+    for t in &created {
+        let mine: Vec<_> = ticket_events.iter().filter(|e| e["entity_id"] == t["id"]).collect();
+        assert_eq!(mine.len(), 1);
+        assert_eq!((mine[0]["action"].as_str(), &mine[0]["data"]), (Some("created"), t));
+    }
+}

@@ -5,6 +5,7 @@ pub mod attachments;
 pub mod change;
 pub mod comments;
 pub mod events;
+pub mod group_commit;
 pub mod kb;
 pub mod notifications;
 pub mod pagination;

@@ -9,6 +9,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+mod create;
+
+pub use create::{TicketDraft, create, insert};
+
 use super::{Action, Change, Kind, Page, PageQuery, Tx, users::check_version, validate};
 use crate::{
     auth::{AuthUser, Role},
@@ -316,122 +320,6 @@ fn text_fields(subject: &str, description: &str, category: &str) -> Result<(Stri
 }
 
 /// Opens a ticket. Customers open tickets for themselves; staff may open them for anyone.
-pub async fn create(state: &AppState, who: &AuthUser, input: NewTicket) -> Result<Ticket> {
-    if !who.is_staff()
-        && (input.requester_id.as_deref().is_some_and(|r| r != who.id())
-            || input.assignee_id.is_some()
-            || input.status.is_some_and(|s| s != Status::Open)
-            || input.source.is_some()
-            || input.classification.is_some())
-    {
-        return Err(Error::forbidden(
-            "customers cannot set requester, assignee, status, source or classification",
-        ));
-    }
-    let source = input.source.clone().unwrap_or_else(|| if who.is_staff() { "api" } else { "web" }.into());
-    let requester_id = match &input.requester_id {
-        Some(r) if who.is_staff() => Some(active_user(&state.db, "requester_id", r).await?.id),
-        _ if input.requester_email.is_some() && who.is_staff() => None,
-        _ => Some(who.id().to_string()),
-    };
-    let assignee_id = match &input.assignee_id {
-        Some(a) => Some(check_assignee(&state.db, a).await?),
-        None => None,
-    };
-    let draft = TicketDraft {
-        subject: input.subject,
-        description: input.description,
-        status: input.status.unwrap_or(Status::Open),
-        priority: input.priority.unwrap_or(Priority::Medium),
-        category: input.category.unwrap_or_else(|| "general".into()),
-        tags: input.tags,
-        source,
-        external_id: input.external_id,
-        requester_id,
-        requester_email: input.requester_email,
-        assignee_id,
-        metadata: input.metadata.unwrap_or_else(|| Value::Object(Default::default())),
-        classification: input.classification,
-    };
-    let tx = Tx::begin(&state.db, &state.hooks).await?;
-    let ticket = insert(tx, Some(who.id()), draft).await?;
-    Ok(ticket)
-}
-
-/// A validated-later ticket, as both the API and ingestion build it.
-#[derive(Debug, Clone)]
-pub struct TicketDraft {
-    pub subject: String,
-    pub description: String,
-    pub status: Status,
-    pub priority: Priority,
-    pub category: String,
-    pub tags: Vec<String>,
-    pub source: String,
-    pub external_id: Option<String>,
-    pub requester_id: Option<String>,
-    pub requester_email: Option<String>,
-    pub assignee_id: Option<String>,
-    pub metadata: Value,
-    pub classification: Option<Classification>,
-}
-
-/// Validates and inserts a ticket with its event, then commits `tx`.
-pub async fn insert(mut tx: Tx, actor_id: Option<&str>, d: TicketDraft) -> Result<Ticket> {
-    let (subject, description, category) = text_fields(&d.subject, &d.description, &d.category)?;
-    let tags = validate::tags("tags", &d.tags)?;
-    let metadata = validate::metadata("metadata", &d.metadata)?;
-    let source = validate::required_text("source", &d.source, 64)?;
-    let external_id = d
-        .external_id
-        .as_deref()
-        .map(|e| validate::required_text("external_id", e, 255))
-        .transpose()?;
-    let requester_email = d
-        .requester_email
-        .as_deref()
-        .map(|e| validate::email("requester_email", e))
-        .transpose()?;
-    let now = super::now();
-    let model = ticket::ActiveModel {
-        id: Set(super::new_id()),
-        subject: Set(subject),
-        description: Set(description),
-        status: Set(d.status.as_str().into()),
-        priority: Set(d.priority.as_str().into()),
-        category: Set(category),
-        tags: Set(tags),
-        source: Set(source),
-        external_id: Set(external_id),
-        requester_id: Set(d.requester_id),
-        requester_email: Set(requester_email),
-        assignee_id: Set(d.assignee_id),
-        metadata: Set(metadata),
-        classification: Set(d.classification.map(|c| c.as_str().to_string())),
-        resolved_at: Set(d.status.is_done().then_some(now)),
-        created_at: Set(now),
-        updated_at: Set(now),
-        version: Set(1),
-    }
-    .insert(&tx.txn)
-    .await
-    .map_err(Error::from)
-    .map_err(|e| {
-        if e.is_unique_violation() {
-            Error::conflict("a ticket with this source and external_id already exists")
-        } else {
-            e
-        }
-    })?;
-    let view = Ticket::from(model);
-    let mut change = Change::new(Kind::Ticket, Action::Created, &view.id, &view)
-        .on_ticket(&view.id, view.requester_id.as_deref());
-    change.actor_id = actor_id.map(str::to_string);
-    tx.record(change).await?;
-    tx.commit().await?;
-    Ok(view)
-}
-
 /// Applies `patch` to a readable ticket. Customers may edit the text of their own tickets and
 /// close or reopen them; everything else is for staff.
 pub async fn update(

@@ -1,0 +1,102 @@
+//! Group commit: creations that arrive together share one transaction.
+//!
+//! On SQLite every statement is a hand-off to the connection's own thread and back (two thread
+//! wake-ups), and writers take turns; a creation on its own is four of them under the write
+//! lock (BEGIN, its row, its event, COMMIT). Queued creations are written together instead: one
+//! multi-row insert for the rows, one for their events and one commit, however many they are.
+//! Under load that is most of a request's database work gone; alone, a creation pays one hop
+//! between tasks more than before. Each caller waits for the commit that holds its row, so a
+//! success still means committed, and the event still commits with its change. A creation
+//! whose caller goes away once it is queued is still written, like one whose response was lost
+//! after its commit.
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Change, Tx};
+use crate::{
+    error::{Error, Result},
+    hooks::HooksHandle,
+};
+
+/// At most this many creations per transaction (a ticket row binds 18 parameters: 64 rows stay
+/// far below either database's limit), so one transaction never holds the lock for long.
+const MAX_BATCH: usize = 64;
+
+/// The queue in front of one writer task for rows of type `A`. Cheap to clone.
+pub struct GroupCommit<A> {
+    queue: mpsc::Sender<Creation<A>>,
+}
+
+impl<A> Clone for GroupCommit<A> {
+    fn clone(&self) -> Self {
+        Self { queue: self.queue.clone() }
+    }
+}
+
+struct Creation<A> {
+    row: A,
+    change: Change,
+    done: oneshot::Sender<Result<()>>,
+}
+
+impl<A> GroupCommit<A>
+where
+    A: ActiveModelTrait + Send + Sync + 'static,
+{
+    /// Starts the writer task; it ends when the last handle is dropped.
+    pub fn start(db: DatabaseConnection, hooks: HooksHandle) -> Self {
+        let (queue, inbox) = mpsc::channel(MAX_BATCH * 16);
+        tokio::spawn(write_batches(db, hooks, inbox));
+        Self { queue }
+    }
+
+    /// Inserts `row` and records `change`, in the next transaction the writer commits.
+    pub async fn insert(&self, row: A, change: Change) -> Result<()> {
+        let stopped = || Error::Unavailable("the server is shutting down".into());
+        let (done, committed) = oneshot::channel();
+        self.queue.send(Creation { row, change, done }).await.map_err(|_| stopped())?;
+        committed.await.map_err(|_| stopped())?
+    }
+}
+
+async fn write_batches<A>(db: DatabaseConnection, hooks: HooksHandle, mut inbox: mpsc::Receiver<Creation<A>>)
+where
+    A: ActiveModelTrait + Send + Sync + 'static,
+{
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while inbox.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let rows = batch.iter().map(|c| c.row.clone()).collect();
+        let changes = batch.iter().map(|c| c.change.clone()).collect();
+        match write(&db, &hooks, rows, changes).await {
+            Ok(()) => {
+                // Rows over transactions is the average group size.
+                metrics::counter!("ticketwire_group_commit_transactions_total").increment(1);
+                metrics::counter!("ticketwire_group_commit_rows_total").increment(batch.len() as u64);
+                batch.drain(..).for_each(|c| {
+                    let _ = c.done.send(Ok(()));
+                });
+            }
+            Err(e) if batch.len() == 1 => {
+                let _ = batch.remove(0).done.send(Err(e));
+            }
+            // One bad row (a unique key already taken, say) fails the whole statement: write
+            // them one by one, so that only that one fails.
+            Err(_) => {
+                for c in batch.drain(..) {
+                    let alone = write(&db, &hooks, vec![c.row], vec![c.change]).await;
+                    let _ = c.done.send(alone);
+                }
+            }
+        }
+    }
+}
+
+async fn write<A>(db: &DatabaseConnection, hooks: &HooksHandle, rows: Vec<A>, changes: Vec<Change>) -> Result<()>
+where
+    A: ActiveModelTrait + Send + Sync + 'static,
+{
+    let mut tx = Tx::begin(db, hooks).await?;
+    A::Entity::insert_many(rows).exec_without_returning(&tx.txn).await?;
+    tx.record_many(changes).await?;
+    tx.commit().await
+}

@@ -1,0 +1,149 @@
+//! Opening tickets: from the API (group-committed) and from ingestion (inside its own
+//! transaction, after its duplicate check).
+use sea_orm::{ActiveModelTrait, IntoActiveModel};
+use serde_json::Value;
+
+use super::{Classification, NewTicket, Priority, Status, Ticket, active_user, check_assignee, text_fields};
+use crate::{
+    auth::AuthUser,
+    domain::{Action, Change, Kind, Tx, validate},
+    entity::ticket,
+    error::{Error, Result},
+    state::AppState,
+};
+
+pub async fn create(state: &AppState, who: &AuthUser, input: NewTicket) -> Result<Ticket> {
+    if !who.is_staff()
+        && (input.requester_id.as_deref().is_some_and(|r| r != who.id())
+            || input.assignee_id.is_some()
+            || input.status.is_some_and(|s| s != Status::Open)
+            || input.source.is_some()
+            || input.classification.is_some())
+    {
+        return Err(Error::forbidden(
+            "customers cannot set requester, assignee, status, source or classification",
+        ));
+    }
+    let source = input.source.clone().unwrap_or_else(|| if who.is_staff() { "api" } else { "web" }.into());
+    let requester_id = match &input.requester_id {
+        Some(r) if who.is_staff() => Some(active_user(&state.db, "requester_id", r).await?.id),
+        _ if input.requester_email.is_some() && who.is_staff() => None,
+        _ => Some(who.id().to_string()),
+    };
+    let assignee_id = match &input.assignee_id {
+        Some(a) => Some(check_assignee(&state.db, a).await?),
+        None => None,
+    };
+    let draft = TicketDraft {
+        subject: input.subject,
+        description: input.description,
+        status: input.status.unwrap_or(Status::Open),
+        priority: input.priority.unwrap_or(Priority::Medium),
+        category: input.category.unwrap_or_else(|| "general".into()),
+        tags: input.tags,
+        source,
+        external_id: input.external_id,
+        requester_id,
+        requester_email: input.requester_email,
+        assignee_id,
+        metadata: input.metadata.unwrap_or_else(|| Value::Object(Default::default())),
+        classification: input.classification,
+    };
+    let row = new_row(draft)?;
+    let (view, change) = created(&row, Some(who.id()));
+    state
+        .ticket_inserts
+        .insert(row.into_active_model().reset_all(), change)
+        .await
+        .map_err(taken_external_id)?;
+    Ok(view)
+}
+
+/// A validated-later ticket, as both the API and ingestion build it.
+#[derive(Debug, Clone)]
+pub struct TicketDraft {
+    pub subject: String,
+    pub description: String,
+    pub status: Status,
+    pub priority: Priority,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub source: String,
+    pub external_id: Option<String>,
+    pub requester_id: Option<String>,
+    pub requester_email: Option<String>,
+    pub assignee_id: Option<String>,
+    pub metadata: Value,
+    pub classification: Option<Classification>,
+}
+
+/// Validates and inserts a ticket with its event, then commits `tx`.
+pub async fn insert(mut tx: Tx, actor_id: Option<&str>, d: TicketDraft) -> Result<Ticket> {
+    let row = new_row(d)?;
+    let (view, change) = created(&row, actor_id);
+    row.into_active_model()
+        .reset_all()
+        .insert(&tx.txn)
+        .await
+        .map_err(Error::from)
+        .map_err(taken_external_id)?;
+    tx.record(change).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// The row a valid draft becomes.
+fn new_row(d: TicketDraft) -> Result<ticket::Model> {
+    let (subject, description, category) = text_fields(&d.subject, &d.description, &d.category)?;
+    let tags = validate::tags("tags", &d.tags)?;
+    let metadata = validate::metadata("metadata", &d.metadata)?;
+    let source = validate::required_text("source", &d.source, 64)?;
+    let external_id = d
+        .external_id
+        .as_deref()
+        .map(|e| validate::required_text("external_id", e, 255))
+        .transpose()?;
+    let requester_email = d
+        .requester_email
+        .as_deref()
+        .map(|e| validate::email("requester_email", e))
+        .transpose()?;
+    let now = crate::domain::now();
+    Ok(ticket::Model {
+        id: crate::domain::new_id(),
+        subject,
+        description,
+        status: d.status.as_str().into(),
+        priority: d.priority.as_str().into(),
+        category,
+        tags,
+        source,
+        external_id,
+        requester_id: d.requester_id,
+        requester_email,
+        assignee_id: d.assignee_id,
+        metadata,
+        classification: d.classification.map(|c| c.as_str().to_string()),
+        resolved_at: d.status.is_done().then_some(now),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    })
+}
+
+/// The ticket as the API shows it, and the change that records its creation.
+fn created(row: &ticket::Model, actor_id: Option<&str>) -> (Ticket, Change) {
+    let view = Ticket::from(row.clone());
+    let mut change = Change::new(Kind::Ticket, Action::Created, &view.id, &view)
+        .on_ticket(&view.id, view.requester_id.as_deref());
+    change.actor_id = actor_id.map(str::to_string);
+    (view, change)
+}
+
+fn taken_external_id(e: Error) -> Error {
+    if e.is_unique_violation() {
+        Error::conflict("a ticket with this source and external_id already exists")
+    } else {
+        e
+    }
+}
