@@ -137,8 +137,14 @@ pub struct Tx {
 
 impl Tx {
     pub async fn begin(db: &DatabaseConnection, hooks: &HooksHandle) -> Result<Self> {
+        let turn = write_turn(db, hooks).await?;
+        Self::begin_in_turn(db, hooks, turn).await
+    }
+
+    /// Begins in a turn the caller took already (see [`write_turn`]).
+    pub async fn begin_in_turn(db: &DatabaseConnection, hooks: &HooksHandle, turn: WriteTurn) -> Result<Self> {
         let backend = db.get_database_backend();
-        let (txn, turn) = begin_write(db, hooks).await?;
+        let (txn, turn) = begin_in_turn(db, turn).await?;
         Ok(Self {
             txn,
             _turn: turn,
@@ -217,19 +223,32 @@ impl std::ops::Deref for Tx {
 pub type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
 
 /// Starts a transaction that will write. On SQLite it first waits its turn among this process's
-/// writers, then takes the write lock up front (`BEGIN IMMEDIATE`), so a read-then-write
-/// transaction never fails with `SQLITE_BUSY` when another writer committed in between. Keep the
-/// turn until the transaction ends. Waiting for the turn is bounded like SQLite's own busy wait:
-/// when another process holds the lock, the queue fails fast with 503 instead of piling up.
+/// writers ([`write_turn`]), then takes the write lock up front ([`begin_in_turn`]). Keep the
+/// turn until the transaction ends.
 pub async fn begin_write(db: &DatabaseConnection, hooks: &HooksHandle) -> Result<(DatabaseTransaction, WriteTurn), DbErr> {
-    let turn = match db.get_database_backend() {
+    let turn = write_turn(db, hooks).await?;
+    begin_in_turn(db, turn).await
+}
+
+/// Waits for this process's turn to write to an embedded database (nothing to wait for on
+/// PostgreSQL). Waiting is bounded like SQLite's own busy wait: when another process holds the
+/// lock, the queue fails fast with 503 instead of piling up. A writer that batches takes its
+/// turn first and then gathers what queued up meanwhile into the same transaction.
+pub async fn write_turn(db: &DatabaseConnection, hooks: &HooksHandle) -> Result<WriteTurn, DbErr> {
+    Ok(match db.get_database_backend() {
         DbBackend::Sqlite => Some(
             tokio::time::timeout(crate::db::SQLITE_BUSY_TIMEOUT, hooks.write_turn())
                 .await
                 .map_err(|_| DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout))?,
         ),
         _ => None,
-    };
+    })
+}
+
+/// Starts a write transaction in a turn already taken. On SQLite it takes the write lock up
+/// front (`BEGIN IMMEDIATE`), so a read-then-write transaction never fails with `SQLITE_BUSY`
+/// when another writer committed in between.
+pub async fn begin_in_turn(db: &DatabaseConnection, turn: WriteTurn) -> Result<(DatabaseTransaction, WriteTurn), DbErr> {
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),

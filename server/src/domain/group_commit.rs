@@ -12,7 +12,10 @@
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Change, Tx};
+use super::{
+    Change, Tx,
+    change::{WriteTurn, write_turn},
+};
 use crate::{
     error::{Error, Result},
     hooks::HooksHandle,
@@ -64,10 +67,30 @@ where
     A: ActiveModelTrait + Send + Sync + 'static,
 {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while inbox.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while let Some(first) = inbox.recv().await {
+        batch.push(first);
+        // The turn first, then whatever queued up while waiting for it: those creations would
+        // otherwise wait a whole turn more (the dispatcher's and the webhook recorder's
+        // transactions take turns with this one).
+        let turn = match write_turn(&db, &hooks).await {
+            Ok(turn) => turn,
+            Err(e) => {
+                tracing::warn!(error = %e, "no turn to write ticket creations");
+                batch.drain(..).for_each(|c| {
+                    let _ = c.done.send(Err(Error::Unavailable("the database is busy; try again".into())));
+                });
+                continue;
+            }
+        };
+        while batch.len() < MAX_BATCH {
+            match inbox.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
         let rows = batch.iter().map(|c| c.row.clone()).collect();
         let changes = batch.iter().map(|c| c.change.clone()).collect();
-        match write(&db, &hooks, rows, changes).await {
+        match write(&db, &hooks, turn, rows, changes).await {
             Ok(()) => {
                 // Rows over transactions is the average group size.
                 metrics::counter!("ticketwire_group_commit_transactions_total").increment(1);
@@ -83,7 +106,10 @@ where
             // them one by one, so that only that one fails.
             Err(_) => {
                 for c in batch.drain(..) {
-                    let alone = write(&db, &hooks, vec![c.row], vec![c.change]).await;
+                    let alone = match write_turn(&db, &hooks).await {
+                        Ok(turn) => write(&db, &hooks, turn, vec![c.row], vec![c.change]).await,
+                        Err(e) => Err(e.into()),
+                    };
                     let _ = c.done.send(alone);
                 }
             }
@@ -91,11 +117,11 @@ where
     }
 }
 
-async fn write<A>(db: &DatabaseConnection, hooks: &HooksHandle, rows: Vec<A>, changes: Vec<Change>) -> Result<()>
+async fn write<A>(db: &DatabaseConnection, hooks: &HooksHandle, turn: WriteTurn, rows: Vec<A>, changes: Vec<Change>) -> Result<()>
 where
     A: ActiveModelTrait + Send + Sync + 'static,
 {
-    let mut tx = Tx::begin(db, hooks).await?;
+    let mut tx = Tx::begin_in_turn(db, hooks, turn).await?;
     A::Entity::insert_many(rows).exec_without_returning(&tx.txn).await?;
     tx.record_many(changes).await?;
     tx.commit().await

@@ -8,7 +8,10 @@ use tokio::sync::mpsc;
 
 use super::send::{Outcome, Verdict, backoff, judge};
 use crate::{
-    domain::{self, Action, Change, Kind, Tx, change::begin_write},
+    domain::{
+        self, Action, Change, Kind, Tx,
+        change::{WriteTurn, begin_in_turn, write_turn},
+    },
     entity::{webhook_attempt, webhook_delivery, webhook_endpoint},
     error::Result,
     state::AppState,
@@ -29,10 +32,26 @@ pub struct Finished {
 pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<Finished>) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
+        // The write turn first, then what finished while waiting for it: one transaction for
+        // all of them rather than one more turn for the latecomers.
+        let mut turn = write_turn(&state.db, &state.hooks).await.ok();
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(f) => batch.push(f),
+                Err(_) => break,
+            }
+        }
         let ids: Vec<String> = batch.iter().map(|f| f.delivery.id.clone()).collect();
         let mut pending = std::mem::take(&mut batch);
         for attempt in 0..5 {
-            match write_batch(&state, &pending).await {
+            let written = match turn.take() {
+                Some(turn) => write_batch(&state, turn, &pending).await,
+                None => match write_turn(&state.db, &state.hooks).await {
+                    Ok(turn) => write_batch(&state, turn, &pending).await,
+                    Err(e) => Err(e.into()),
+                },
+            };
+            match written {
                 Ok(to_disable) => {
                     for (endpoint, reason) in to_disable {
                         if let Err(e) = disable(&state, &endpoint, reason).await {
@@ -58,8 +77,8 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<Finished>) {
 }
 
 /// Writes attempts, delivery states and endpoint health; returns endpoints to disable.
-async fn write_batch(state: &AppState, batch: &[Finished]) -> Result<Vec<(webhook_endpoint::Model, &'static str)>> {
-    let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
+async fn write_batch(state: &AppState, turn: WriteTurn, batch: &[Finished]) -> Result<Vec<(webhook_endpoint::Model, &'static str)>> {
+    let (txn, turn) = begin_in_turn(&state.db, turn).await?;
     let attempts = batch.iter().map(|f| webhook_attempt::ActiveModel {
         id: Set(domain::new_id()),
         delivery_id: Set(f.delivery.id.clone()),
