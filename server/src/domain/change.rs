@@ -161,10 +161,12 @@ impl Tx {
         Ok(row.id)
     }
 
-    /// Appends the events for `changes`, in order, with one statement.
-    pub async fn record_many(&mut self, changes: Vec<Change>) -> Result<()> {
+    /// Runs `writes` (the changes themselves) and appends the events for `changes`, in order,
+    /// all in one round trip where the database allows it ([`super::execute_together`]).
+    pub async fn write_and_record(&mut self, mut writes: Vec<Statement>, changes: Vec<Change>) -> Result<()> {
         self.take_event_order_lock().await?;
-        super::insert_in_chunks(&self.txn, changes.into_iter().map(event_row).collect()).await?;
+        writes.extend(super::insert_statements(self.backend, changes.into_iter().map(event_row).collect()));
+        super::execute_together(&self.txn, writes).await?;
         Ok(())
     }
 

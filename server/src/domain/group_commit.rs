@@ -9,7 +9,7 @@
 //! success still means committed, and the event still commits with its change. A creation
 //! whose caller goes away once it is queued is still written, like one whose response was lost
 //! after its commit.
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait};
+use sea_orm::{ActiveModelTrait, DatabaseConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
@@ -122,7 +122,7 @@ where
     A: ActiveModelTrait + Send + Sync + 'static,
 {
     let mut tx = Tx::begin_in_turn(db, hooks, turn).await?;
-    A::Entity::insert_many(rows).exec_without_returning(&tx.txn).await?;
-    tx.record_many(changes).await?;
+    let inserts = super::insert_statements(db.get_database_backend(), rows);
+    tx.write_and_record(inserts, changes).await?;
     tx.commit().await
 }

@@ -16,6 +16,8 @@ pub mod validate;
 pub use change::{Action, Change, Kind, Tx};
 pub use pagination::{Page, PageQuery};
 
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryTrait, Statement};
+
 /// A fresh, time-ordered id: ids sort by creation, which keyset pagination relies on.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
@@ -32,14 +34,53 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 /// notifies every user, and on SQLite every statement in the dispatcher's transaction holds the
 /// single write lock that API requests wait for. 500 rows stay under both databases' limits on
 /// bound parameters.
-pub async fn insert_in_chunks<A>(db: &impl sea_orm::ConnectionTrait, rows: Vec<A>) -> Result<(), sea_orm::DbErr>
+pub async fn insert_in_chunks<A>(db: &impl ConnectionTrait, rows: Vec<A>) -> Result<(), DbErr>
 where
-    A: sea_orm::ActiveModelTrait,
+    A: ActiveModelTrait,
+{
+    execute_together(db, insert_statements(db.get_database_backend(), rows)).await
+}
+
+/// The multi-row inserts for `rows`, 500 rows to a statement (none for no rows).
+pub fn insert_statements<A>(backend: DbBackend, rows: Vec<A>) -> Vec<Statement>
+where
+    A: ActiveModelTrait,
 {
     let mut rows = rows.into_iter().peekable();
+    let mut statements = Vec::new();
     while rows.peek().is_some() {
         let chunk: Vec<A> = rows.by_ref().take(500).collect();
-        <A::Entity as sea_orm::EntityTrait>::insert_many(chunk).exec_without_returning(db).await?;
+        statements.push(<A::Entity as EntityTrait>::insert_many(chunk).build(backend));
+    }
+    statements
+}
+
+/// Runs `statements` in order, in one round trip where the database allows it. On SQLite each
+/// statement is a hand-off to the connection's own thread and back, and under load each such
+/// hand-off costs about a millisecond of waiting for a core (measured: a group-commit
+/// transaction's steps took 0.9-1.3 ms each at 32 writers, 0.2-0.3 ms at 2), all of it under
+/// the one write lock. Sent as one multi-statement query, sqlx binds each statement's `?`
+/// parameters in turn and runs them all in one hand-off. PostgreSQL's extended protocol takes
+/// one statement per query, so there they run one after another.
+pub async fn execute_together(db: &impl ConnectionTrait, statements: Vec<Statement>) -> Result<(), DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Sqlite if statements.len() > 1 => {
+            let mut sql = String::new();
+            let mut values = Vec::new();
+            for statement in statements {
+                if !sql.is_empty() {
+                    sql.push_str(";\n");
+                }
+                sql.push_str(&statement.sql);
+                values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+            }
+            db.execute_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)).await?;
+        }
+        _ => {
+            for statement in statements {
+                db.execute_raw(statement).await?;
+            }
+        }
     }
     Ok(())
 }

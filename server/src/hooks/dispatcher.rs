@@ -152,8 +152,10 @@ async fn write_batch(state: &AppState, from: i64, newest: i64, batch: &mut Batch
         return Ok(Some(moved));
     }
     webhooks::stamp_queued(&mut batch.deliveries, state.webhooks.lease());
-    domain::insert_in_chunks(&txn, std::mem::take(&mut batch.notifications)).await?;
-    domain::insert_in_chunks(&txn, batch.deliveries.clone()).await?;
+    let backend = txn.get_database_backend();
+    let mut inserts = domain::insert_statements(backend, std::mem::take(&mut batch.notifications));
+    inserts.extend(domain::insert_statements(backend, batch.deliveries.clone()));
+    domain::execute_together(&txn, inserts).await?;
     txn.commit().await?;
     drop(turn);
     Ok(None)

@@ -3,7 +3,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryTrait, Set, sea_query::Expr};
 use tokio::sync::mpsc;
 
 use super::send::{Outcome, Verdict, backoff, judge};
@@ -88,7 +88,8 @@ async fn write_batch(state: &AppState, turn: WriteTurn, batch: &[Finished]) -> R
         error: Set(f.outcome.error.clone()),
         response_body: Set(f.outcome.body.clone()),
     });
-    webhook_attempt::Entity::insert_many(attempts).exec(&txn).await?;
+    let backend = txn.get_database_backend();
+    let mut writes = domain::insert_statements(backend, attempts.collect());
 
     let now = domain::now();
     // Per endpoint: did anything succeed, did anything fail, was it told to go away.
@@ -124,8 +125,9 @@ async fn write_batch(state: &AppState, turn: WriteTurn, batch: &[Finished]) -> R
         if let Some(next) = becomes.next_attempt_at {
             update = update.col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(next));
         }
-        update.filter(webhook_delivery::Column::Id.is_in(ids)).exec(&txn).await?;
+        writes.push(update.filter(webhook_delivery::Column::Id.is_in(ids)).build(backend));
     }
+    domain::execute_together(&txn, writes).await?;
 
     let limit = chrono::Duration::seconds(state.config.webhooks.disable_after_secs as i64);
     let mut to_disable = Vec::new();
