@@ -3,9 +3,10 @@
 //! On SQLite every statement is a hand-off to the connection's own thread and back (two thread
 //! wake-ups), and writers take turns; a creation on its own is four of them under the write
 //! lock (BEGIN, its row, its event, COMMIT). Queued creations are written together instead: one
-//! multi-row insert for the rows, one for their events and one commit, however many they are.
-//! Under load that is most of a request's database work gone; alone, a creation pays one hop
-//! between tasks more than before. Each caller waits for the commit that holds its row, so a
+//! multi-row insert for the rows and one for their events, sent in one hand-off
+//! ([`super::execute_together`]), and one commit, however many they are. Under load that is most
+//! of a request's database work gone; alone, a creation pays one hop between tasks more than
+//! before. Each caller waits for the commit that holds its row, so a
 //! success still means committed, and the event still commits with its change. A creation
 //! whose caller goes away once it is queued is still written, like one whose response was lost
 //! after its commit.
@@ -88,30 +89,38 @@ where
                 Err(_) => break,
             }
         }
-        let rows = batch.iter().map(|c| c.row.clone()).collect();
-        let changes = batch.iter().map(|c| c.change.clone()).collect();
-        match write(&db, &hooks, turn, rows, changes).await {
-            Ok(()) => {
-                // Rows over transactions is the average group size.
-                metrics::counter!("ticketwire_group_commit_transactions_total").increment(1);
-                metrics::counter!("ticketwire_group_commit_rows_total").increment(batch.len() as u64);
-                batch.drain(..).for_each(|c| {
-                    let _ = c.done.send(Ok(()));
-                });
-            }
-            Err(e) if batch.len() == 1 => {
-                let _ = batch.remove(0).done.send(Err(e));
-            }
-            // One bad row (a unique key already taken, say) fails the whole statement: write
-            // them one by one, so that only that one fails.
-            Err(_) => {
-                for c in batch.drain(..) {
-                    let alone = match write_turn(&db, &hooks).await {
-                        Ok(turn) => write(&db, &hooks, turn, vec![c.row], vec![c.change]).await,
-                        Err(e) => Err(e.into()),
-                    };
-                    let _ = c.done.send(alone);
-                }
+        commit_group(&db, &hooks, turn, &mut batch).await;
+    }
+}
+
+/// Writes `batch` in one transaction and tells each creation how it went.
+async fn commit_group<A>(db: &DatabaseConnection, hooks: &HooksHandle, turn: WriteTurn, batch: &mut Vec<Creation<A>>)
+where
+    A: ActiveModelTrait + Send + Sync + 'static,
+{
+    let rows = batch.iter().map(|c| c.row.clone()).collect();
+    let changes = batch.iter().map(|c| c.change.clone()).collect();
+    match write(db, hooks, turn, rows, changes).await {
+        Ok(()) => {
+            // Rows over transactions is the average group size.
+            metrics::counter!("ticketwire_group_commit_transactions_total").increment(1);
+            metrics::counter!("ticketwire_group_commit_rows_total").increment(batch.len() as u64);
+            batch.drain(..).for_each(|c| {
+                let _ = c.done.send(Ok(()));
+            });
+        }
+        Err(e) if batch.len() == 1 => {
+            let _ = batch.remove(0).done.send(Err(e));
+        }
+        // One bad row (a unique key already taken, say) fails the whole statement: write them
+        // one by one, so that only that one fails.
+        Err(_) => {
+            for c in batch.drain(..) {
+                let alone = match write_turn(db, hooks).await {
+                    Ok(turn) => write(db, hooks, turn, vec![c.row], vec![c.change]).await,
+                    Err(e) => Err(e.into()),
+                };
+                let _ = c.done.send(alone);
             }
         }
     }

@@ -34,7 +34,8 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<Finished>) {
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         // The write turn first, then what finished while waiting for it: one transaction for
         // all of them rather than one more turn for the latecomers.
-        let mut turn = write_turn(&state.db, &state.hooks).await.ok();
+        // (Only the first try writes in it; a retry after a failure takes a turn of its own.)
+        let mut first_turn = write_turn(&state.db, &state.hooks).await.ok();
         while batch.len() < BATCH {
             match rx.try_recv() {
                 Ok(f) => batch.push(f),
@@ -44,7 +45,7 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<Finished>) {
         let ids: Vec<String> = batch.iter().map(|f| f.delivery.id.clone()).collect();
         let mut pending = std::mem::take(&mut batch);
         for attempt in 0..5 {
-            let written = match turn.take() {
+            let written = match first_turn.take() {
                 Some(turn) => write_batch(&state, turn, &pending).await,
                 None => match write_turn(&state.db, &state.hooks).await {
                     Ok(turn) => write_batch(&state, turn, &pending).await,
