@@ -1,12 +1,12 @@
 //! Opening tickets: from the API (group-committed) and from ingestion (inside its own
 //! transaction, after its duplicate check).
-use sea_orm::{ActiveModelTrait, IntoActiveModel};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, IntoActiveModel};
 use serde_json::Value;
 
 use super::{Classification, NewTicket, Priority, Status, Ticket, active_user, check_assignee, text_fields};
 use crate::{
     auth::AuthUser,
-    domain::{Action, Change, Kind, Tx, validate},
+    domain::{Action, Change, Kind, Tx, insert_statements, validate},
     entity::ticket,
     error::{Error, Result},
     state::AppState,
@@ -77,17 +77,13 @@ pub struct TicketDraft {
     pub classification: Option<Classification>,
 }
 
-/// Validates and inserts a ticket with its event, then commits `tx`.
+/// Validates and inserts a ticket with its event (one hand-off on SQLite, as in the group
+/// commit), then commits `tx`.
 pub async fn insert(mut tx: Tx, actor_id: Option<&str>, d: TicketDraft) -> Result<Ticket> {
     let row = new_row(d)?;
     let (view, change) = created(&row, actor_id);
-    row.into_active_model()
-        .reset_all()
-        .insert(&tx.txn)
-        .await
-        .map_err(Error::from)
-        .map_err(taken_external_id)?;
-    tx.record(change).await?;
+    let insert = insert_statements(tx.get_database_backend(), vec![row.into_active_model().reset_all()]);
+    tx.write_and_record(insert, vec![change]).await.map_err(taken_external_id)?;
     tx.commit().await?;
     Ok(view)
 }
