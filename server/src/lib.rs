@@ -51,7 +51,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     };
     let head = hooks::dispatcher::dispatched_up_to(&db).await?;
     let pipeline = hooks::Pipeline::start()?;
-    let hooks = HooksHandle::default();
+    // A single node on SQLite writes its users table alone: it may remember signed-in users.
+    let hooks = HooksHandle::new(db.get_database_backend() == sea_orm::DbBackend::Sqlite && cluster.is_none());
     let state = AppState {
         ticket_inserts: domain::group_commit::GroupCommit::start(db.clone(), hooks.clone()),
         storage: Arc::new(LocalDisk::new(config.data_dir.join("attachments"))),

@@ -75,6 +75,24 @@ async fn deactivated_user_is_locked_out_and_old_token_dies() {
     app.delete(&format!("/api/users/{}", app.admin.id), &app.admin, 409).await;
 }
 
+/// On a single node the server remembers signed-in accounts between requests; a change to one
+/// must still show on the very next request, whoever made it.
+#[tokio::test]
+async fn a_changed_account_is_seen_by_the_very_next_request() {
+    let app = common::spawn_app().await;
+    let agent = app.agent("Agnes").await;
+    let ticket = json!({ "subject": "Phoned in", "description": "x", "source": "phone" });
+    app.post("/api/tickets", &agent, ticket.clone(), 201).await;
+    assert_eq!(app.get("/api/users/me", &agent, 200).await["role"], "agent");
+
+    app.patch(&format!("/api/users/{}", agent.id), &app.admin, json!({ "role": "customer" }), 200).await;
+    assert_eq!(app.get("/api/users/me", &agent, 200).await["role"], "customer");
+    app.post("/api/tickets", &agent, ticket, 403).await;
+
+    app.patch("/api/users/me", &agent, json!({ "name": "Agnes B." }), 200).await;
+    assert_eq!(app.get("/api/users/me", &agent, 200).await["name"], "Agnes B.");
+}
+
 #[tokio::test]
 async fn profile_updates_require_the_current_password() {
     let app = common::spawn_app().await;

@@ -49,17 +49,23 @@ fn bearer(parts: &Parts) -> Option<&str> {
 pub async fn user_from_token(state: &AppState, token: &str) -> Result<AuthUser> {
     let unauthorized = || Error::Unauthorized("invalid or expired token".into());
     let claims = state.jwt.verify(token).ok_or_else(unauthorized)?;
-    // Not `.one()`: it adds `LIMIT ?`, and SQLite re-prepares a statement each time a parameter
-    // its planner looked at is bound again, a LIMIT's included. This runs on every request: it
-    // was 213 of the 254 re-prepares caught in 4 s of REST load (gdb on sqlite3Reprepare). A
-    // primary-key lookup needs no limit.
-    let user = user::Entity::find_by_id(claims.sub)
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .next()
-        .filter(|u| u.is_active)
-        .ok_or_else(unauthorized)?;
+    // Remembered where it can be (see `SignedInUsers`). Read with `.all()`, not `.one()`: that
+    // adds `LIMIT ?`, and SQLite re-prepares a statement each time a parameter its planner
+    // looked at is bound again, a LIMIT's included (213 of the 254 re-prepares caught in 4 s of
+    // REST load, gdb on sqlite3Reprepare). A primary-key lookup needs no limit.
+    let signed_in = state.hooks.signed_in();
+    let user = match signed_in.get(&claims.sub) {
+        Some(user) => user,
+        None => {
+            let era = signed_in.era();
+            let user = user::Entity::find_by_id(claims.sub).all(&state.db).await?.into_iter().next().ok_or_else(unauthorized)?;
+            signed_in.remember(user.clone(), era);
+            user
+        }
+    };
+    if !user.is_active {
+        return Err(unauthorized());
+    }
     let role = Role::parse(&user.role).ok_or_else(unauthorized)?;
     Ok(AuthUser { user, role })
 }

@@ -6,6 +6,7 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::Value;
 
+use super::planned;
 use crate::{entity::event, error::Result, hooks::HooksHandle};
 
 /// What kind of entity changed.
@@ -133,6 +134,8 @@ pub struct Tx {
     hooks: HooksHandle,
     backend: DbBackend,
     ordered: bool,
+    /// Users whose rows this transaction changed: forgotten at commit ([`crate::auth::SignedInUsers`]).
+    users_changed: Vec<String>,
 }
 
 impl Tx {
@@ -151,12 +154,16 @@ impl Tx {
             hooks: hooks.clone(),
             backend,
             ordered: false,
+            users_changed: Vec::new(),
         })
     }
 
     /// Appends the event for `change`; returns its `event_id`.
     pub async fn record(&mut self, change: Change) -> Result<i64> {
         self.take_event_order_lock().await?;
+        if change.kind == Kind::User {
+            self.users_changed.push(change.entity_id.clone());
+        }
         let row = event_row(change).insert(&self.txn).await?;
         Ok(row.id)
     }
@@ -165,35 +172,61 @@ impl Tx {
     /// all in one round trip where the database allows it ([`super::execute_together`]).
     pub async fn write_and_record(&mut self, mut writes: Vec<Statement>, changes: Vec<Change>) -> Result<()> {
         self.take_event_order_lock().await?;
+        let users = changes.iter().filter(|c| c.kind == Kind::User).map(|c| c.entity_id.clone());
+        self.users_changed.extend(users);
         writes.extend(super::insert_statements(self.backend, changes.into_iter().map(event_row).collect()));
         super::execute_together(&self.txn, writes).await?;
         Ok(())
     }
 
-    /// On PostgreSQL, sequence values are handed out in insert order but become visible in commit
-    /// order, so a reader could see event 7 before event 6 commits and skip 6 forever. Holding a
-    /// transaction-scoped advisory lock from the first event to commit makes the two orders
-    /// agree. SQLite serialises writers already.
     async fn take_event_order_lock(&mut self) -> Result<()> {
-        if self.ordered || self.backend != DbBackend::Postgres {
+        if self.ordered {
             return Ok(());
         }
-        self.txn
-            .execute_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT pg_advisory_xact_lock(7245300201)",
-            ))
-            .await?;
+        if let Some(lock) = event_order_lock(self.backend) {
+            self.txn.execute_raw(lock).await?;
+        }
         self.ordered = true;
         Ok(())
     }
 
-    /// Commits, then wakes the dispatcher so the event goes out at once.
+    /// Commits, then wakes the dispatcher so the event goes out at once. Changed users are
+    /// forgotten whatever the outcome: a failed commit may still have happened.
     pub async fn commit(self) -> Result<()> {
-        self.txn.commit().await?;
+        let committed = self.txn.commit().await;
+        for id in &self.users_changed {
+            self.hooks.signed_in().forget(id);
+        }
+        committed?;
         self.hooks.wake();
         Ok(())
     }
+}
+
+/// Commits `writes` and the events of `changes` in one transaction planned in full
+/// ([`planned::commit`]: one hand-off on SQLite), in the turn the caller took; then wakes the
+/// dispatcher.
+pub async fn commit_planned(db: &DatabaseConnection, hooks: &HooksHandle, turn: WriteTurn, writes: Vec<Statement>, changes: Vec<Change>) -> Result<()> {
+    let backend = db.get_database_backend();
+    let mut statements: Vec<Statement> = event_order_lock(backend).into_iter().collect();
+    statements.extend(writes);
+    let users_changed: Vec<String> = changes.iter().filter(|c| c.kind == Kind::User).map(|c| c.entity_id.clone()).collect();
+    statements.extend(super::insert_statements(backend, changes.into_iter().map(event_row).collect()));
+    let committed = planned::commit(db, statements).await;
+    drop(turn);
+    users_changed.iter().for_each(|id| hooks.signed_in().forget(id));
+    committed?;
+    hooks.wake();
+    Ok(())
+}
+
+/// On PostgreSQL, sequence values are handed out in insert order but become visible in commit
+/// order, so a reader could see event 7 before event 6 commits and skip 6 forever. Holding a
+/// transaction-scoped advisory lock from the first event to commit makes the two orders agree.
+/// SQLite serialises writers already.
+fn event_order_lock(backend: DbBackend) -> Option<Statement> {
+    (backend == DbBackend::Postgres)
+        .then(|| Statement::from_string(DbBackend::Postgres, "SELECT pg_advisory_xact_lock(7245300201)"))
 }
 
 fn event_row(change: Change) -> event::ActiveModel {

@@ -3,8 +3,8 @@
 //! On SQLite every statement is a hand-off to the connection's own thread and back (two thread
 //! wake-ups), and writers take turns; a creation on its own is four of them under the write
 //! lock (BEGIN, its row, its event, COMMIT). Queued creations are written together instead: one
-//! multi-row insert for the rows and one for their events, sent in one hand-off
-//! ([`super::execute_together`]), and one commit, however many they are. Under load that is most
+//! multi-row insert for the rows and one for their events, begun and committed in the same
+//! hand-off ([`super::planned`]), however many they are. Under load that is most
 //! of a request's database work gone; alone, a creation pays one hop between tasks more than
 //! before. Each caller waits for the commit that holds its row, so a
 //! success still means committed, and the event still commits with its change. A creation
@@ -14,8 +14,8 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Change, Tx,
-    change::{WriteTurn, write_turn},
+    Change,
+    change::{WriteTurn, commit_planned, write_turn},
 };
 use crate::{
     error::{Error, Result},
@@ -130,8 +130,6 @@ async fn write<A>(db: &DatabaseConnection, hooks: &HooksHandle, turn: WriteTurn,
 where
     A: ActiveModelTrait + Send + Sync + 'static,
 {
-    let mut tx = Tx::begin_in_turn(db, hooks, turn).await?;
     let inserts = super::insert_statements(db.get_database_backend(), rows);
-    tx.write_and_record(inserts, changes).await?;
-    tx.commit().await
+    commit_planned(db, hooks, turn, inserts, changes).await
 }

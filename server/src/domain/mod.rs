@@ -9,6 +9,7 @@ pub mod group_commit;
 pub mod kb;
 pub mod notifications;
 pub mod pagination;
+pub mod planned;
 pub mod tickets;
 pub mod users;
 pub mod validate;
@@ -65,16 +66,7 @@ where
 pub async fn execute_together(db: &impl ConnectionTrait, statements: Vec<Statement>) -> Result<(), DbErr> {
     match db.get_database_backend() {
         DbBackend::Sqlite if statements.len() > 1 => {
-            let mut sql = String::new();
-            let mut values = Vec::new();
-            for statement in statements {
-                if !sql.is_empty() {
-                    sql.push_str(";\n");
-                }
-                sql.push_str(&statement.sql);
-                values.extend(statement.values.map(|v| v.0).unwrap_or_default());
-            }
-            db.execute_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)).await?;
+            db.execute_raw(planned::wrapped(None, statements, None)).await?;
         }
         _ => {
             for statement in statements {

@@ -2,14 +2,19 @@
 use std::time::Duration;
 
 use sea_orm::{
-    ColumnTrait, TryIntoModel, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    Statement, TryIntoModel, sea_query::Query,
 };
 use tokio_util::sync::CancellationToken;
 
 use super::rules;
 use crate::{
-    domain::{self, change::begin_write, notifications::Notification},
+    domain::{
+        self,
+        change::{begin_write, write_turn},
+        notifications::Notification,
+        planned::PlannedTx,
+    },
     entity::{dispatch_cursor, event, notification, webhook_delivery},
     error::{Error, Result},
     state::AppState,
@@ -132,18 +137,22 @@ async fn plan_batch(state: &AppState, from: i64) -> Result<Batch> {
 /// Writes `batch` and moves the cursor from `from` to `newest`, unless the cursor is no longer
 /// at `from`: then nothing is written, and the cursor's position comes back.
 async fn write_batch(state: &AppState, from: i64, newest: i64, batch: &mut Batch) -> Result<Option<i64>> {
-    let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
+    let turn = write_turn(&state.db, &state.hooks).await?;
     // The claim and its check in one statement, first: it takes the cursor row's lock
-    // (PostgreSQL; SQLite's write lock is held already), and matches nothing if another node
-    // dispatched these events meanwhile. One round trip fewer under the lock than a locking read.
-    let claimed = dispatch_cursor::Entity::update_many()
-        .col_expr(dispatch_cursor::Column::LastEventId, sea_orm::sea_query::Expr::value(newest))
-        .filter(dispatch_cursor::Column::Name.eq(CURSOR))
-        .filter(dispatch_cursor::Column::LastEventId.eq(from))
-        .exec(&txn)
-        .await?;
-    if claimed.rows_affected == 0 {
-        drop(txn); // rolls back
+    // (PostgreSQL; SQLite's write lock is held already), and returns nothing if another node
+    // dispatched these events meanwhile. On SQLite it goes out with the BEGIN, and the writes
+    // with the COMMIT: two hand-offs under the write lock in all.
+    let backend = state.db.get_database_backend();
+    let claim = Query::update()
+        .table(dispatch_cursor::Entity)
+        .value(dispatch_cursor::Column::LastEventId, newest)
+        .and_where(dispatch_cursor::Column::Name.eq(CURSOR))
+        .and_where(dispatch_cursor::Column::LastEventId.eq(from))
+        .returning_col(dispatch_cursor::Column::Name)
+        .to_owned();
+    let (txn, claimed) = PlannedTx::begin(&state.db, backend.build(&claim)).await?;
+    if claimed == 0 {
+        txn.rollback().await?;
         drop(turn);
         let moved = dispatched_up_to(&state.db).await?;
         if moved == from {
@@ -152,11 +161,9 @@ async fn write_batch(state: &AppState, from: i64, newest: i64, batch: &mut Batch
         return Ok(Some(moved));
     }
     webhooks::stamp_queued(&mut batch.deliveries, state.webhooks.lease());
-    let backend = txn.get_database_backend();
     let mut inserts = domain::insert_statements(backend, std::mem::take(&mut batch.notifications));
     inserts.extend(domain::insert_statements(backend, batch.deliveries.clone()));
-    domain::execute_together(&txn, inserts).await?;
-    txn.commit().await?;
+    txn.commit(inserts).await?;
     drop(turn);
     Ok(None)
 }

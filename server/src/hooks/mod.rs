@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use crate::auth::SignedInUsers;
+
 /// The runtime the dispatcher runs on: one thread of its own. During a large fan-out the
 /// server's runtime queues thousands of socket-writer tasks; there each of the dispatcher's
 /// database round trips (a dozen per batch) waited behind the whole queue before going on
@@ -42,16 +44,27 @@ impl Drop for Pipeline {
     }
 }
 
-/// Wakes the dispatcher (after a commit) and the webhook worker (after a dispatch), and orders
-/// the writers of an embedded database.
+/// Wakes the dispatcher (after a commit) and the webhook worker (after a dispatch), orders the
+/// writers of an embedded database, and forgets remembered users whose rows a commit changed.
 #[derive(Clone, Default)]
 pub struct HooksHandle {
     events: Arc<Notify>,
     deliveries: Arc<Notify>,
     writes: Arc<tokio::sync::Mutex<()>>,
+    signed_in: Arc<SignedInUsers>,
 }
 
 impl HooksHandle {
+    /// `remember_users` only where this process is its database's only writer (see
+    /// [`SignedInUsers`]).
+    pub fn new(remember_users: bool) -> Self {
+        Self { signed_in: Arc::new(SignedInUsers::new(remember_users)), ..Self::default() }
+    }
+
+    pub fn signed_in(&self) -> &SignedInUsers {
+        &self.signed_in
+    }
+
     /// One writer at a time, queued in order. SQLite allows a single writer anyway, but lets the
     /// others wait in its busy handler, which sleeps in growing steps (up to 100 ms): queueing
     /// here instead hands the lock over the moment it is free.

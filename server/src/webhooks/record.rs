@@ -3,14 +3,15 @@
 use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryTrait, Set, sea_query::Expr};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryTrait, Set, sea_query::Expr};
 use tokio::sync::mpsc;
 
 use super::send::{Outcome, Verdict, backoff, judge};
 use crate::{
     domain::{
         self, Action, Change, Kind, Tx,
-        change::{WriteTurn, begin_in_turn, write_turn},
+        change::{WriteTurn, write_turn},
+        planned,
     },
     entity::{webhook_attempt, webhook_delivery, webhook_endpoint},
     error::Result,
@@ -79,7 +80,6 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<Finished>) {
 
 /// Writes attempts, delivery states and endpoint health; returns endpoints to disable.
 async fn write_batch(state: &AppState, turn: WriteTurn, batch: &[Finished]) -> Result<Vec<(webhook_endpoint::Model, &'static str)>> {
-    let (txn, turn) = begin_in_turn(&state.db, turn).await?;
     let attempts = batch.iter().map(|f| webhook_attempt::ActiveModel {
         id: Set(domain::new_id()),
         delivery_id: Set(f.delivery.id.clone()),
@@ -89,7 +89,7 @@ async fn write_batch(state: &AppState, turn: WriteTurn, batch: &[Finished]) -> R
         error: Set(f.outcome.error.clone()),
         response_body: Set(f.outcome.body.clone()),
     });
-    let backend = txn.get_database_backend();
+    let backend = state.db.get_database_backend();
     let mut writes = domain::insert_statements(backend, attempts.collect());
 
     let now = domain::now();
@@ -128,7 +128,6 @@ async fn write_batch(state: &AppState, turn: WriteTurn, batch: &[Finished]) -> R
         }
         writes.push(update.filter(webhook_delivery::Column::Id.is_in(ids)).build(backend));
     }
-    domain::execute_together(&txn, writes).await?;
 
     let limit = chrono::Duration::seconds(state.config.webhooks.disable_after_secs as i64);
     let mut to_disable = Vec::new();
@@ -137,28 +136,27 @@ async fn write_batch(state: &AppState, turn: WriteTurn, batch: &[Finished]) -> R
             to_disable.push((endpoint.clone(), "the receiver answered 410 Gone"));
         } else if ok {
             if endpoint.failing_since.is_some() {
-                webhook_endpoint::Entity::update_many()
+                let update = webhook_endpoint::Entity::update_many()
                     .col_expr(webhook_endpoint::Column::FailingSince, Expr::value(Option::<DateTime<Utc>>::None))
-                    .filter(webhook_endpoint::Column::UserId.eq(user_id))
-                    .exec(&txn)
-                    .await?;
+                    .filter(webhook_endpoint::Column::UserId.eq(user_id));
+                writes.push(update.build(backend));
             }
         } else if failed {
             match endpoint.failing_since {
                 Some(since) if now - since >= limit => to_disable.push((endpoint.clone(), "every delivery failed for too long")),
                 Some(_) => {}
                 None => {
-                    webhook_endpoint::Entity::update_many()
+                    let update = webhook_endpoint::Entity::update_many()
                         .col_expr(webhook_endpoint::Column::FailingSince, Expr::value(now))
                         .filter(webhook_endpoint::Column::UserId.eq(user_id))
-                        .filter(webhook_endpoint::Column::FailingSince.is_null())
-                        .exec(&txn)
-                        .await?;
+                        .filter(webhook_endpoint::Column::FailingSince.is_null());
+                    writes.push(update.build(backend));
                 }
             }
         }
     }
-    txn.commit().await?;
+    // Planned in full, so on SQLite begun and committed in the same hand-off.
+    planned::commit(&state.db, writes).await?;
     drop(turn);
     Ok(to_disable)
 }
