@@ -177,13 +177,14 @@ mod tests {
     use super::*;
 
     /// A file database behind a pool of one connection, so each test reuses the connection a
-    /// script ran on.
+    /// script ran on; its table holds the key "a".
     async fn one_connection_db() -> (DatabaseConnection, std::path::PathBuf) {
         let path = std::env::temp_dir().join(format!("ticketwire-planned-{}.db", uuid::Uuid::now_v7()));
         let mut options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
         options.max_connections(1).sqlx_logging(false);
         let db = Database::connect(options).await.unwrap();
         db.execute_unprepared("CREATE TABLE t (k TEXT PRIMARY KEY)").await.unwrap();
+        commit(&db, vec![insert("a")]).await.unwrap();
         (db, path)
     }
 
@@ -203,7 +204,6 @@ mod tests {
     #[tokio::test]
     async fn a_failing_statement_writes_nothing_and_the_connection_comes_back_usable() {
         let (db, path) = one_connection_db().await;
-        commit(&db, vec![insert("a")]).await.unwrap();
         let err = commit(&db, vec![insert("b"), insert("a")]).await.unwrap_err();
         assert!(matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))), "{err}");
         // Same connection: had the failed script's transaction stayed open, this BEGIN would fail.
@@ -215,7 +215,6 @@ mod tests {
     #[tokio::test]
     async fn a_check_decides_whether_the_rest_is_written() {
         let (db, path) = one_connection_db().await;
-        commit(&db, vec![insert("a")]).await.unwrap();
         let (txn, returned) = PlannedTx::begin(&db, rename("missing", "z")).await.unwrap();
         assert_eq!(returned, 0);
         txn.rollback().await.unwrap();
@@ -229,7 +228,6 @@ mod tests {
     #[tokio::test]
     async fn a_transaction_dropped_half_way_is_not_handed_on() {
         let (db, path) = one_connection_db().await;
-        commit(&db, vec![insert("a")]).await.unwrap();
         let (txn, returned) = PlannedTx::begin(&db, rename("a", "b")).await.unwrap();
         assert_eq!(returned, 1);
         drop(txn);
