@@ -124,6 +124,12 @@ impl Change {
         self.previous = serde_json::to_value(previous).ok();
         self
     }
+
+    /// The user whose row this change wrote, if it is a user's change: remembered sign-ins of
+    /// that user must be forgotten at commit ([`crate::auth::SignedInUsers`]).
+    fn user_written(&self) -> Option<String> {
+        (self.kind == Kind::User).then(|| self.entity_id.clone())
+    }
 }
 
 /// A write transaction that cannot commit a change without its event.
@@ -141,11 +147,6 @@ pub struct Tx {
 impl Tx {
     pub async fn begin(db: &DatabaseConnection, hooks: &HooksHandle) -> Result<Self> {
         let turn = write_turn(db, hooks).await?;
-        Self::begin_in_turn(db, hooks, turn).await
-    }
-
-    /// Begins in a turn the caller took already (see [`write_turn`]).
-    pub async fn begin_in_turn(db: &DatabaseConnection, hooks: &HooksHandle, turn: WriteTurn) -> Result<Self> {
         let backend = db.get_database_backend();
         let (txn, turn) = begin_in_turn(db, turn).await?;
         Ok(Self {
@@ -161,9 +162,7 @@ impl Tx {
     /// Appends the event for `change`; returns its `event_id`.
     pub async fn record(&mut self, change: Change) -> Result<i64> {
         self.take_event_order_lock().await?;
-        if change.kind == Kind::User {
-            self.users_changed.push(change.entity_id.clone());
-        }
+        self.users_changed.extend(change.user_written());
         let row = event_row(change).insert(&self.txn).await?;
         Ok(row.id)
     }
@@ -172,8 +171,7 @@ impl Tx {
     /// all in one round trip where the database allows it ([`super::execute_together`]).
     pub async fn write_and_record(&mut self, mut writes: Vec<Statement>, changes: Vec<Change>) -> Result<()> {
         self.take_event_order_lock().await?;
-        let users = changes.iter().filter(|c| c.kind == Kind::User).map(|c| c.entity_id.clone());
-        self.users_changed.extend(users);
+        self.users_changed.extend(changes.iter().filter_map(Change::user_written));
         writes.extend(super::insert_statements(self.backend, changes.into_iter().map(event_row).collect()));
         super::execute_together(&self.txn, writes).await?;
         Ok(())
@@ -210,7 +208,7 @@ pub async fn commit_planned(db: &DatabaseConnection, hooks: &HooksHandle, turn: 
     let backend = db.get_database_backend();
     let mut statements: Vec<Statement> = event_order_lock(backend).into_iter().collect();
     statements.extend(writes);
-    let users_changed: Vec<String> = changes.iter().filter(|c| c.kind == Kind::User).map(|c| c.entity_id.clone()).collect();
+    let users_changed: Vec<String> = changes.iter().filter_map(Change::user_written).collect();
     statements.extend(super::insert_statements(backend, changes.into_iter().map(event_row).collect()));
     let committed = planned::commit(db, statements).await;
     drop(turn);
