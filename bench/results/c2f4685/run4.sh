@@ -22,3 +22,11 @@ python3 bench/results/c2f4685/merge.py $OUT bench/results/c2f4685/results-mimall
 for run in 1000:20 10000:2; do
   MIMALLOC_PURGE_DELAY=0 $B --server /tmp/bins/mimalloc --out /tmp/bo6e fanout --target ticketwire --clients ${run%:*} --rate ${run#*:} --duration 15
 done
+# Last, glibc's own tunables instead of another allocator: /tmp/bins/tw-mxfast was a wrapper
+# `GLIBC_TUNABLES=… exec /tmp/bins/c2f4685 "$@"`, first with glibc.malloc.mxfast=0, then with
+# glibc.malloc.tcache_count=128; two interleaved REST pairs each (results-glibc-tunables.jsonl).
+for round in 1 2; do
+  for bin in c2f4685 tw-mxfast; do
+    $B --server /tmp/bins/$bin --out /tmp/bo6f/$bin rest --clients 1000 --writers 32 --duration 15 --rooms none
+  done
+done
