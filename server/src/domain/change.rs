@@ -281,7 +281,7 @@ pub async fn write_turn(db: &DatabaseConnection, hooks: &HooksHandle) -> Result<
 /// Starts a write transaction in a turn already taken. On SQLite it takes the write lock up
 /// front (`BEGIN IMMEDIATE`), so a read-then-write transaction never fails with `SQLITE_BUSY`
 /// when another writer committed in between.
-pub async fn begin_in_turn(db: &DatabaseConnection, turn: WriteTurn) -> Result<(DatabaseTransaction, WriteTurn), DbErr> {
+async fn begin_in_turn(db: &DatabaseConnection, turn: WriteTurn) -> Result<(DatabaseTransaction, WriteTurn), DbErr> {
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),

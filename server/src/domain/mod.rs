@@ -31,18 +31,10 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     now.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(now)
 }
 
-/// Inserts many rows with one statement per 500 rather than one round trip each: a KB publish
-/// notifies every user, and on SQLite every statement in the dispatcher's transaction holds the
-/// single write lock that API requests wait for. 500 rows stay under both databases' limits on
-/// bound parameters.
-pub async fn insert_in_chunks<A>(db: &impl ConnectionTrait, rows: Vec<A>) -> Result<(), DbErr>
-where
-    A: ActiveModelTrait,
-{
-    execute_together(db, insert_statements(db.get_database_backend(), rows)).await
-}
-
-/// The multi-row inserts for `rows`, 500 rows to a statement (none for no rows).
+/// The multi-row inserts for `rows`, 500 rows to a statement (none for no rows), rather than
+/// one statement each: a KB publish notifies every user, and on SQLite every statement in the
+/// dispatcher's transaction holds the single write lock that API requests wait for. 500 rows
+/// stay under both databases' limits on bound parameters.
 pub fn insert_statements<A>(backend: DbBackend, rows: Vec<A>) -> Vec<Statement>
 where
     A: ActiveModelTrait,
