@@ -211,8 +211,9 @@ async fn concurrent_identical_deliveries_make_one_ticket() {
     let path = native("datadog");
     let replies = futures::future::join_all((0..10).map(|_| post_key(&app, &path, &key, body.clone()))).await;
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 201 || *s == 200), "{statuses:?}");
+    let answers: Vec<String> = replies.iter().map(|r| format!("{} {}", r.status, r.body)).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{answers:#?}");
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 200), "{answers:#?}");
     let ids: std::collections::HashSet<&str> = replies.iter().filter_map(|r| r.body["id"].as_str()).collect();
     assert_eq!(ids.len(), 1);
     let list = app.get("/api/tickets?source=datadog", &app.admin, 200).await;

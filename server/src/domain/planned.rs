@@ -236,3 +236,109 @@ mod tests {
         let _ = std::fs::remove_file(path);
     }
 }
+
+/// Planned scripts and sea-orm transactions on one pool, some cancelled half-way: no
+/// connection may go back to the pool inside a transaction (the next `BEGIN` on it would fail,
+/// or worse, nest), and nothing may fail but the duplicates written on purpose.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod shared_pool {
+    use std::time::Duration;
+
+    use sea_orm::{ConnectOptions, Database};
+
+    use super::*;
+    use crate::{domain::change, hooks::HooksHandle};
+
+    fn sql(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+        Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
+    }
+
+    fn insert(table: &str, key: String) -> Statement {
+        sql(&format!("INSERT INTO {table} (k) VALUES (?)"), vec![key.into()])
+    }
+
+    /// One write of each kind this crate makes, chosen by `kind`.
+    async fn write(db: &DatabaseConnection, hooks: &HooksHandle, kind: usize, key: String) -> Result<(), DbErr> {
+        match kind {
+            // The dispatcher's shape: a checked begin, then commit or roll back.
+            0 => {
+                let turn = change::write_turn(db, hooks).await?;
+                let (txn, _) = PlannedTx::begin(db, sql("UPDATE c SET v = v + 1 WHERE name = 'main' RETURNING name", vec![])).await?;
+                if key.ends_with('0') { txn.rollback().await? } else { txn.commit(vec![insert("t", key.clone()), insert("t", format!("{key}b"))]).await? }
+                drop(turn);
+            }
+            // The group commit's shape.
+            1 => {
+                let turn = change::write_turn(db, hooks).await?;
+                commit(db, vec![insert("t", key)]).await?;
+                drop(turn);
+            }
+            // A write outside the turn (autocommit).
+            2 => {
+                db.execute_raw(insert("t", key)).await?;
+            }
+            // A domain transaction: read, write, and now and then a duplicate that fails it.
+            _ => {
+                let (txn, turn) = change::begin_write(db, hooks).await?;
+                txn.query_one_raw(sql("SELECT k FROM t WHERE k = ?", vec![key.clone().into()])).await?;
+                txn.execute_raw(insert("t", key.clone())).await?;
+                if key.ends_with('0') {
+                    assert!(txn.execute_raw(insert("t", key)).await.is_err());
+                } else {
+                    txn.commit().await?;
+                }
+                drop(turn);
+            }
+        }
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_connection_goes_back_inside_a_transaction() {
+        let path = std::env::temp_dir().join(format!("ticketwire-shared-pool-{}.db", uuid::Uuid::now_v7()));
+        let mut options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
+        options.max_connections(8).sqlx_logging(false).test_before_acquire(false).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal).busy_timeout(Duration::from_secs(5))
+        });
+        let db = Database::connect(options).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (k TEXT PRIMARY KEY); CREATE TABLE c (name TEXT PRIMARY KEY, v INTEGER); INSERT INTO c VALUES ('main', 0)").await.unwrap();
+        let hooks = HooksHandle::new(false);
+        let workers = (0..16).map(|worker| {
+            let (db, hooks) = (db.clone(), hooks.clone());
+            tokio::spawn(async move {
+                let (mut errors, mut cancelled) = (Vec::new(), 0);
+                for i in 0..300usize {
+                    // Every third write is cancelled after a few hundred microseconds at most.
+                    let limit = if i % 3 == 0 { Duration::from_micros((i * 37 % 900) as u64) } else { Duration::from_secs(30) };
+                    match tokio::time::timeout(limit, write(&db, &hooks, worker % 4, format!("w{worker}-{i}"))).await {
+                        Ok(Err(e)) => {
+                            errors.push(format!("{worker}/{i}: {e}"));
+                            break;
+                        }
+                        Err(_) => cancelled += 1,
+                        Ok(Ok(())) => {}
+                    }
+                }
+                (errors, cancelled)
+            })
+        });
+        let (mut errors, mut cancelled) = (Vec::new(), 0);
+        for worker in workers.collect::<Vec<_>>() {
+            let (e, c) = worker.await.unwrap();
+            errors.extend(e);
+            cancelled += c;
+        }
+        assert!(errors.is_empty(), "{} failed: {:?}", errors.len(), &errors[..errors.len().min(10)]);
+        assert!(cancelled > 100, "only {cancelled} writes were cancelled: the test proves little");
+        // Every pooled connection, held at once so none comes round twice: each can begin.
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            let mut conn = db.get_sqlite_connection_pool().acquire().await.unwrap();
+            conn.execute("BEGIN; ROLLBACK").await.unwrap();
+            held.push(conn);
+        }
+        drop(held);
+        let _ = std::fs::remove_file(path);
+    }
+}

@@ -80,7 +80,15 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     spawn_config(config).await
 }
 
+/// The server runs inside the test process: its errors (the cause behind a 500, say) go to the
+/// test's captured output, shown when the test fails. `RUST_LOG` widens it.
+fn show_server_errors() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "ticketwire=error".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
 pub async fn spawn_config(config: Config) -> TestApp {
+    show_server_errors();
     let admin_email = "admin@example.com";
     let admin_password = "admin-password";
     let admin = ticketwire::cli::create_user(&config, admin_email, admin_password, "Ada Admin", Role::Admin).await;
