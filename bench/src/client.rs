@@ -58,8 +58,14 @@ impl Swarm {
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..n {
             let auth = serde_json::json!({ "token": run.tokens[i % run.tokens.len()], "rooms": opts.rooms }).to_string();
-            let (run, connected, failed, received, stop_rx, gate) =
-                (run.clone(), connected.clone(), failed.clone(), received.clone(), stop_rx.clone(), gate.clone());
+            let (run, connected, failed, received, stop_rx, gate) = (
+                run.clone(),
+                connected.clone(),
+                failed.clone(),
+                received.clone(),
+                stop_rx.clone(),
+                gate.clone(),
+            );
             tasks.spawn(async move {
                 let permit = gate.acquire_owned().await;
                 let mut ws = match open(&run, i, &auth).await {
@@ -78,14 +84,25 @@ impl Swarm {
         }
         let started = Instant::now();
         let mut last = Instant::now();
-        while connected.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < n && started.elapsed() < Duration::from_secs(300) {
+        while connected.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < n
+            && started.elapsed() < Duration::from_secs(300)
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
             if last.elapsed() >= Duration::from_secs(3) {
-                eprintln!("  connecting: {} / {n} ({} failed)", connected.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+                eprintln!(
+                    "  connecting: {} / {n} ({} failed)",
+                    connected.load(Ordering::Relaxed),
+                    failed.load(Ordering::Relaxed)
+                );
                 last = Instant::now();
             }
         }
-        Ok(Self { connected, received, stop, tasks })
+        Ok(Self {
+            connected,
+            received,
+            stop,
+            tasks,
+        })
     }
 
     pub fn connected(&self) -> usize {
@@ -114,13 +131,20 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 async fn open(run: &Running, i: usize, auth: &str) -> Result<Ws> {
     let sock = TcpSocket::new_v4()?;
     sock.bind(source(i))?;
-    let stream = tokio::time::timeout(Duration::from_secs(30), sock.connect(run.addr)).await.context("connect timeout")??;
+    let stream = tokio::time::timeout(Duration::from_secs(30), sock.connect(run.addr))
+        .await
+        .context("connect timeout")??;
     stream.set_nodelay(true)?;
     let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", run.addr);
-    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let (mut ws, _) = tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::client_async_with_config(url, stream, Some(config)))
-        .await
-        .context("handshake timeout")??;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (mut ws, _) = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio_tungstenite::client_async_with_config(url, stream, Some(config)),
+    )
+    .await
+    .context("handshake timeout")??;
     // Engine.IO open packet, then our Socket.IO CONNECT with auth.
     let open = next_text(&mut ws).await?;
     if !open.starts_with('0') {
@@ -144,7 +168,10 @@ async fn open(run: &Running, i: usize, auth: &str) -> Result<Ws> {
 async fn next_text(ws: &mut Ws) -> Result<String> {
     let deadline = Duration::from_secs(30);
     loop {
-        match tokio::time::timeout(deadline, ws.next()).await.context("read timeout")? {
+        match tokio::time::timeout(deadline, ws.next())
+            .await
+            .context("read timeout")?
+        {
             Some(Ok(Message::Text(t))) => return Ok(t.to_string()),
             Some(Ok(Message::Close(_))) | None => bail!("closed"),
             Some(Ok(_)) => {}
@@ -153,7 +180,12 @@ async fn next_text(ws: &mut Ws) -> Result<String> {
     }
 }
 
-async fn live(ws: &mut Ws, run: &Running, received: &AtomicU64, mut stop: watch::Receiver<bool>) -> Receipts {
+async fn live(
+    ws: &mut Ws,
+    run: &Running,
+    received: &AtomicU64,
+    mut stop: watch::Receiver<bool>,
+) -> Receipts {
     let mut out = Vec::new();
     loop {
         tokio::select! {
@@ -165,14 +197,13 @@ async fn live(ws: &mut Ws, run: &Running, received: &AtomicU64, mut stop: watch:
                         let t = t.as_str();
                         if t == "2" {
                             if ws.send(Message::text("3")).await.is_err() { break; }
-                        } else if let Some(body) = t.strip_prefix("42") {
-                            if let Ok((name, ev)) = serde_json::from_str::<(&str, Event<'_>)>(body) {
-                                if name == "ticket.update" {
-                                    received.fetch_add(1, Ordering::Relaxed);
-                                    if let Some(idx) = run.ids.get(ev.data.id) {
-                                        out.push((idx << 40 | ev.data.version, at));
-                                    }
-                                }
+                        } else if let Some(body) = t.strip_prefix("42")
+                            && let Ok((name, ev)) = serde_json::from_str::<(&str, Event<'_>)>(body)
+                            && name == "ticket.update"
+                        {
+                            received.fetch_add(1, Ordering::Relaxed);
+                            if let Some(idx) = run.ids.get(ev.data.id) {
+                                out.push((idx << 40 | ev.data.version, at));
                             }
                         }
                     }

@@ -39,7 +39,15 @@ pub async fn fixed_rate_writer(run: &Running, rate: f64, secs: u64) -> (HashMap<
         tasks.spawn(async move {
             let start = now_us();
             let key = run.write(i).await;
-            key.map(|k| (k, Write { start, resp: now_us() }))
+            key.map(|k| {
+                (
+                    k,
+                    Write {
+                        start,
+                        resp: now_us(),
+                    },
+                )
+            })
         });
         if i % (rate.ceil() as u64 * 5).max(1) == 0 && i > 0 {
             eprintln!("  writer: {i}/{total} writes sent");
@@ -64,7 +72,10 @@ pub async fn fixed_rate_writer(run: &Running, rate: f64, secs: u64) -> (HashMap<
 }
 
 pub async fn fanout(cli: &Cli, a: &FanoutArgs) -> Result<Value> {
-    eprintln!("== fanout target={:?} N={} rate={}/s duration={}s", a.target, a.load.clients, a.load.rate, a.load.duration);
+    eprintln!(
+        "== fanout target={:?} N={} rate={}/s duration={}s",
+        a.target, a.load.clients, a.load.rate, a.load.duration
+    );
     let run = servers::start(cli, a.target, 20).await?;
     let result = fanout_on(&run, a).await;
     run.stop().await;
@@ -79,7 +90,10 @@ async fn fanout_on(run: &Running, a: &FanoutArgs) -> Result<Value> {
     let connect_s = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let n = swarm.connected();
-    eprintln!("  {n} connected in {connect_s:.1}s; {}", probe.connected(n)?);
+    eprintln!(
+        "  {n} connected in {connect_s:.1}s; {}",
+        probe.connected(n)?
+    );
 
     probe.writes_start().await?;
     let recv0 = swarm.received();
@@ -103,13 +117,25 @@ async fn fanout_on(run: &Running, a: &FanoutArgs) -> Result<Value> {
     });
     extend(&mut r, tally.fields(expected));
     extend(&mut r, server);
-    eprintln!("  {}; cpu {:.2}s = {:.2} us/msg", tally.line(expected), r["cpu_s"].as_f64().unwrap_or(0.0), r["cpu_us_per_msg"].as_f64().unwrap_or(0.0));
+    eprintln!(
+        "  {}; cpu {:.2}s = {:.2} us/msg",
+        tally.line(expected),
+        r["cpu_s"].as_f64().unwrap_or(0.0),
+        r["cpu_us_per_msg"].as_f64().unwrap_or(0.0)
+    );
     Ok(r)
 }
 
 /// `n` clients on `run`, all in room `tickets`.
 pub async fn connect_room(run: &Running, n: usize) -> Result<Swarm> {
-    let swarm = Swarm::connect(run, n, ClientOpts { rooms: vec!["tickets".into()] }).await?;
+    let swarm = Swarm::connect(
+        run,
+        n,
+        ClientOpts {
+            rooms: vec!["tickets".into()],
+        },
+    )
+    .await?;
     if swarm.connected() < n {
         eprintln!("  only {} of {n} clients connected", swarm.connected());
     }
@@ -123,7 +149,10 @@ pub async fn drain(received: impl Fn() -> u64, expected: u64, secs: u64) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if received() < expected {
-        eprintln!("  drain: {} of {expected} receipts after {secs}s", received());
+        eprintln!(
+            "  drain: {} of {expected} receipts after {secs}s",
+            received()
+        );
     }
 }
 
@@ -194,7 +223,11 @@ impl Tally {
     }
 
     fn share(&self, expected: u64) -> f64 {
-        if expected == 0 { 1.0 } else { self.delivered as f64 / expected as f64 }
+        if expected == 0 {
+            1.0
+        } else {
+            self.delivered as f64 / expected as f64
+        }
     }
 
     pub fn fields(&self, expected: u64) -> Value {
@@ -246,14 +279,24 @@ const EMIT_LAG: &str = "ticketwire_event_emit_lag_seconds";
 impl Probe {
     pub fn before(run: &Running) -> Result<Self> {
         let rss_before = servers::rss_kib(run.pid)?;
-        Ok(Probe { run: run.clone(), rss_before, rss_connected: 0, kib_per_conn: 0.0, cpu0: 0, emit_lag0: None })
+        Ok(Probe {
+            run: run.clone(),
+            rss_before,
+            rss_connected: 0,
+            kib_per_conn: 0.0,
+            cpu0: 0,
+            emit_lag0: None,
+        })
     }
 
     /// With `n` clients connected; says how the RSS grew.
     pub fn connected(&mut self, n: usize) -> Result<String> {
         self.rss_connected = servers::rss_kib(self.run.pid)?;
         self.kib_per_conn = (self.rss_connected as f64 - self.rss_before as f64) / n.max(1) as f64;
-        Ok(format!("RSS {} -> {} KiB = {:.1} KiB/conn", self.rss_before, self.rss_connected, self.kib_per_conn))
+        Ok(format!(
+            "RSS {} -> {} KiB = {:.1} KiB/conn",
+            self.rss_before, self.rss_connected, self.kib_per_conn
+        ))
     }
 
     pub async fn writes_start(&mut self) -> Result<()> {
@@ -287,7 +330,11 @@ pub struct Ended(Value);
 impl Ended {
     pub fn fields(mut self, delivered: u64) -> Value {
         let cpu_s = self.0["cpu_s"].as_f64().unwrap_or(0.0);
-        self.0["cpu_us_per_msg"] = json!(if delivered > 0 { cpu_s * 1e6 / delivered as f64 } else { 0.0 });
+        self.0["cpu_us_per_msg"] = json!(if delivered > 0 {
+            cpu_s * 1e6 / delivered as f64
+        } else {
+            0.0
+        });
         self.0
     }
 }

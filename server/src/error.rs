@@ -121,10 +121,10 @@ fn is_unavailable(e: &DbErr) -> bool {
                 // PostgreSQL class 08 (connection exception), 57P01–57P05 (admin shutdown, crash
                 // shutdown, cannot connect now, database dropped, idle session timeout), 53300
                 // (too many connections).
-                if let Some(code) = db.code() {
-                    if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
-                        return true;
-                    }
+                if let Some(code) = db.code()
+                    && (code.starts_with("08") || code.starts_with("57P") || code == "53300")
+                {
+                    return true;
                 }
             }
             _ => {}
@@ -138,25 +138,6 @@ fn is_unavailable(e: &DbErr) -> bool {
         || text.contains("connection closed")
         || text.contains("terminating connection")
         || text.contains("not currently accepting connections")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connection_failures_are_503_others_500() {
-        use sea_orm::{RuntimeErr, sqlx};
-        use std::sync::Arc;
-        let io = DbErr::Exec(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)))));
-        assert_eq!(Error::Db(io).status_and_code().0, StatusCode::SERVICE_UNAVAILABLE);
-        let closed = DbErr::Query(RuntimeErr::SqlxError(Arc::new(sqlx::Error::PoolClosed)));
-        assert_eq!(Error::Db(closed).status_and_code().0, StatusCode::SERVICE_UNAVAILABLE);
-        let killed = DbErr::Exec(RuntimeErr::Internal("terminating connection due to administrator command".into()));
-        assert_eq!(Error::Db(killed).status_and_code().0, StatusCode::SERVICE_UNAVAILABLE);
-        let other = DbErr::Custom("syntax error".into());
-        assert_eq!(Error::Db(other).status_and_code().0, StatusCode::INTERNAL_SERVER_ERROR);
-    }
 }
 
 impl Error {
@@ -239,5 +220,24 @@ impl From<QueryRejection> for Error {
 impl From<PathRejection> for Error {
     fn from(rejection: PathRejection) -> Self {
         Error::BadRequest(rejection.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_failures_are_503_others_500() {
+        use sea_orm::{RuntimeErr, sqlx};
+        use std::sync::Arc;
+        let io = DbErr::Exec(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)))));
+        assert_eq!(Error::Db(io).status_and_code().0, StatusCode::SERVICE_UNAVAILABLE);
+        let closed = DbErr::Query(RuntimeErr::SqlxError(Arc::new(sqlx::Error::PoolClosed)));
+        assert_eq!(Error::Db(closed).status_and_code().0, StatusCode::SERVICE_UNAVAILABLE);
+        let killed = DbErr::Exec(RuntimeErr::Internal("terminating connection due to administrator command".into()));
+        assert_eq!(Error::Db(killed).status_and_code().0, StatusCode::SERVICE_UNAVAILABLE);
+        let other = DbErr::Custom("syntax error".into());
+        assert_eq!(Error::Db(other).status_and_code().0, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -180,10 +180,10 @@ async fn follow_other_nodes(state: AppState, cluster: cluster::Cluster, stop: Ca
                 _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                 _ = stop.cancelled() => return,
             }
-            if let Ok(dispatched) = hooks::dispatcher::dispatched_up_to(&state.db).await {
-                if let Err(e) = state.realtime.advance_to(dispatched).await {
-                    tracing::warn!(error = %e, "could not catch up with the event log");
-                }
+            if let Ok(dispatched) = hooks::dispatcher::dispatched_up_to(&state.db).await
+                && let Err(e) = state.realtime.advance_to(dispatched).await
+            {
+                tracing::warn!(error = %e, "could not catch up with the event log");
             }
         }
     };

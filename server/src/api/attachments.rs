@@ -195,6 +195,7 @@ async fn replace(State(state): State<AppState>, user: AuthUser, Path(id): Path<S
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

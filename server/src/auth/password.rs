@@ -38,6 +38,7 @@ pub async fn verify_password(password: String, hash: String) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

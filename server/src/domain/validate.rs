@@ -102,6 +102,7 @@ pub fn id(field: &str, value: &str) -> Result<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -112,14 +112,10 @@ async fn comment_candidates(db: &impl ConnectionTrait, ev: &event::Model, actor_
         .unwrap_or_else(Vec::new);
     match action {
         "created" => {
-            if let Some(parent_id) = str_field(data, "parent_id") {
-                if let Some(parent) = comment::Entity::find_by_id(parent_id.to_string()).one(db).await? {
-                    out.push((
-                        parent.author_id,
-                        "reply_to_comment",
-                        format!("{} replied to your comment on '{subject}'", actor_name),
-                    ));
-                }
+            if let Some(parent_id) = str_field(data, "parent_id")
+                && let Some(parent) = comment::Entity::find_by_id(parent_id.to_string()).one(db).await?
+            {
+                out.push((parent.author_id, "reply_to_comment", format!("{actor_name} replied to your comment on '{subject}'")));
             }
             for who in people {
                 out.push((who, "comment_on_ticket", format!("New comment on your ticket '{subject}' by {}", actor_name)));

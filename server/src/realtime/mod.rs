@@ -3,6 +3,7 @@
 mod connect;
 mod head;
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod fuzz;
 mod replay;
 pub mod rooms;
@@ -215,10 +216,10 @@ impl Realtime {
         // Local sockets only, one by one: each emit says whether that socket's buffer was full.
         // Other nodes emit to their own sockets from the same log.
         for socket in op.sockets() {
-            if let Some(only) = &target.only {
-                if !socket.rooms().iter().any(|r| r.as_ref() == only.as_str()) {
-                    continue;
-                }
+            if let Some(only) = &target.only
+                && !socket.rooms().iter().any(|r| r.as_ref() == only.as_str())
+            {
+                continue;
             }
             let sent = socket.emit(target.event, &*target.payload);
             if let Err(SendError::Socket(SocketError::InternalChannelFull)) = sent {

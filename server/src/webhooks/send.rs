@@ -153,6 +153,7 @@ pub fn backoff(schedule: &[u64], attempts: usize) -> Option<Duration> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

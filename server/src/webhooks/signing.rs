@@ -54,6 +54,7 @@ pub fn verify(secret: &str, msg_id: &str, timestamp: &str, body: &[u8], header: 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

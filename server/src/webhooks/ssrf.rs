@@ -134,6 +134,7 @@ pub fn check_literal_host(url: &url::Url, allow: &[IpNet]) -> Result<(), String>
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -65,10 +65,10 @@ fn mutate(v: &mut Value, n: &mut usize, with: &Option<Value>) -> bool {
                     return true;
                 }
                 *n -= 1;
-                if let Some(child) = map.get_mut(&k) {
-                    if mutate(child, n, with) {
-                        return true;
-                    }
+                if let Some(child) = map.get_mut(&k)
+                    && mutate(child, n, with)
+                {
+                    return true;
                 }
             }
             false
