@@ -169,19 +169,9 @@ async fn save(
     who: &AuthUser,
     t: &ticket::Model,
     current: attachment::Model,
-    mut am: attachment::ActiveModel,
+    am: attachment::ActiveModel,
 ) -> Result<Attachment> {
-    am.updated_at = Set(super::now());
-    am.version = Set(current.version + 1);
-    let model = attachment::Entity::update_many()
-        .set(am)
-        .filter(attachment::Column::Id.eq(current.id.clone()))
-        .filter(attachment::Column::Version.eq(current.version))
-        .exec_with_returning(&tx.txn)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::conflict("the attachment was changed by someone else; reload and retry"))?;
+    let model = crate::domain::versioned::update::<attachment::Entity>(&tx.txn, &current.id, current.version, am).await?;
     let view = Attachment::from(model);
     tx.record(change_for(Action::Updated, &view, t, who.id()).previous(Attachment::from(current)))
         .await?;

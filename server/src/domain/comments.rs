@@ -183,17 +183,7 @@ pub async fn update(
     if !am.is_changed() {
         return Ok(current.into());
     }
-    am.updated_at = Set(super::now());
-    am.version = Set(current.version + 1);
-    let model = comment::Entity::update_many()
-        .set(am)
-        .filter(comment::Column::Id.eq(current.id.clone()))
-        .filter(comment::Column::Version.eq(current.version))
-        .exec_with_returning(&tx.txn)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::conflict("the comment was changed by someone else; reload and retry"))?;
+    let model = crate::domain::versioned::update::<comment::Entity>(&tx.txn, &current.id, current.version, am).await?;
     let view = Comment::from(model);
     // Staff-only whenever the comment is now internal: its content must never reach customers.
     // (A public comment made internal disappears for them: the realtime layer tells their rooms

@@ -221,17 +221,7 @@ pub async fn update(
     if !am.is_changed() {
         return Ok(current.into());
     }
-    am.updated_at = Set(super::now());
-    am.version = Set(current.version + 1);
-    let model = kb_article::Entity::update_many()
-        .set(am)
-        .filter(kb_article::Column::Id.eq(current.id.clone()))
-        .filter(kb_article::Column::Version.eq(current.version))
-        .exec_with_returning(&tx.txn)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::conflict("the article was changed by someone else; reload and retry"))?;
+    let model = crate::domain::versioned::update::<kb_article::Entity>(&tx.txn, &current.id, current.version, am).await?;
     let view = Article::from(model);
     let was_published = current.status == "published";
     // Unpublishing is news to readers too: they must drop the article.

@@ -13,6 +13,7 @@ pub mod planned;
 pub mod tickets;
 pub mod users;
 pub mod validate;
+pub mod versioned;
 
 pub use change::{Action, Change, Kind, Tx};
 pub use pagination::{Page, PageQuery};

@@ -273,30 +273,14 @@ pub async fn update_profile(state: &AppState, me: &AuthUser, patch: ProfilePatch
     save(tx, me.id(), current, am).await
 }
 
-async fn save(mut tx: Tx, actor_id: &str, current: user::Model, mut am: user::ActiveModel) -> Result<User> {
+async fn save(mut tx: Tx, actor_id: &str, current: user::Model, am: user::ActiveModel) -> Result<User> {
     if !am.is_changed() {
         return Ok(current.into());
     }
-    am.updated_at = Set(super::now());
-    am.version = Set(current.version + 1);
-    let updated = user::Entity::update_many()
-        .set(am)
-        .filter(user::Column::Id.eq(current.id.clone()))
-        .filter(user::Column::Version.eq(current.version))
-        .exec_with_returning(&tx.txn)
-        .await
-        .map_err(Error::from)
-        .map_err(|e| {
-            if e.is_unique_violation() {
-                Error::conflict("a user with this email already exists")
-            } else {
-                e
-            }
-        })?;
-    let model = updated
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::conflict("the user was changed by someone else; reload and retry"))?;
+    let model = crate::domain::versioned::update::<user::Entity>(&tx.txn, &current.id, current.version, am).await.map_err(|e| match e {
+        e if e.is_unique_violation() => Error::conflict("a user with this email already exists"),
+        e => e,
+    })?;
     let view = User::from(model);
     let previous = User::from(current);
     tx.record(

@@ -401,17 +401,7 @@ pub async fn save(
             _ => {}
         }
     }
-    am.updated_at = Set(super::now());
-    am.version = Set(current.version + 1);
-    let model = ticket::Entity::update_many()
-        .set(am)
-        .filter(ticket::Column::Id.eq(current.id.clone()))
-        .filter(ticket::Column::Version.eq(current.version))
-        .exec_with_returning(&tx.txn)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::conflict("the ticket was changed by someone else; reload and retry"))?;
+    let model = crate::domain::versioned::update::<ticket::Entity>(&tx.txn, &current.id, current.version, am).await?;
     let view = Ticket::from(model);
     let previous = Ticket::from(current);
     let mut change = Change::new(Kind::Ticket, Action::Updated, &view.id, &view)
