@@ -1,4 +1,5 @@
 //! Attachments: byte-for-byte round trip, limits, hostile names and access.
+#![allow(clippy::unwrap_used)] // a test that meets the unexpected should stop right there
 mod common;
 
 use reqwest::multipart::{Form, Part};

@@ -1,4 +1,5 @@
 //! Registration, sign-in, tokens and account lifecycle, over HTTP.
+#![allow(clippy::unwrap_used)] // a test that meets the unexpected should stop right there
 mod common;
 
 use reqwest::Method;

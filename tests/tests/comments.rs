@@ -1,4 +1,5 @@
 //! Comments, replies and internal notes.
+#![allow(clippy::unwrap_used)] // a test that meets the unexpected should stop right there
 mod common;
 
 use serde_json::json;

@@ -8,6 +8,7 @@
 //!   later, and nothing is half-done; the dispatcher resumes;
 //! - the attachment disk full (a 2 MiB tmpfs, when the test may mount one): 507, no orphan rows,
 //!   no staging leftovers, and everything else keeps working.
+#![allow(clippy::unwrap_used)] // a test that meets the unexpected should stop right there
 mod common;
 
 use std::{collections::BTreeSet, path::Path, process::Command, time::Duration};

@@ -1,5 +1,6 @@
 //! The hooks layer seen through REST: events in the same transaction, notifications to the right
 //! people, and a dispatcher that resumes after a restart.
+#![allow(clippy::unwrap_used)] // a test that meets the unexpected should stop right there
 mod common;
 
 use serde_json::{Value, json};

@@ -1,6 +1,7 @@
 //! Hostile input: every refusal is a clean 4xx in our `{code, detail}` shape, never a 500 and
 //! never a crash; what is accepted comes back byte for byte, as text.
 //! Runs on SQLite and (with `TEST_DATABASE_URL`) on PostgreSQL, where NUL bytes are the classic 500.
+#![allow(clippy::unwrap_used)] // a test that meets the unexpected should stop right there
 mod common;
 
 use common::TestApp;

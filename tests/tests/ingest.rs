@@ -1,6 +1,7 @@
 //! Inbound ingestion end to end: native payloads through each signature scheme, dedup,
 //! alert lifecycle and triage, batch (JSON and CSV), every auth failure, limits, and the
 //! hooks pipeline (events, notifications).
+#![allow(clippy::unwrap_used)] // a test that meets the unexpected should stop right there
 mod common;
 
 use base64::{Engine, engine::general_purpose::STANDARD};

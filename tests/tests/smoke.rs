@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // a test that meets the unexpected should stop right there
 mod common;
 
 use serde_json::json;

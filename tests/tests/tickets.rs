@@ -1,4 +1,5 @@
 //! Tickets: CRUD, visibility, filters, pagination, concurrency and validation.
+#![allow(clippy::unwrap_used)] // a test that meets the unexpected should stop right there
 mod common;
 
 use reqwest::Method;
