@@ -245,8 +245,6 @@ mod tests {
 mod shared_pool {
     use std::time::Duration;
 
-    use sea_orm::{ConnectOptions, Database};
-
     use super::*;
     use crate::{domain::change, hooks::HooksHandle};
 
@@ -296,12 +294,10 @@ mod shared_pool {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn no_connection_goes_back_inside_a_transaction() {
-        let path = std::env::temp_dir().join(format!("ticketwire-shared-pool-{}.db", uuid::Uuid::now_v7()));
-        let mut options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
-        options.max_connections(8).sqlx_logging(false).test_before_acquire(false).map_sqlx_sqlite_opts(|o| {
-            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal).busy_timeout(Duration::from_secs(5))
-        });
-        let db = Database::connect(options).await.unwrap();
+        // The server's own pool: the same size and connection settings.
+        let data_dir = std::env::temp_dir().join(format!("ticketwire-shared-pool-{}", uuid::Uuid::now_v7()));
+        let config = crate::config::Config { data_dir: data_dir.clone(), ..Default::default() };
+        let db = crate::db::connect(&config).await.unwrap();
         db.execute_unprepared("CREATE TABLE t (k TEXT PRIMARY KEY); CREATE TABLE c (name TEXT PRIMARY KEY, v INTEGER); INSERT INTO c VALUES ('main', 0)").await.unwrap();
         let hooks = HooksHandle::new(false);
         let workers = (0..16).map(|worker| {
@@ -339,6 +335,6 @@ mod shared_pool {
             held.push(conn);
         }
         drop(held);
-        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_dir_all(data_dir);
     }
 }
