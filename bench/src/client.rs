@@ -57,15 +57,10 @@ impl Swarm {
         let gate = Arc::new(tokio::sync::Semaphore::new(128));
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..n {
-            let auth = serde_json::json!({ "token": run.tokens[i % run.tokens.len()], "rooms": opts.rooms }).to_string();
-            let (run, connected, failed, received, stop_rx, gate) = (
-                run.clone(),
-                connected.clone(),
-                failed.clone(),
-                received.clone(),
-                stop_rx.clone(),
-                gate.clone(),
-            );
+            let auth =
+                serde_json::json!({ "token": run.tokens[i % run.tokens.len()], "rooms": opts.rooms }).to_string();
+            let (run, connected, failed, received, stop_rx, gate) =
+                (run.clone(), connected.clone(), failed.clone(), received.clone(), stop_rx.clone(), gate.clone());
             tasks.spawn(async move {
                 let permit = gate.acquire_owned().await;
                 let mut ws = match open(&run, i, &auth).await {
@@ -97,12 +92,7 @@ impl Swarm {
                 last = Instant::now();
             }
         }
-        Ok(Self {
-            connected,
-            received,
-            stop,
-            tasks,
-        })
+        Ok(Self { connected, received, stop, tasks })
     }
 
     pub fn connected(&self) -> usize {
@@ -131,14 +121,11 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 async fn open(run: &Running, i: usize, auth: &str) -> Result<Ws> {
     let sock = TcpSocket::new_v4()?;
     sock.bind(source(i))?;
-    let stream = tokio::time::timeout(Duration::from_secs(30), sock.connect(run.addr))
-        .await
-        .context("connect timeout")??;
+    let stream =
+        tokio::time::timeout(Duration::from_secs(30), sock.connect(run.addr)).await.context("connect timeout")??;
     stream.set_nodelay(true)?;
     let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", run.addr);
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0);
+    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
     let (mut ws, _) = tokio::time::timeout(
         Duration::from_secs(30),
         tokio_tungstenite::client_async_with_config(url, stream, Some(config)),
@@ -168,10 +155,7 @@ async fn open(run: &Running, i: usize, auth: &str) -> Result<Ws> {
 async fn next_text(ws: &mut Ws) -> Result<String> {
     let deadline = Duration::from_secs(30);
     loop {
-        match tokio::time::timeout(deadline, ws.next())
-            .await
-            .context("read timeout")?
-        {
+        match tokio::time::timeout(deadline, ws.next()).await.context("read timeout")? {
             Some(Ok(Message::Text(t))) => return Ok(t.to_string()),
             Some(Ok(Message::Close(_))) | None => bail!("closed"),
             Some(Ok(_)) => {}
@@ -180,12 +164,7 @@ async fn next_text(ws: &mut Ws) -> Result<String> {
     }
 }
 
-async fn live(
-    ws: &mut Ws,
-    run: &Running,
-    received: &AtomicU64,
-    mut stop: watch::Receiver<bool>,
-) -> Receipts {
+async fn live(ws: &mut Ws, run: &Running, received: &AtomicU64, mut stop: watch::Receiver<bool>) -> Receipts {
     let mut out = Vec::new();
     loop {
         tokio::select! {

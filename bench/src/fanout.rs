@@ -39,15 +39,7 @@ pub async fn fixed_rate_writer(run: &Running, rate: f64, secs: u64) -> (HashMap<
         tasks.spawn(async move {
             let start = now_us();
             let key = run.write(i).await;
-            key.map(|k| {
-                (
-                    k,
-                    Write {
-                        start,
-                        resp: now_us(),
-                    },
-                )
-            })
+            key.map(|k| (k, Write { start, resp: now_us() }))
         });
         if i % (rate.ceil() as u64 * 5).max(1) == 0 && i > 0 {
             eprintln!("  writer: {i}/{total} writes sent");
@@ -90,10 +82,7 @@ async fn fanout_on(run: &Running, a: &FanoutArgs) -> Result<Value> {
     let connect_s = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let n = swarm.connected();
-    eprintln!(
-        "  {n} connected in {connect_s:.1}s; {}",
-        probe.connected(n)?
-    );
+    eprintln!("  {n} connected in {connect_s:.1}s; {}", probe.connected(n)?);
 
     probe.writes_start().await?;
     let recv0 = swarm.received();
@@ -128,14 +117,7 @@ async fn fanout_on(run: &Running, a: &FanoutArgs) -> Result<Value> {
 
 /// `n` clients on `run`, all in room `tickets`.
 pub async fn connect_room(run: &Running, n: usize) -> Result<Swarm> {
-    let swarm = Swarm::connect(
-        run,
-        n,
-        ClientOpts {
-            rooms: vec!["tickets".into()],
-        },
-    )
-    .await?;
+    let swarm = Swarm::connect(run, n, ClientOpts { rooms: vec!["tickets".into()] }).await?;
     if swarm.connected() < n {
         eprintln!("  only {} of {n} clients connected", swarm.connected());
     }
@@ -149,10 +131,7 @@ pub async fn drain(received: impl Fn() -> u64, expected: u64, secs: u64) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if received() < expected {
-        eprintln!(
-            "  drain: {} of {expected} receipts after {secs}s",
-            received()
-        );
+        eprintln!("  drain: {} of {expected} receipts after {secs}s", received());
     }
 }
 
@@ -223,11 +202,7 @@ impl Tally {
     }
 
     fn share(&self, expected: u64) -> f64 {
-        if expected == 0 {
-            1.0
-        } else {
-            self.delivered as f64 / expected as f64
-        }
+        if expected == 0 { 1.0 } else { self.delivered as f64 / expected as f64 }
     }
 
     pub fn fields(&self, expected: u64) -> Value {
@@ -279,24 +254,14 @@ const EMIT_LAG: &str = "ticketwire_event_emit_lag_seconds";
 impl Probe {
     pub fn before(run: &Running) -> Result<Self> {
         let rss_before = servers::rss_kib(run.pid)?;
-        Ok(Probe {
-            run: run.clone(),
-            rss_before,
-            rss_connected: 0,
-            kib_per_conn: 0.0,
-            cpu0: 0,
-            emit_lag0: None,
-        })
+        Ok(Probe { run: run.clone(), rss_before, rss_connected: 0, kib_per_conn: 0.0, cpu0: 0, emit_lag0: None })
     }
 
     /// With `n` clients connected; says how the RSS grew.
     pub fn connected(&mut self, n: usize) -> Result<String> {
         self.rss_connected = servers::rss_kib(self.run.pid)?;
         self.kib_per_conn = (self.rss_connected as f64 - self.rss_before as f64) / n.max(1) as f64;
-        Ok(format!(
-            "RSS {} -> {} KiB = {:.1} KiB/conn",
-            self.rss_before, self.rss_connected, self.kib_per_conn
-        ))
+        Ok(format!("RSS {} -> {} KiB = {:.1} KiB/conn", self.rss_before, self.rss_connected, self.kib_per_conn))
     }
 
     pub async fn writes_start(&mut self) -> Result<()> {
@@ -330,11 +295,7 @@ pub struct Ended(Value);
 impl Ended {
     pub fn fields(mut self, delivered: u64) -> Value {
         let cpu_s = self.0["cpu_s"].as_f64().unwrap_or(0.0);
-        self.0["cpu_us_per_msg"] = json!(if delivered > 0 {
-            cpu_s * 1e6 / delivered as f64
-        } else {
-            0.0
-        });
+        self.0["cpu_us_per_msg"] = json!(if delivered > 0 { cpu_s * 1e6 / delivered as f64 } else { 0.0 });
         self.0
     }
 }

@@ -29,10 +29,7 @@ use client::{ClientOpts, Swarm};
 use servers::Target;
 
 #[derive(Parser)]
-#[command(
-    name = "bench",
-    about = "ticketwire load generator and side-by-side benchmark"
-)]
+#[command(name = "bench", about = "ticketwire load generator and side-by-side benchmark")]
 pub struct Cli {
     /// The ticketwire binary.
     #[arg(long, default_value = "target/release/ticketwire", global = true)]
@@ -66,11 +63,7 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', default_value = "ticketwire,peer,node")]
         targets: Vec<Target>,
         /// `N:rate` pairs, e.g. 1000:20,10000:5,10000:10
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "1000:20,5000:10,10000:5,10000:10"
-        )]
+        #[arg(long, value_delimiter = ',', default_value = "1000:20,5000:10,10000:5,10000:10")]
         runs: Vec<String>,
         #[arg(long, default_value_t = 15)]
         duration: u64,
@@ -153,9 +146,7 @@ fn main() -> Result<()> {
     now_us();
     raise_nofile();
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(run(cli))
 }
 
@@ -174,34 +165,17 @@ async fn run(cli: Cli) -> Result<()> {
             save(&cli, &r)?;
         }
         Cmd::Idle { target, clients } => {
-            let a = FanoutArgs {
-                target: *target,
-                load: Load {
-                    clients: *clients,
-                    rate: 0.0,
-                    duration: 0,
-                    drain: 0,
-                },
-            };
+            let a = FanoutArgs { target: *target, load: Load { clients: *clients, rate: 0.0, duration: 0, drain: 0 } };
             let r = fanout::fanout(&cli, &a).await?;
             save(&cli, &r)?;
         }
-        Cmd::Matrix {
-            targets,
-            runs,
-            duration,
-        } => {
+        Cmd::Matrix { targets, runs, duration } => {
             for spec in runs {
                 let (n, rate) = spec.split_once(':').context("runs are N:rate")?;
                 for t in targets {
                     let a = FanoutArgs {
                         target: *t,
-                        load: Load {
-                            clients: n.parse()?,
-                            rate: rate.parse()?,
-                            duration: *duration,
-                            drain: 20,
-                        },
+                        load: Load { clients: n.parse()?, rate: rate.parse()?, duration: *duration, drain: 20 },
                     };
                     match fanout::fanout(&cli, &a).await {
                         Ok(r) => save(&cli, &r)?,
@@ -230,10 +204,7 @@ async fn run(cli: Cli) -> Result<()> {
 fn save(cli: &Cli, r: &Value) -> Result<()> {
     use std::io::Write;
     println!("RESULT {r}");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(cli.out.join("results.jsonl"))?;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(cli.out.join("results.jsonl"))?;
     writeln!(f, "{r}")?;
     Ok(())
 }
@@ -252,10 +223,7 @@ fn ms(us: u64) -> f64 {
 }
 
 async fn webhooks(cli: &Cli, a: &WebhookArgs) -> Result<Value> {
-    eprintln!(
-        "== webhooks K={} publishes={} ticket rate={}/s",
-        a.users, a.publishes, a.rate
-    );
+    eprintln!("== webhooks K={} publishes={} ticket rate={}/s", a.users, a.publishes, a.rate);
     let receiver = receiver::Receiver::start().await?;
     let run = servers::start(cli, Target::Ticketwire, 1).await?;
     let res = async {
@@ -293,7 +261,11 @@ async fn webhooks(cli: &Cli, a: &WebhookArgs) -> Result<Value> {
         let span_s = last.saturating_sub(first) as f64 / 1e6;
         let end_to_end_s = last.saturating_sub(start) as f64 / 1e6;
         let metrics = run.http.get(format!("{}/metrics", run.base)).send().await?.text().await?;
-        let attempts: Vec<String> = metrics.lines().filter(|l| l.starts_with("ticketwire_webhook_attempts_total")).map(str::to_string).collect();
+        let attempts: Vec<String> = metrics
+            .lines()
+            .filter(|l| l.starts_with("ticketwire_webhook_attempts_total"))
+            .map(str::to_string)
+            .collect();
         let r = json!({
             "scenario": "webhooks",
             "target": "ticketwire",
@@ -329,10 +301,7 @@ async fn webhooks(cli: &Cli, a: &WebhookArgs) -> Result<Value> {
 }
 
 async fn rest(cli: &Cli, a: &RestArgs) -> Result<Value> {
-    eprintln!(
-        "== rest writers={} clients={} duration={}s",
-        a.writers, a.clients, a.duration
-    );
+    eprintln!("== rest writers={} clients={} duration={}s", a.writers, a.clients, a.duration);
     let receiver = receiver::Receiver::start().await?;
     let run = servers::start(cli, Target::Ticketwire, 20).await?;
     let res = async {

@@ -22,42 +22,30 @@ fn summary_since(metrics: &str, name: &str, base: Option<&Value>) -> Value {
         };
         if let Some(q) = rest.strip_prefix("{quantile=\"") {
             if let Some((q, v)) = q.split_once("\"} ") {
-                out.insert(
-                    q.to_string(),
-                    json!(v.trim().parse::<f64>().unwrap_or(f64::NAN)),
-                );
+                out.insert(q.to_string(), json!(v.trim().parse::<f64>().unwrap_or(f64::NAN)));
             }
         } else if let Some(b) = rest.strip_prefix("_bucket{") {
             let Some((labels, v)) = b.rsplit_once("} ") else {
                 continue;
             };
-            let Some(le) = labels
-                .split(',')
-                .find_map(|l| l.trim().strip_prefix("le=\""))
-                .map(|l| l.trim_end_matches('"'))
+            let Some(le) =
+                labels.split(',').find_map(|l| l.trim().strip_prefix("le=\"")).map(|l| l.trim_end_matches('"'))
             else {
                 continue;
             };
-            let le = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse::<f64>().unwrap_or(f64::NAN)
-            };
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse::<f64>().unwrap_or(f64::NAN) };
             let v = v.trim().parse::<f64>().unwrap_or(0.0);
             match buckets.iter_mut().find(|(l, _)| *l == le) {
                 Some(e) => e.1 += v,
                 None => buckets.push((le, v)),
             }
-        } else if let Some(v) = rest.strip_prefix("_sum ").or_else(|| {
-            rest.strip_prefix("_sum{")
-                .and_then(|r| r.rsplit_once("} ").map(|x| x.1))
-        }) {
+        } else if let Some(v) = rest
+            .strip_prefix("_sum ")
+            .or_else(|| rest.strip_prefix("_sum{").and_then(|r| r.rsplit_once("} ").map(|x| x.1)))
+        {
             sum += v.trim().parse::<f64>().unwrap_or(0.0);
         } else if let Some(v) = rest.strip_prefix("_count ") {
-            out.insert(
-                "count".into(),
-                json!(v.trim().parse::<f64>().unwrap_or(0.0)),
-            );
+            out.insert("count".into(), json!(v.trim().parse::<f64>().unwrap_or(0.0)));
         }
     }
     if buckets.is_empty() {
@@ -69,10 +57,7 @@ fn summary_since(metrics: &str, name: &str, base: Option<&Value>) -> Value {
         for (le, v) in buckets.iter_mut() {
             let prev = old
                 .iter()
-                .find(|p| {
-                    p[0].as_f64().unwrap_or(f64::INFINITY) == *le
-                        || (p[0].is_null() && le.is_infinite())
-                })
+                .find(|p| p[0].as_f64().unwrap_or(f64::INFINITY) == *le || (p[0].is_null() && le.is_infinite()))
                 .and_then(|p| p[1].as_f64())
                 .unwrap_or(0.0);
             *v -= prev;
@@ -91,11 +76,7 @@ fn summary_since(metrics: &str, name: &str, base: Option<&Value>) -> Value {
                 if le.is_infinite() {
                     return json!(lower.0); // above the top bucket: report its bound
                 }
-                let frac = if c > lower.1 {
-                    (rank - lower.1) / (c - lower.1)
-                } else {
-                    1.0
-                };
+                let frac = if c > lower.1 { (rank - lower.1) / (c - lower.1) } else { 1.0 };
                 return json!(lower.0 + (le - lower.0) * frac);
             }
             lower = (le, c);
@@ -110,19 +91,7 @@ fn summary_since(metrics: &str, name: &str, base: Option<&Value>) -> Value {
     out.insert(
         "buckets".into(),
         Value::Array(
-            buckets
-                .iter()
-                .map(|(l, c)| {
-                    json!([
-                        if l.is_infinite() {
-                            Value::Null
-                        } else {
-                            json!(l)
-                        },
-                        c
-                    ])
-                })
-                .collect(),
+            buckets.iter().map(|(l, c)| json!([if l.is_infinite() { Value::Null } else { json!(l) }, c])).collect(),
         ),
     );
     Value::Object(out)
@@ -133,14 +102,6 @@ pub async fn scrape(run: &Running, name: &str, base: Option<&Value>) -> Option<V
     if run.target != Target::Ticketwire {
         return None;
     }
-    let text = run
-        .http
-        .get(format!("{}/metrics", run.base))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
+    let text = run.http.get(format!("{}/metrics", run.base)).send().await.ok()?.text().await.ok()?;
     Some(summary_since(&text, name, base))
 }

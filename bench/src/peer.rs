@@ -36,10 +36,7 @@ struct Peer {
 }
 
 fn ticket(version: i64) -> Value {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
     json!({
         "id": TICKET_ID, "subject": "Printer on fire, third floor", "description": "x".repeat(560),
         "status": "open", "priority": "normal", "category": "general", "tags": ["bench"], "source": "api",
@@ -58,17 +55,14 @@ async fn broadcast(State(peer): State<Peer>) -> Json<Value> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let secret = std::env::var("PEER_JWT_SECRET")
-        .map_err(|_| anyhow::anyhow!("PEER_JWT_SECRET is required"))?;
+    let secret = std::env::var("PEER_JWT_SECRET").map_err(|_| anyhow::anyhow!("PEER_JWT_SECRET is required"))?;
     let listen = std::env::var("PEER_LISTEN").unwrap_or_else(|_| "127.0.0.1:0".into());
     let key = Arc::new(DecodingKey::from_secret(secret.as_bytes()));
     let validation = Arc::new(Validation::new(Algorithm::HS256));
 
     // Same engine settings as ticketwire (server/src/lib.rs).
-    let (layer, io) = SocketIo::builder()
-        .max_buffer_size(1024)
-        .ping_interval(std::time::Duration::from_secs(20))
-        .build_layer();
+    let (layer, io) =
+        SocketIo::builder().max_buffer_size(1024).ping_interval(std::time::Duration::from_secs(20)).build_layer();
     let middleware = move |s: SocketRef, TryData(auth): TryData<Value>| {
         let (key, validation) = (key.clone(), validation.clone());
         async move {
@@ -78,13 +72,7 @@ async fn main() -> anyhow::Result<()> {
             let rooms: Vec<String> = auth
                 .get("rooms")
                 .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .take(200)
-                        .map(str::to_string)
-                        .collect()
-                })
+                .map(|a| a.iter().filter_map(Value::as_str).take(200).map(str::to_string).collect())
                 .unwrap_or_default();
             s.join(rooms);
             Ok::<(), Refused>(())
@@ -92,14 +80,8 @@ async fn main() -> anyhow::Result<()> {
     };
     io.ns("/", (async |_s: SocketRef| {}).with(middleware));
 
-    let peer = Peer {
-        io,
-        version: Arc::new(AtomicI64::new(0)),
-    };
-    let app = Router::new()
-        .route("/broadcast", post(broadcast))
-        .with_state(peer)
-        .layer(layer);
+    let peer = Peer { io, version: Arc::new(AtomicI64::new(0)) };
+    let app = Router::new().route("/broadcast", post(broadcast)).with_state(peer).layer(layer);
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("bench-peer listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;

@@ -24,26 +24,16 @@ struct RecvInner {
 impl Receiver {
     pub async fn start() -> Result<Self> {
         use axum::{Router, body::Bytes, extract::State, http::StatusCode, routing::post};
-        let inner = Arc::new(RecvInner {
-            count: AtomicU64::new(0),
-            samples: Mutex::new((u64::MAX, 0, Vec::new())),
-        });
+        let inner = Arc::new(RecvInner { count: AtomicU64::new(0), samples: Mutex::new((u64::MAX, 0, Vec::new())) });
         async fn hook(State(inner): State<Arc<RecvInner>>, body: Bytes) -> StatusCode {
             let at = now_us();
             let wall = chrono::Utc::now();
             let lag = serde_json::from_slice::<Value>(&body)
                 .ok()
                 .and_then(|v| {
-                    v["notification"]["created_at"]
-                        .as_str()
-                        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                    v["notification"]["created_at"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
                 })
-                .map(|c| {
-                    (wall - c.with_timezone(&chrono::Utc))
-                        .num_microseconds()
-                        .unwrap_or(0)
-                        .max(0) as u64
-                });
+                .map(|c| (wall - c.with_timezone(&chrono::Utc)).num_microseconds().unwrap_or(0).max(0) as u64);
             inner.count.fetch_add(1, Ordering::Relaxed);
             if let Ok(mut s) = inner.samples.lock() {
                 s.0 = s.0.min(at);
@@ -54,9 +44,7 @@ impl Receiver {
             }
             StatusCode::NO_CONTENT
         }
-        let app = Router::new()
-            .route("/hook/{i}", post(hook))
-            .with_state(inner.clone());
+        let app = Router::new().route("/hook/{i}", post(hook)).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         tokio::spawn(async move {

@@ -27,13 +27,7 @@ pub fn write(out: &Path) -> Result<()> {
                 fanout.insert(key, v);
             }
             Some("two-nodes") => {
-                two_nodes.insert(
-                    (
-                        v["clients"].as_u64().unwrap_or(0),
-                        (f(&v, "rate") * 100.0) as u64,
-                    ),
-                    v,
-                );
+                two_nodes.insert((v["clients"].as_u64().unwrap_or(0), (f(&v, "rate") * 100.0) as u64), v);
             }
             _ => other.push(v),
         }
@@ -69,11 +63,7 @@ pub fn write(out: &Path) -> Result<()> {
         for peer in ["socketioxide", "node"] {
             if let Some(p) = fanout.get(&(*n, *r, peer.to_string())) {
                 let ratio = |k: &str| {
-                    if f(p, k) > 0.0 {
-                        format!("{:.2}×", f(v, k) / f(p, k))
-                    } else {
-                        "n/a".into()
-                    }
+                    if f(p, k) > 0.0 { format!("{:.2}×", f(v, k) / f(p, k)) } else { "n/a".into() }
                 };
                 md.push_str(&format!(
                     "| {n} | {} | {peer} | {} | {} | {} | {} |\n",
@@ -86,10 +76,7 @@ pub fn write(out: &Path) -> Result<()> {
             }
         }
     }
-    let lagged: Vec<_> = fanout
-        .iter()
-        .filter(|(_, v)| v["server_emit_lag_seconds"]["kind"] == "histogram")
-        .collect();
+    let lagged: Vec<_> = fanout.iter().filter(|(_, v)| v["server_emit_lag_seconds"]["kind"] == "histogram").collect();
     if !lagged.is_empty() {
         md.push_str("\n### ticketwire commit → emit lag (`ticketwire_event_emit_lag_seconds`, scrape difference over the run, bucket-interpolated)\n\n| N | writes/s | events | p50 ms | p99 ms | mean ms |\n|---:|---:|---:|---:|---:|---:|\n");
         for ((n, _, _), v) in lagged {
@@ -136,17 +123,12 @@ fn two_nodes_table(md: &mut String, runs: &BTreeMap<(u64, u64), Value>) {
     if runs.is_empty() {
         return;
     }
-    md.push_str("\n### Two nodes (scenario 5): PostgreSQL + Redis, clients half on each node, writes through node A\n\n");
+    md.push_str(
+        "\n### Two nodes (scenario 5): PostgreSQL + Redis, clients half on each node, writes through node A\n\n",
+    );
     md.push_str("| N | writes/s | clients on | connected | delivered | duplicates | p50 ms | p99 ms | max ms | p99 from request start ms | server emit lag p99 ms | RSS connected MiB | KiB/conn |\n");
     md.push_str("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    let row = |md: &mut String,
-               n: u64,
-               run: &Value,
-               label: &str,
-               v: &Value,
-               lag: String,
-               rss: f64,
-               kib: f64| {
+    let row = |md: &mut String, n: u64, run: &Value, label: &str, v: &Value, lag: String, rss: f64, kib: f64| {
         md.push_str(&format!(
             "| {n} | {} | {label} | {} | {:.3}% ({}/{}) | {} | {} | {} | {} | {} | {lag} | {:.0} | {:.1} |\n",
             f(run, "rate"),
@@ -166,9 +148,7 @@ fn two_nodes_table(md: &mut String, runs: &BTreeMap<(u64, u64), Value>) {
     for ((n, _), run) in runs {
         let nodes = run["nodes"].as_array().cloned().unwrap_or_default();
         for v in &nodes {
-            let lag = v["server_emit_lag_seconds"]["0.99"]
-                .as_f64()
-                .map_or("n/a".into(), |l| format!("{:.1}", l * 1e3));
+            let lag = v["server_emit_lag_seconds"]["0.99"].as_f64().map_or("n/a".into(), |l| format!("{:.1}", l * 1e3));
             row(
                 md,
                 *n,
@@ -181,20 +161,8 @@ fn two_nodes_table(md: &mut String, runs: &BTreeMap<(u64, u64), Value>) {
             );
         }
         let rss: f64 = nodes.iter().map(|v| f(v, "rss_connected_kib")).sum();
-        let grown: f64 = nodes
-            .iter()
-            .map(|v| f(v, "rss_connected_kib") - f(v, "rss_before_kib"))
-            .sum();
-        row(
-            md,
-            *n,
-            run,
-            "both",
-            run,
-            String::new(),
-            rss,
-            grown / f(run, "connected").max(1.0),
-        );
+        let grown: f64 = nodes.iter().map(|v| f(v, "rss_connected_kib") - f(v, "rss_before_kib")).sum();
+        row(md, *n, run, "both", run, String::new(), rss, grown / f(run, "connected").max(1.0));
     }
 }
 
@@ -206,24 +174,14 @@ fn plot(out: &Path, fanout: &BTreeMap<(u64, u64, String), Value>) -> Result<()> 
     let colors = [("ticketwire", RED), ("socketioxide", BLUE), ("node", GREEN)];
     // Left: p99 vs N, one line per server and rate.
     let max_n = fanout.keys().map(|k| k.0).max().unwrap_or(1000) as f64;
-    let max_p99 = fanout
-        .values()
-        .map(|v| f(v, "p99_from_start_ms"))
-        .fold(1.0, f64::max);
+    let max_p99 = fanout.values().map(|v| f(v, "p99_from_start_ms")).fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(&left)
-        .caption(
-            "fan-out p99 from write start (ms, log) vs clients",
-            ("sans-serif", 16),
-        )
+        .caption("fan-out p99 from write start (ms, log) vs clients", ("sans-serif", 16))
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(50)
         .build_cartesian_2d(0.0..max_n * 1.05, (1.0..max_p99 * 1.5).log_scale())?;
-    chart
-        .configure_mesh()
-        .x_desc("clients")
-        .y_desc("p99 ms")
-        .draw()?;
+    chart.configure_mesh().x_desc("clients").y_desc("p99 ms").draw()?;
     let rates: std::collections::BTreeSet<u64> = fanout.keys().map(|k| k.1).collect();
     for (name, color) in colors {
         for (ri, r) in rates.iter().enumerate() {
@@ -235,11 +193,7 @@ fn plot(out: &Path, fanout: &BTreeMap<(u64, u64, String), Value>) -> Result<()> 
             if pts.is_empty() {
                 continue;
             }
-            let style = ShapeStyle {
-                color: color.mix(1.0 - ri as f64 * 0.2),
-                filled: true,
-                stroke_width: 2,
-            };
+            let style = ShapeStyle { color: color.mix(1.0 - ri as f64 * 0.2), filled: true, stroke_width: 2 };
             chart
                 .draw_series(LineSeries::new(pts.clone(), style))?
                 .label(format!("{name} {}/s", *r as f64 / 100.0))
@@ -254,46 +208,28 @@ fn plot(out: &Path, fanout: &BTreeMap<(u64, u64, String), Value>) -> Result<()> 
         .position(SeriesLabelPosition::UpperLeft)
         .draw()?;
     // Right: KiB per connection vs N.
-    let max_kib = fanout
-        .values()
-        .map(|v| f(v, "kib_per_conn"))
-        .fold(1.0, f64::max);
+    let max_kib = fanout.values().map(|v| f(v, "kib_per_conn")).fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(&right)
-        .caption(
-            "server RSS per connection (KiB) vs clients",
-            ("sans-serif", 16),
-        )
+        .caption("server RSS per connection (KiB) vs clients", ("sans-serif", 16))
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(50)
         .build_cartesian_2d(0.0..max_n * 1.05, 0.0..max_kib * 1.2)?;
-    chart
-        .configure_mesh()
-        .x_desc("clients")
-        .y_desc("KiB/conn")
-        .draw()?;
+    chart.configure_mesh().x_desc("clients").y_desc("KiB/conn").draw()?;
     for (name, color) in colors {
         let mut by_n: BTreeMap<u64, f64> = BTreeMap::new();
         for (k, v) in fanout.iter().filter(|(k, _)| k.2 == name) {
             by_n.insert(k.0, f(v, "kib_per_conn"));
         }
         let pts: Vec<(f64, f64)> = by_n.into_iter().map(|(n, k)| (n as f64, k)).collect();
-        let style = ShapeStyle {
-            color: color.to_rgba(),
-            filled: true,
-            stroke_width: 2,
-        };
+        let style = ShapeStyle { color: color.to_rgba(), filled: true, stroke_width: 2 };
         chart
             .draw_series(LineSeries::new(pts.clone(), style))?
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], style));
         chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, style)))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
     root.present()?;
     println!("plot: {}", path.display());
     Ok(())

@@ -109,11 +109,8 @@ pub async fn start_with(
     extra_env: &[(String, String)],
 ) -> Result<Running> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tw-bench-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("tw-bench-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let log = std::fs::File::create(dir.join("server.log"))?;
@@ -148,8 +145,7 @@ pub async fn start_with(
         }
         Target::Peer => {
             let mut c = Command::new(&cli.peer);
-            c.env("PEER_JWT_SECRET", JWT_SECRET)
-                .env("PEER_LISTEN", "127.0.0.1:0");
+            c.env("PEER_JWT_SECRET", JWT_SECRET).env("PEER_LISTEN", "127.0.0.1:0");
             c
         }
         Target::Node => {
@@ -161,12 +157,7 @@ pub async fn start_with(
             c
         }
     };
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the server")?;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(log).kill_on_drop(true).spawn().context("starting the server")?;
     let pid = child.id().context("pid")?;
     let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
     let base = tokio::time::timeout(Duration::from_secs(60), async {
@@ -175,42 +166,25 @@ pub async fn start_with(
                 return Ok(line[i + "listening on ".len()..].trim().to_string());
             }
         }
-        bail!(
-            "the server exited before listening (see {})",
-            dir.join("server.log").display()
-        )
+        bail!("the server exited before listening (see {})", dir.join("server.log").display())
     })
     .await
     .context("waiting for 'listening on'")??;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let addr: SocketAddr = base.trim_start_matches("http://").parse()?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
 
     let (tokens, ids, tw) = match (setup, target) {
         (Setup::NodeOf(first), _) => (first.tokens.clone(), first.ids.clone(), None),
         (Setup::Fresh { agents }, Target::Ticketwire) => {
             let tw = Tw::setup(&http, &base, agents).await?;
             let tokens = tw.agent_tokens.clone();
-            let ids = tw
-                .tw
-                .tickets
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (t.clone(), i as u64))
-                .collect();
+            let ids = tw.tw.tickets.iter().enumerate().map(|(i, t)| (t.clone(), i as u64)).collect();
             (tokens, Arc::new(ids), Some(tw.tw))
         }
         (Setup::Fresh { agents }, _) => {
-            let tokens = (0..agents.max(1))
-                .map(|i| mint(&format!("user-{i}"), "agent"))
-                .collect::<Result<Vec<_>>>()?;
-            (
-                tokens,
-                Arc::new(HashMap::from([(PEER_TICKET.to_string(), 0)])),
-                None,
-            )
+            let tokens = (0..agents.max(1)).map(|i| mint(&format!("user-{i}"), "agent")).collect::<Result<Vec<_>>>()?;
+            (tokens, Arc::new(HashMap::from([(PEER_TICKET.to_string(), 0)])), None)
         }
     };
     eprintln!("  {} up at {base} (pid {pid})", target.name());
@@ -230,16 +204,10 @@ pub async fn start_with(
 
 fn tw_env(dir: &std::path::Path) -> Vec<(String, String)> {
     vec![
-        (
-            "TICKETWIRE_DATA_DIR".into(),
-            dir.join("data").display().to_string(),
-        ),
+        ("TICKETWIRE_DATA_DIR".into(), dir.join("data").display().to_string()),
         ("TICKETWIRE_JWT_SECRET".into(), JWT_SECRET.into()),
         ("TICKETWIRE_LISTEN".into(), "127.0.0.1:0".into()),
-        (
-            "TICKETWIRE_WEBHOOK_ALLOW_CIDRS".into(),
-            "127.0.0.0/8".into(),
-        ),
+        ("TICKETWIRE_WEBHOOK_ALLOW_CIDRS".into(), "127.0.0.0/8".into()),
         // The swarm shares a few accounts across thousands of sockets.
         ("TICKETWIRE_MAX_SOCKETS_PER_USER".into(), "100000".into()),
         ("RUST_LOG".into(), "warn".into()),
@@ -270,15 +238,7 @@ impl Server {
                     .await?;
                 ok_json(r).await?
             }
-            None => {
-                ok_json(
-                    self.http
-                        .post(format!("{}/broadcast", self.base))
-                        .send()
-                        .await?,
-                )
-                .await?
-            }
+            None => ok_json(self.http.post(format!("{}/broadcast", self.base)).send().await?).await?,
         };
         let id = v["id"].as_str().context("no id")?;
         let version = v["version"].as_u64().context("no version")?;
@@ -310,22 +270,10 @@ impl Tw {
                 .await?,
         )
         .await?;
-        let admin_token = login["access_token"]
-            .as_str()
-            .context("access_token")?
-            .to_string();
-        let mut tw = Tw {
-            admin_token,
-            agents,
-            tickets: Vec::new(),
-            http: http.clone(),
-            base: base.to_string(),
-        };
+        let admin_token = login["access_token"].as_str().context("access_token")?.to_string();
+        let mut tw = Tw { admin_token, agents, tickets: Vec::new(), http: http.clone(), base: base.to_string() };
         let ids = tw.create_users("agent", agents).await?;
-        let agent_tokens = ids
-            .iter()
-            .map(|id| mint(id, "agent"))
-            .collect::<Result<Vec<_>>>()?;
+        let agent_tokens = ids.iter().map(|id| mint(id, "agent")).collect::<Result<Vec<_>>>()?;
         for i in 0..4 {
             let t = ok_json(
                 http.post(format!("{base}/api/tickets"))
@@ -335,19 +283,14 @@ impl Tw {
                     .await?,
             )
             .await?;
-            tw.tickets
-                .push(t["id"].as_str().context("ticket id")?.to_string());
+            tw.tickets.push(t["id"].as_str().context("ticket id")?.to_string());
         }
         Ok(TwSetup { tw, agent_tokens })
     }
 
     /// Tokens of `n` new agents, apart from the socket clients' identities.
     pub async fn new_agent_tokens(&self, n: usize) -> Result<Vec<String>> {
-        self.create_users("agent", n)
-            .await?
-            .iter()
-            .map(|id| mint(id, "agent"))
-            .collect()
+        self.create_users("agent", n).await?.iter().map(|id| mint(id, "agent")).collect()
     }
 
     pub fn agent_count(&self) -> usize {
@@ -451,15 +394,8 @@ impl Tw {
 /// VmRSS of `pid`, KiB.
 pub fn rss_kib(pid: u32) -> Result<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = s
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .context("VmRSS")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("VmRSS value")?
-        .parse()?)
+    let line = s.lines().find(|l| l.starts_with("VmRSS:")).context("VmRSS")?;
+    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
 }
 
 /// utime + stime of `pid`, clock ticks.

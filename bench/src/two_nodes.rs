@@ -51,19 +51,13 @@ async fn on_database(cli: &Cli, a: &TwoNodesArgs, url: &str) -> Result<Value> {
     // The database's name is unique per run: as the Redis prefix it keeps this cluster's channels
     // apart from any other on the same Redis (a test run, another bench).
     let prefix = url.rsplit('/').next().unwrap_or("tw_bench");
-    let env = [
-        ("DATABASE_URL", url),
-        ("REDIS_URL", &a.redis),
-        ("TICKETWIRE_REDIS_PREFIX", prefix),
-    ]
-    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let env = [("DATABASE_URL", url), ("REDIS_URL", &a.redis), ("TICKETWIRE_REDIS_PREFIX", prefix)]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
     // One after the other: node A migrates the fresh database and creates the accounts and
     // tickets that node B then shares.
-    let node_a =
-        servers::start_with(cli, Target::Ticketwire, Setup::Fresh { agents: 20 }, &env).await?;
+    let node_a = servers::start_with(cli, Target::Ticketwire, Setup::Fresh { agents: 20 }, &env).await?;
     let res = async {
-        let node_b =
-            servers::start_with(cli, Target::Ticketwire, Setup::NodeOf(&node_a), &env).await?;
+        let node_b = servers::start_with(cli, Target::Ticketwire, Setup::NodeOf(&node_a), &env).await?;
         eprintln!("  node A = {}, node B = {}", node_a.base, node_b.base);
         let res = measure(a, [&node_a, &node_b]).await;
         node_b.stop().await;
@@ -80,18 +74,12 @@ async fn measure(a: &TwoNodesArgs, nodes: [&Running; 2]) -> Result<Value> {
     let mut probes = [Probe::before(nodes[0])?, Probe::before(nodes[1])?];
     let split = [on_a(a), a.load.clients - on_a(a)];
     let t0 = Instant::now();
-    let swarms = tokio::try_join!(
-        connect_room(nodes[0], split[0]),
-        connect_room(nodes[1], split[1])
-    )?;
+    let swarms = tokio::try_join!(connect_room(nodes[0], split[0]), connect_room(nodes[1], split[1]))?;
     let swarms = [swarms.0, swarms.1];
     let connect_s = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let connected = swarms.each_ref().map(|s| s.connected());
-    eprintln!(
-        "  {} connected in {connect_s:.1}s",
-        connected[0] + connected[1]
-    );
+    eprintln!("  {} connected in {connect_s:.1}s", connected[0] + connected[1]);
     for ((name, probe), n) in NAMES.iter().zip(&mut probes).zip(connected) {
         eprintln!("  node {name}: {n} connected; {}", probe.connected(n)?);
     }
@@ -102,20 +90,11 @@ async fn measure(a: &TwoNodesArgs, nodes: [&Running; 2]) -> Result<Value> {
     let recv0 = swarms.each_ref().map(|s| s.received());
     let (writes, failed) = fixed_rate_writer(nodes[0], a.load.rate, a.load.duration).await;
     let expected = connected.map(|n| writes.len() as u64 * n as u64);
-    let received = || -> u64 {
-        swarms
-            .iter()
-            .zip(recv0)
-            .map(|(s, r0)| s.received() - r0)
-            .sum()
-    };
+    let received = || -> u64 { swarms.iter().zip(recv0).map(|(s, r0)| s.received() - r0).sum() };
     drain(received, expected[0] + expected[1], a.load.drain).await;
     let ends = [probes[0].end().await?, probes[1].end().await?];
     let [swarm_a, swarm_b] = swarms;
-    let tallies = [
-        Tally::of(swarm_a.finish().await, &writes),
-        Tally::of(swarm_b.finish().await, &writes),
-    ];
+    let tallies = [Tally::of(swarm_a.finish().await, &writes), Tally::of(swarm_b.finish().await, &writes)];
     let overall = tallies[0].merged(&tallies[1]);
 
     let mut per_node = Vec::new();
@@ -123,11 +102,7 @@ async fn measure(a: &TwoNodesArgs, nodes: [&Running; 2]) -> Result<Value> {
         let mut n = json!({ "node": NAMES[i], "clients": split[i], "connected": connected[i], "pid": nodes[i].pid });
         extend(&mut n, tallies[i].fields(expected[i]));
         extend(&mut n, end.fields(tallies[i].delivered));
-        eprintln!(
-            "  node {}: {}",
-            NAMES[i],
-            summary_line(&tallies[i], expected[i], Some(&n))
-        );
+        eprintln!("  node {}: {}", NAMES[i], summary_line(&tallies[i], expected[i], Some(&n)));
         per_node.push(n);
     }
     let total_expected = expected[0] + expected[1];
@@ -150,20 +125,12 @@ async fn measure(a: &TwoNodesArgs, nodes: [&Running; 2]) -> Result<Value> {
 }
 
 fn summary_line(t: &Tally, expected: u64, node: Option<&Value>) -> String {
-    let mut s = format!(
-        "{}, p99 from request start {} ms, {} duplicates",
-        t.line(expected),
-        t.p99_from_start_ms(),
-        t.dups
-    );
+    let mut s =
+        format!("{}, p99 from request start {} ms, {} duplicates", t.line(expected), t.p99_from_start_ms(), t.dups);
     if let Some(n) = node {
-        let lag_p99 = n["server_emit_lag_seconds"]["0.99"]
-            .as_f64()
-            .map_or("n/a".into(), |l| format!("{:.1} ms", l * 1e3));
-        s.push_str(&format!(
-            "; server emit lag p99 {lag_p99}; RSS {} KiB at the end",
-            n["rss_end_kib"]
-        ));
+        let lag_p99 =
+            n["server_emit_lag_seconds"]["0.99"].as_f64().map_or("n/a".into(), |l| format!("{:.1} ms", l * 1e3));
+        s.push_str(&format!("; server emit lag p99 {lag_p99}; RSS {} KiB at the end", n["rss_end_kib"]));
     }
     s
 }
@@ -178,29 +145,13 @@ struct ScratchDb {
 impl ScratchDb {
     async fn create(admin: &str) -> Result<Self> {
         use sea_orm::{ConnectionTrait, Database};
-        let name = format!(
-            "tw_bench_{}_{}",
-            std::process::id(),
-            chrono::Utc::now().timestamp()
-        );
-        let (server, _) = admin
-            .split('?')
-            .next()
-            .unwrap_or(admin)
-            .rsplit_once('/')
-            .context("--pg needs a database in its path")?;
-        let conn = Database::connect(admin)
-            .await
-            .with_context(|| format!("connecting to {admin}"))?;
-        conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .context("creating the run's database")?;
+        let name = format!("tw_bench_{}_{}", std::process::id(), chrono::Utc::now().timestamp());
+        let (server, _) =
+            admin.split('?').next().unwrap_or(admin).rsplit_once('/').context("--pg needs a database in its path")?;
+        let conn = Database::connect(admin).await.with_context(|| format!("connecting to {admin}"))?;
+        conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.context("creating the run's database")?;
         conn.close().await?;
-        Ok(Self {
-            admin: admin.to_string(),
-            url: format!("{server}/{name}"),
-            name,
-        })
+        Ok(Self { admin: admin.to_string(), url: format!("{server}/{name}"), name })
     }
 
     async fn drop(&self) {
@@ -208,11 +159,7 @@ impl ScratchDb {
         let dropped = async {
             let conn = Database::connect(&self.admin).await?;
             // FORCE: a killed node's connections may not have been closed by the server yet.
-            conn.execute_unprepared(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await?;
+            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await?;
             conn.close().await?;
             Ok::<_, anyhow::Error>(())
         };

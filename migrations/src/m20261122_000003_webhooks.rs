@@ -48,10 +48,8 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index("webhook_deliveries", &["status", "next_attempt_at"]))
-            .await?;
-        m.create_index(index("webhook_deliveries", &["user_id", "created_at"]))
-            .await?;
+        m.create_index(index("webhook_deliveries", &["status", "next_attempt_at"])).await?;
+        m.create_index(index("webhook_deliveries", &["user_id", "created_at"])).await?;
 
         m.create_table(
             Table::create()

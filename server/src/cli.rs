@@ -8,7 +8,13 @@ use crate::{
 };
 
 /// Creates a user from the command line. The event is picked up when a server next runs.
-pub async fn create_user(config: &Config, email: &str, password: &str, name: &str, role: Role) -> anyhow::Result<users::User> {
+pub async fn create_user(
+    config: &Config,
+    email: &str,
+    password: &str,
+    name: &str,
+    role: Role,
+) -> anyhow::Result<users::User> {
     let database = db::connect_and_migrate(config).await?;
     let email = validate::email("email", email).map_err(|e| anyhow::anyhow!("{e}"))?;
     let name = validate::required_text("name", name, 200).map_err(|e| anyhow::anyhow!("{e}"))?;

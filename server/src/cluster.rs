@@ -32,7 +32,8 @@ impl Cluster {
     /// poll the cursor, so a lost announcement only delays.
     pub async fn announce(&self, event_id: i64) {
         let mut conn = self.publisher.clone();
-        let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH").arg(&self.channel).arg(event_id).query_async(&mut conn).await;
+        let sent: redis::RedisResult<i64> =
+            redis::cmd("PUBLISH").arg(&self.channel).arg(event_id).query_async(&mut conn).await;
         if let Err(e) = sent {
             tracing::warn!(error = %e, "could not announce a dispatch to other nodes");
         }

@@ -106,15 +106,7 @@ impl Default for WebhookConfig {
     fn default() -> Self {
         const S: u64 = 1000;
         Self {
-            retry_schedule_ms: vec![
-                5 * S,
-                300 * S,
-                1800 * S,
-                7200 * S,
-                18000 * S,
-                36000 * S,
-                36000 * S,
-            ],
+            retry_schedule_ms: vec![5 * S, 300 * S, 1800 * S, 7200 * S, 18000 * S, 36000 * S, 36000 * S],
             timeout_ms: 10_000,
             max_in_flight: 256,
             max_in_flight_per_endpoint: 8,
@@ -165,18 +157,13 @@ impl Config {
         where
             T::Err: fmt::Display,
         {
-            v.parse()
-                .map_err(|e| anyhow::anyhow!("{key}: cannot parse {v:?}: {e}"))
+            v.parse().map_err(|e| anyhow::anyhow!("{key}: cannot parse {v:?}: {e}"))
         }
         fn list<T: std::str::FromStr>(key: &str, v: String) -> anyhow::Result<Vec<T>>
         where
             T::Err: fmt::Display,
         {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| parse(key, s.to_string()))
-                .collect()
+            v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| parse(key, s.to_string())).collect()
         }
         if let Some(v) = get("TICKETWIRE_LISTEN") {
             self.listen = parse("TICKETWIRE_LISTEN", v)?;
@@ -248,10 +235,7 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("ticketwire.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("ticketwire.db").display()),
         }
     }
 
@@ -305,9 +289,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.listen.port(), 0);
         assert_eq!(c.webhooks.retry_schedule_ms, vec![10, 20, 30]);
-        let err = c
-            .apply_env(|k| (k == "TICKETWIRE_UPLOAD_LIMIT").then(|| "lots".into()))
-            .unwrap_err();
+        let err = c.apply_env(|k| (k == "TICKETWIRE_UPLOAD_LIMIT").then(|| "lots".into())).unwrap_err();
         assert!(err.to_string().contains("TICKETWIRE_UPLOAD_LIMIT"));
     }
 

@@ -56,10 +56,7 @@ pub struct ErrorBody {
 
 impl Error {
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Validation {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self::Validation { field: field.into(), message: message.into() }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -89,21 +86,15 @@ impl Error {
             Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Error::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation"),
             Error::ValidationDetail(_) => (StatusCode::BAD_REQUEST, "validation"),
-            Error::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
+            Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            Error::InsufficientStorage(_) => {
-                (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
-            }
+            Error::InsufficientStorage(_) => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::Db(e) if is_unavailable(e) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::Db(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 (StatusCode::CONFLICT, "conflict")
             }
-            Error::Db(_) | Error::Internal(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
-            }
+            Error::Db(_) | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
 }
@@ -115,20 +106,26 @@ fn is_unavailable(e: &DbErr) -> bool {
     use sea_orm::{RuntimeErr, sqlx};
     match e {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
-        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => match inner.as_ref() {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed | sqlx::Error::Tls(_) => return true,
-            sqlx::Error::Database(db) => {
-                // PostgreSQL class 08 (connection exception), 57P01–57P05 (admin shutdown, crash
-                // shutdown, cannot connect now, database dropped, idle session timeout), 53300
-                // (too many connections).
-                if let Some(code) = db.code()
-                    && (code.starts_with("08") || code.starts_with("57P") || code == "53300")
-                {
-                    return true;
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            match inner.as_ref() {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Tls(_) => return true,
+                sqlx::Error::Database(db) => {
+                    // PostgreSQL class 08 (connection exception), 57P01–57P05 (admin shutdown, crash
+                    // shutdown, cannot connect now, database dropped, idle session timeout), 53300
+                    // (too many connections).
+                    if let Some(code) = db.code()
+                        && (code.starts_with("08") || code.starts_with("57P") || code == "53300")
+                    {
+                        return true;
+                    }
                 }
+                _ => {}
             }
-            _ => {}
-        },
+        }
         _ => {}
     }
     let text = e.to_string();
@@ -178,10 +175,7 @@ impl IntoResponse for Error {
         let (status, body) = self.parts();
         let mut response = (status, Json(body)).into_response();
         if let Error::TooManyRequests { retry_after_secs } = self {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs.max(1)),
-            );
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
         }
         response
     }
@@ -197,9 +191,9 @@ impl From<JsonRejection> for Error {
                     message: e.body_text().replace("Failed to deserialize the JSON body into the target type: ", ""),
                 }
             }
-            JsonRejection::MissingJsonContentType(_) => Error::UnsupportedMediaType(
-                "expected a JSON body with `content-type: application/json`".into(),
-            ),
+            JsonRejection::MissingJsonContentType(_) => {
+                Error::UnsupportedMediaType("expected a JSON body with `content-type: application/json`".into())
+            }
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Error::PayloadTooLarge("request body is too large".into())
             }
@@ -210,10 +204,7 @@ impl From<JsonRejection> for Error {
 
 impl From<QueryRejection> for Error {
     fn from(rejection: QueryRejection) -> Self {
-        Error::Validation {
-            field: "query".into(),
-            message: rejection.body_text(),
-        }
+        Error::Validation { field: "query".into(), message: rejection.body_text() }
     }
 }
 
@@ -231,7 +222,9 @@ mod tests {
     fn connection_failures_are_503_others_500() {
         use sea_orm::{RuntimeErr, sqlx};
         use std::sync::Arc;
-        let io = DbErr::Exec(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)))));
+        let io = DbErr::Exec(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )))));
         assert_eq!(Error::Db(io).status_and_code().0, StatusCode::SERVICE_UNAVAILABLE);
         let closed = DbErr::Query(RuntimeErr::SqlxError(Arc::new(sqlx::Error::PoolClosed)));
         assert_eq!(Error::Db(closed).status_and_code().0, StatusCode::SERVICE_UNAVAILABLE);

@@ -10,8 +10,8 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod hooks;
-pub mod memory;
 pub mod ingest;
+pub mod memory;
 pub mod realtime;
 pub mod state;
 pub mod storage;
@@ -36,7 +36,11 @@ use crate::{
 
 /// Serves on `listener` until `shutdown` resolves, then drains: stops accepting, lets the
 /// workers finish what they hold, and returns.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     check_production(&config)?;
     telemetry::metrics_handle();
     let db = db::connect_and_migrate(&config).await?;
@@ -59,7 +63,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         realtime: Realtime::new(io.clone(), db.clone(), head, stop.clone()),
         webhooks: Arc::new(Webhooks::new(&config.webhooks)?),
         ingest_limits: Arc::new(ingest::RateLimits::default()),
-        login_limits: Arc::new(auth::LoginLimits::new(config.login_attempts_per_minute, config.login_attempts_per_minute_per_ip)),
+        login_limits: Arc::new(auth::LoginLimits::new(
+            config.login_attempts_per_minute,
+            config.login_attempts_per_minute_per_ip,
+        )),
         hooks,
         cluster,
         config: Arc::new(config),
@@ -139,7 +146,8 @@ async fn build_socket_io(config: &Config) -> anyhow::Result<(IoLayer, realtime::
         }
         Some(url) => {
             let client = redis::Client::open(redis_url_resp3(url))?;
-            let adapter_config = socketioxide_redis::RedisAdapterConfig::default().with_prefix(format!("{}:socket.io", config.redis_prefix));
+            let adapter_config = socketioxide_redis::RedisAdapterConfig::default()
+                .with_prefix(format!("{}:socket.io", config.redis_prefix));
             let adapter = socketioxide_redis::RedisAdapterCtr::new_with_redis_config(&client, adapter_config).await?;
             let (layer, io) = builder.with_adapter::<socketioxide_redis::RedisAdapter<_>>(adapter).build_layer();
             (IoLayer::Redis(layer), realtime::Io::Redis(io))

@@ -4,10 +4,15 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::{
+    auth::{JwtKeys, LoginLimits},
+    config::Config,
     domain::group_commit::GroupCommit,
     entity::ticket,
-    auth::{JwtKeys, LoginLimits}, config::Config, hooks::HooksHandle, ingest::RateLimits, realtime::Realtime,
-    storage::BlobStore, webhooks::worker::Webhooks,
+    hooks::HooksHandle,
+    ingest::RateLimits,
+    realtime::Realtime,
+    storage::BlobStore,
+    webhooks::worker::Webhooks,
 };
 
 #[derive(Clone)]

@@ -54,23 +54,14 @@ impl BlobWriter {
             tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
         }
         let file = tokio::fs::File::create(&path).await.map_err(io_error)?;
-        Ok(Self {
-            file,
-            path,
-            hasher: Sha256::new(),
-            size: 0,
-            limit,
-        })
+        Ok(Self { file, path, hasher: Sha256::new(), size: 0, limit })
     }
 
     pub async fn write(&mut self, chunk: &[u8]) -> Result<()> {
         self.size += chunk.len() as u64;
         if self.size > self.limit {
             let _ = tokio::fs::remove_file(&self.path).await;
-            return Err(Error::PayloadTooLarge(format!(
-                "attachments may be at most {} bytes",
-                self.limit
-            )));
+            return Err(Error::PayloadTooLarge(format!("attachments may be at most {} bytes", self.limit)));
         }
         self.hasher.update(chunk);
         if let Err(e) = self.file.write_all(chunk).await {
@@ -85,11 +76,7 @@ impl BlobWriter {
             let _ = tokio::fs::remove_file(&self.path).await;
             return Err(io_error(e));
         }
-        Ok(StagedBlob {
-            path: self.path,
-            sha256: hex(&self.hasher.finalize()),
-            size: self.size,
-        })
+        Ok(StagedBlob { path: self.path, sha256: hex(&self.hasher.finalize()), size: self.size })
     }
 
     /// Removes the partial file of an upload that was abandoned.

@@ -6,7 +6,8 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 /// Structured logs to stderr; `RUST_LOG` filters, `TICKETWIRE_LOG_FORMAT=json` for JSON lines.
 pub fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,socketioxide=warn,engineioxide=warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,socketioxide=warn,engineioxide=warn"));
     let json = std::env::var("TICKETWIRE_LOG_FORMAT").is_ok_and(|v| v == "json");
     let registry = tracing_subscriber::registry().with(filter);
     let _ = if json {

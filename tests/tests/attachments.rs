@@ -5,7 +5,14 @@ mod common;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
-async fn upload(app: &common::TestApp, who: &common::Actor, ticket: &str, name: &str, bytes: Vec<u8>, mime: &str) -> (u16, Value) {
+async fn upload(
+    app: &common::TestApp,
+    who: &common::Actor,
+    ticket: &str,
+    name: &str,
+    bytes: Vec<u8>,
+    mime: &str,
+) -> (u16, Value) {
     let part = Part::bytes(bytes).file_name(name.to_string()).mime_str(mime).unwrap();
     let resp = app
         .client
@@ -31,7 +38,13 @@ async fn round_trip_byte_for_byte() {
     assert_eq!(status, 201, "{a}");
     assert_eq!(a["size_bytes"], 300_000);
     let id = a["id"].as_str().unwrap();
-    let resp = app.client.get(app.url(&format!("/api/attachments/{id}/content"))).bearer_auth(&agent.token).send().await.unwrap();
+    let resp = app
+        .client
+        .get(app.url(&format!("/api/attachments/{id}/content")))
+        .bearer_auth(&agent.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
     let disposition = resp.headers()["content-disposition"].to_str().unwrap().to_string();
@@ -55,7 +68,8 @@ async fn round_trip_byte_for_byte() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let got = app.client.get(app.url(&format!("/api/attachments/{id}/content"))).bearer_auth(&c.token).send().await.unwrap();
+    let got =
+        app.client.get(app.url(&format!("/api/attachments/{id}/content"))).bearer_auth(&c.token).send().await.unwrap();
     assert_eq!(got.bytes().await.unwrap().as_ref(), b"new content");
 
     app.delete(&format!("/api/attachments/{id}"), &c, 204).await;
@@ -95,7 +109,13 @@ async fn limits_names_and_access() {
     let list = app.get(&format!("/api/tickets/{tid}/attachments"), &a, 200).await;
     let some = list[0]["id"].as_str().unwrap();
     app.get(&format!("/api/attachments/{some}"), &b, 404).await;
-    let resp = app.client.get(app.url(&format!("/api/attachments/{some}/content"))).bearer_auth(&b.token).send().await.unwrap();
+    let resp = app
+        .client
+        .get(app.url(&format!("/api/attachments/{some}/content")))
+        .bearer_auth(&b.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
     let resp = app.client.get(app.url(&format!("/api/attachments/{some}/content"))).send().await.unwrap();
     assert_eq!(resp.status(), 401);

@@ -9,7 +9,13 @@ use serde_json::json;
 async fn register_login_and_me() {
     let app = common::spawn_app().await;
     let v = app
-        .call(Method::POST, "/api/auth/register", None, Some(json!({"email": "Cleo@Example.com", "password": "password123", "name": "Cleo"})), 201)
+        .call(
+            Method::POST,
+            "/api/auth/register",
+            None,
+            Some(json!({"email": "Cleo@Example.com", "password": "password123", "name": "Cleo"})),
+            201,
+        )
         .await;
     assert_eq!(v["token_type"], "Bearer");
     assert_eq!(v["user"]["role"], "customer");
@@ -20,15 +26,59 @@ async fn register_login_and_me() {
     assert_eq!(got["name"], "Cleo");
 
     // Duplicate email, bad input, wrong password.
-    app.call(Method::POST, "/api/auth/register", None, Some(json!({"email": "cleo@example.com", "password": "password123", "name": "X"})), 409).await;
-    let e = app.call(Method::POST, "/api/auth/register", None, Some(json!({"email": "nope", "password": "password123", "name": "X"})), 422).await;
+    app.call(
+        Method::POST,
+        "/api/auth/register",
+        None,
+        Some(json!({"email": "cleo@example.com", "password": "password123", "name": "X"})),
+        409,
+    )
+    .await;
+    let e = app
+        .call(
+            Method::POST,
+            "/api/auth/register",
+            None,
+            Some(json!({"email": "nope", "password": "password123", "name": "X"})),
+            422,
+        )
+        .await;
     assert_eq!(e["code"], "validation");
     assert!(e["detail"].as_str().unwrap().contains("email"));
-    app.call(Method::POST, "/api/auth/register", None, Some(json!({"email": "a@b.io", "password": "short", "name": "X"})), 422).await;
-    app.call(Method::POST, "/api/auth/register", None, Some(json!({"email": "a@b.io", "password": "password123", "name": "X", "role": "admin"})), 403).await;
-    let e = app.call(Method::POST, "/api/auth/login", None, Some(json!({"email": "cleo@example.com", "password": "wrong-password"})), 401).await;
+    app.call(
+        Method::POST,
+        "/api/auth/register",
+        None,
+        Some(json!({"email": "a@b.io", "password": "short", "name": "X"})),
+        422,
+    )
+    .await;
+    app.call(
+        Method::POST,
+        "/api/auth/register",
+        None,
+        Some(json!({"email": "a@b.io", "password": "password123", "name": "X", "role": "admin"})),
+        403,
+    )
+    .await;
+    let e = app
+        .call(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"email": "cleo@example.com", "password": "wrong-password"})),
+            401,
+        )
+        .await;
     assert_eq!(e["code"], "unauthorized");
-    app.call(Method::POST, "/api/auth/login", None, Some(json!({"email": "nobody@example.com", "password": "wrong-password"})), 401).await;
+    app.call(
+        Method::POST,
+        "/api/auth/login",
+        None,
+        Some(json!({"email": "nobody@example.com", "password": "wrong-password"})),
+        401,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -57,7 +107,14 @@ async fn malformed_json_and_missing_tokens_get_clear_errors() {
 #[tokio::test]
 async fn registration_can_be_turned_off() {
     let app = common::spawn_with(|c| c.allow_registration = false).await;
-    app.call(Method::POST, "/api/auth/register", None, Some(json!({"email": "a@b.io", "password": "password123", "name": "A"})), 403).await;
+    app.call(
+        Method::POST,
+        "/api/auth/register",
+        None,
+        Some(json!({"email": "a@b.io", "password": "password123", "name": "A"})),
+        403,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -68,7 +125,8 @@ async fn deactivated_user_is_locked_out_and_old_token_dies() {
     let u = app.delete(&format!("/api/users/{}", c.id), &app.admin, 200).await;
     assert_eq!(u["is_active"], false);
     app.get("/api/users/me", &c, 401).await;
-    app.call(Method::POST, "/api/auth/login", None, Some(json!({"email": c.email, "password": "password123"})), 401).await;
+    app.call(Method::POST, "/api/auth/login", None, Some(json!({"email": c.email, "password": "password123"})), 401)
+        .await;
     // History is kept: the admin still sees the account.
     let got = app.get(&format!("/api/users/{}", c.id), &app.admin, 200).await;
     assert_eq!(got["is_active"], false);
@@ -157,7 +215,14 @@ async fn login_attempts_are_rate_limited_per_account() {
     let app = common::spawn_with(|c| c.login_attempts_per_minute = 3).await;
     let c = app.customer("Cleo").await; // one successful login used
     for _ in 0..2 {
-        app.call(Method::POST, "/api/auth/login", None, Some(json!({"email": c.email, "password": "wrong-password"})), 401).await;
+        app.call(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"email": c.email, "password": "wrong-password"})),
+            401,
+        )
+        .await;
     }
     let resp = app
         .client

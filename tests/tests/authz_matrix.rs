@@ -86,83 +86,317 @@ fn table() -> Vec<Row> {
     let r = |method, route, path, body, expect| Row { method, route, path, body, expect };
     vec![
         // auth: these routes read no token at all.
-        r("POST", "/api/auth/register", "/api/auth/register", Json(r#"{"email":"{uniq}@example.com","password":"password123","name":"New"}"#), open(201)),
-        r("POST", "/api/auth/login", "/api/auth/login", Json(r#"{"email":"{a_email}","password":"password123"}"#), open(200)),
+        r(
+            "POST",
+            "/api/auth/register",
+            "/api/auth/register",
+            Json(r#"{"email":"{uniq}@example.com","password":"password123","name":"New"}"#),
+            open(201),
+        ),
+        r(
+            "POST",
+            "/api/auth/login",
+            "/api/auth/login",
+            Json(r#"{"email":"{a_email}","password":"password123"}"#),
+            open(200),
+        ),
         r("GET", "/api/users/me", "/api/users/me", NoBody, signed_in(200, 200, 200, 200)),
         r("PATCH", "/api/users/me", "/api/users/me", Json(r#"{"name":"Still Me"}"#), signed_in(200, 200, 200, 200)),
         // users: admins only.
         r("GET", "/api/users", "/api/users", NoBody, signed_in(403, 403, 403, 200)),
-        r("POST", "/api/users", "/api/users", Json(r#"{"email":"{uniq}@example.com","password":"password123","name":"Made","role":"agent"}"#), signed_in(403, 403, 403, 201)),
+        r(
+            "POST",
+            "/api/users",
+            "/api/users",
+            Json(r#"{"email":"{uniq}@example.com","password":"password123","name":"Made","role":"agent"}"#),
+            signed_in(403, 403, 403, 201),
+        ),
         r("GET", "/api/users/{id}", "/api/users/{b}", NoBody, signed_in(403, 403, 403, 200)),
-        r("PATCH", "/api/users/{id}", "/api/users/{b}", Json(r#"{"name":"Bob Renamed"}"#), signed_in(403, 403, 403, 200)),
-        r("PATCH", "/api/users/{id}", "/api/users/{b}", Json(r#"{"role":"customer","is_active":true}"#), signed_in(403, 403, 403, 200)),
+        r(
+            "PATCH",
+            "/api/users/{id}",
+            "/api/users/{b}",
+            Json(r#"{"name":"Bob Renamed"}"#),
+            signed_in(403, 403, 403, 200),
+        ),
+        r(
+            "PATCH",
+            "/api/users/{id}",
+            "/api/users/{b}",
+            Json(r#"{"role":"customer","is_active":true}"#),
+            signed_in(403, 403, 403, 200),
+        ),
         r("DELETE", "/api/users/{id}", "/api/users/{fresh_user}", NoBody, signed_in(403, 403, 403, 200)),
         // tickets: customers their own (another's is 404, never 403: nothing leaks); staff all.
         r("GET", "/api/tickets", "/api/tickets", NoBody, signed_in(200, 200, 200, 200)),
-        r("POST", "/api/tickets", "/api/tickets", Json(r#"{"subject":"new {uniq}","description":"d"}"#), signed_in(201, 201, 201, 201)),
+        r(
+            "POST",
+            "/api/tickets",
+            "/api/tickets",
+            Json(r#"{"subject":"new {uniq}","description":"d"}"#),
+            signed_in(201, 201, 201, 201),
+        ),
         // Opening a ticket for someone else is staff work; naming yourself is allowed.
-        r("POST", "/api/tickets", "/api/tickets", Json(r#"{"subject":"for A {uniq}","requester_id":"{a}"}"#), signed_in(403, 201, 201, 201)),
+        r(
+            "POST",
+            "/api/tickets",
+            "/api/tickets",
+            Json(r#"{"subject":"for A {uniq}","requester_id":"{a}"}"#),
+            signed_in(403, 201, 201, 201),
+        ),
         r("GET", "/api/tickets/{id}", "/api/tickets/{ta}", NoBody, signed_in(404, 200, 200, 200)),
         r("GET", "/api/tickets/{id}", "/api/tickets/{tb}", NoBody, signed_in(200, 404, 200, 200)),
-        r("PATCH", "/api/tickets/{id}", "/api/tickets/{ta}", Json(r#"{"description":"more details"}"#), signed_in(404, 200, 200, 200)),
-        r("PATCH", "/api/tickets/{id}", "/api/tickets/{ta}", Json(r#"{"priority":"high"}"#), signed_in(404, 403, 200, 200)),
+        r(
+            "PATCH",
+            "/api/tickets/{id}",
+            "/api/tickets/{ta}",
+            Json(r#"{"description":"more details"}"#),
+            signed_in(404, 200, 200, 200),
+        ),
+        r(
+            "PATCH",
+            "/api/tickets/{id}",
+            "/api/tickets/{ta}",
+            Json(r#"{"priority":"high"}"#),
+            signed_in(404, 403, 200, 200),
+        ),
         r("DELETE", "/api/tickets/{id}", "/api/tickets/{fresh_ticket}", NoBody, signed_in(404, 403, 204, 204)),
         // comments: who may read the ticket; internal notes staff only.
         r("GET", "/api/tickets/{id}/comments", "/api/tickets/{ta}/comments", NoBody, signed_in(404, 200, 200, 200)),
-        r("POST", "/api/tickets/{id}/comments", "/api/tickets/{ta}/comments", Json(r#"{"content":"a reply"}"#), signed_in(404, 201, 201, 201)),
-        r("POST", "/api/tickets/{id}/comments", "/api/tickets/{ta}/comments", Json(r#"{"content":"a note","internal":true}"#), signed_in(403, 403, 201, 201)),
+        r(
+            "POST",
+            "/api/tickets/{id}/comments",
+            "/api/tickets/{ta}/comments",
+            Json(r#"{"content":"a reply"}"#),
+            signed_in(404, 201, 201, 201),
+        ),
+        r(
+            "POST",
+            "/api/tickets/{id}/comments",
+            "/api/tickets/{ta}/comments",
+            Json(r#"{"content":"a note","internal":true}"#),
+            signed_in(403, 403, 201, 201),
+        ),
         r("GET", "/api/comments/{id}", "/api/comments/{ca}", NoBody, signed_in(404, 200, 200, 200)),
         r("GET", "/api/comments/{id}", "/api/comments/{na}", NoBody, signed_in(404, 404, 200, 200)),
-        r("PATCH", "/api/comments/{id}", "/api/comments/{ca}", Json(r#"{"content":"edited"}"#), signed_in(404, 200, 200, 200)),
-        r("PATCH", "/api/comments/{id}", "/api/comments/{na}", Json(r#"{"content":"edited note"}"#), signed_in(404, 404, 200, 200)),
+        r(
+            "PATCH",
+            "/api/comments/{id}",
+            "/api/comments/{ca}",
+            Json(r#"{"content":"edited"}"#),
+            signed_in(404, 200, 200, 200),
+        ),
+        r(
+            "PATCH",
+            "/api/comments/{id}",
+            "/api/comments/{na}",
+            Json(r#"{"content":"edited note"}"#),
+            signed_in(404, 404, 200, 200),
+        ),
         r("DELETE", "/api/comments/{id}", "/api/comments/{fresh_comment}", NoBody, signed_in(404, 204, 204, 204)),
         r("DELETE", "/api/comments/{id}", "/api/comments/{fresh_note}", NoBody, signed_in(404, 404, 204, 204)),
         // KB: published for anyone; drafts and writing staff only. A bad token is 401 even here.
         r("GET", "/api/kb/articles", "/api/kb/articles", NoBody, e(200, 401, 200, 200, 200, 200)),
         r("GET", "/api/kb/articles/{id}", "/api/kb/articles/{published}", NoBody, e(200, 401, 200, 200, 200, 200)),
         r("GET", "/api/kb/articles/{id}", "/api/kb/articles/{draft}", NoBody, e(404, 401, 404, 404, 200, 200)),
-        r("POST", "/api/kb/articles", "/api/kb/articles", Json(r#"{"title":"How to {uniq}","body":"b"}"#), signed_in(403, 403, 201, 201)),
-        r("PATCH", "/api/kb/articles/{id}", "/api/kb/articles/{published}", Json(r#"{"body":"better"}"#), signed_in(403, 403, 200, 200)),
-        r("PATCH", "/api/kb/articles/{id}", "/api/kb/articles/{draft}", Json(r#"{"body":"still a draft"}"#), signed_in(403, 403, 200, 200)),
+        r(
+            "POST",
+            "/api/kb/articles",
+            "/api/kb/articles",
+            Json(r#"{"title":"How to {uniq}","body":"b"}"#),
+            signed_in(403, 403, 201, 201),
+        ),
+        r(
+            "PATCH",
+            "/api/kb/articles/{id}",
+            "/api/kb/articles/{published}",
+            Json(r#"{"body":"better"}"#),
+            signed_in(403, 403, 200, 200),
+        ),
+        r(
+            "PATCH",
+            "/api/kb/articles/{id}",
+            "/api/kb/articles/{draft}",
+            Json(r#"{"body":"still a draft"}"#),
+            signed_in(403, 403, 200, 200),
+        ),
         r("DELETE", "/api/kb/articles/{id}", "/api/kb/articles/{fresh_article}", NoBody, signed_in(403, 403, 204, 204)),
         // attachments: who may read the ticket; changes by the uploader or staff.
-        r("GET", "/api/tickets/{id}/attachments", "/api/tickets/{ta}/attachments", NoBody, signed_in(404, 200, 200, 200)),
-        r("POST", "/api/tickets/{id}/attachments", "/api/tickets/{ta}/attachments", File, signed_in(404, 201, 201, 201)),
+        r(
+            "GET",
+            "/api/tickets/{id}/attachments",
+            "/api/tickets/{ta}/attachments",
+            NoBody,
+            signed_in(404, 200, 200, 200),
+        ),
+        r(
+            "POST",
+            "/api/tickets/{id}/attachments",
+            "/api/tickets/{ta}/attachments",
+            File,
+            signed_in(404, 201, 201, 201),
+        ),
         r("GET", "/api/attachments/{id}", "/api/attachments/{att}", NoBody, signed_in(404, 200, 200, 200)),
-        r("PATCH", "/api/attachments/{id}", "/api/attachments/{att}", Json(r#"{"filename":"renamed.txt"}"#), signed_in(404, 200, 200, 200)),
-        r("PATCH", "/api/attachments/{id}", "/api/attachments/{staff_att}", Json(r#"{"filename":"renamed.txt"}"#), signed_in(404, 403, 200, 200)),
-        r("DELETE", "/api/attachments/{id}", "/api/attachments/{fresh_attachment}", NoBody, signed_in(404, 204, 204, 204)),
-        r("GET", "/api/attachments/{id}/content", "/api/attachments/{att}/content", NoBody, signed_in(404, 200, 200, 200)),
-        r("PUT", "/api/attachments/{id}/content", "/api/attachments/{att}/content", File, signed_in(404, 200, 200, 200)),
-        r("PUT", "/api/attachments/{id}/content", "/api/attachments/{staff_att}/content", File, signed_in(404, 403, 200, 200)),
+        r(
+            "PATCH",
+            "/api/attachments/{id}",
+            "/api/attachments/{att}",
+            Json(r#"{"filename":"renamed.txt"}"#),
+            signed_in(404, 200, 200, 200),
+        ),
+        r(
+            "PATCH",
+            "/api/attachments/{id}",
+            "/api/attachments/{staff_att}",
+            Json(r#"{"filename":"renamed.txt"}"#),
+            signed_in(404, 403, 200, 200),
+        ),
+        r(
+            "DELETE",
+            "/api/attachments/{id}",
+            "/api/attachments/{fresh_attachment}",
+            NoBody,
+            signed_in(404, 204, 204, 204),
+        ),
+        r(
+            "GET",
+            "/api/attachments/{id}/content",
+            "/api/attachments/{att}/content",
+            NoBody,
+            signed_in(404, 200, 200, 200),
+        ),
+        r(
+            "PUT",
+            "/api/attachments/{id}/content",
+            "/api/attachments/{att}/content",
+            File,
+            signed_in(404, 200, 200, 200),
+        ),
+        r(
+            "PUT",
+            "/api/attachments/{id}/content",
+            "/api/attachments/{staff_att}/content",
+            File,
+            signed_in(404, 403, 200, 200),
+        ),
         // notifications and events: your own, and only what you may see.
         r("GET", "/api/notifications", "/api/notifications", NoBody, signed_in(200, 200, 200, 200)),
-        r("GET", "/api/notifications/unread-count", "/api/notifications/unread-count", NoBody, signed_in(200, 200, 200, 200)),
-        r("POST", "/api/notifications/{id}/read", "/api/notifications/{notif_a}/read", NoBody, signed_in(404, 200, 404, 404)),
+        r(
+            "GET",
+            "/api/notifications/unread-count",
+            "/api/notifications/unread-count",
+            NoBody,
+            signed_in(200, 200, 200, 200),
+        ),
+        r(
+            "POST",
+            "/api/notifications/{id}/read",
+            "/api/notifications/{notif_a}/read",
+            NoBody,
+            signed_in(404, 200, 404, 404),
+        ),
         r("POST", "/api/notifications/read-all", "/api/notifications/read-all", NoBody, signed_in(200, 200, 200, 200)),
         r("GET", "/api/events", "/api/events?limit=500", NoBody, signed_in(200, 200, 200, 200)),
         // webhooks: your own endpoint (only A has one at first), deliveries and secret.
         r("GET", "/api/users/me/webhook", "/api/users/me/webhook", NoBody, signed_in(404, 200, 404, 404)),
-        r("GET", "/api/users/me/webhook/deliveries/{id}", "/api/users/me/webhook/deliveries/{delivery_a}", NoBody, signed_in(404, 200, 404, 404)),
-        r("POST", "/api/users/me/webhook/deliveries/{id}/retry", "/api/users/me/webhook/deliveries/{delivery_a}/retry", NoBody, signed_in(404, 202, 404, 404)),
-        r("PUT", "/api/users/me/webhook", "/api/users/me/webhook", Json(r#"{"webhook_url":"/api/notifications/webhooks/notifications"}"#), signed_in(200, 200, 200, 200)),
-        r("POST", "/api/users/me/webhook/rotate-secret", "/api/users/me/webhook/rotate-secret", NoBody, signed_in(200, 200, 200, 200)),
+        r(
+            "GET",
+            "/api/users/me/webhook/deliveries/{id}",
+            "/api/users/me/webhook/deliveries/{delivery_a}",
+            NoBody,
+            signed_in(404, 200, 404, 404),
+        ),
+        r(
+            "POST",
+            "/api/users/me/webhook/deliveries/{id}/retry",
+            "/api/users/me/webhook/deliveries/{delivery_a}/retry",
+            NoBody,
+            signed_in(404, 202, 404, 404),
+        ),
+        r(
+            "PUT",
+            "/api/users/me/webhook",
+            "/api/users/me/webhook",
+            Json(r#"{"webhook_url":"/api/notifications/webhooks/notifications"}"#),
+            signed_in(200, 200, 200, 200),
+        ),
+        r(
+            "POST",
+            "/api/users/me/webhook/rotate-secret",
+            "/api/users/me/webhook/rotate-secret",
+            NoBody,
+            signed_in(200, 200, 200, 200),
+        ),
         r("POST", "/api/users/me/webhook/test", "/api/users/me/webhook/test", NoBody, signed_in(202, 202, 202, 202)),
-        r("GET", "/api/users/me/webhook/deliveries", "/api/users/me/webhook/deliveries", NoBody, signed_in(200, 200, 200, 200)),
-        r("POST", "/api/users/me/webhook/recover", "/api/users/me/webhook/recover", Json(r#"{"since":"2020-01-01T00:00:00Z"}"#), signed_in(202, 202, 202, 202)),
+        r(
+            "GET",
+            "/api/users/me/webhook/deliveries",
+            "/api/users/me/webhook/deliveries",
+            NoBody,
+            signed_in(200, 200, 200, 200),
+        ),
+        r(
+            "POST",
+            "/api/users/me/webhook/recover",
+            "/api/users/me/webhook/recover",
+            Json(r#"{"since":"2020-01-01T00:00:00Z"}"#),
+            signed_in(202, 202, 202, 202),
+        ),
         r("DELETE", "/api/users/me/webhook", "/api/users/me/webhook", NoBody, signed_in(204, 204, 204, 204)),
         // Ingestion: integrations are admin business; the flexible routes take an integration key
         // or a staff token (the import page); native source routes take integration credentials only.
         r("GET", "/api/integrations/webhook/health", "/api/integrations/webhook/health", NoBody, open(200)),
         r("GET", "/api/integrations", "/api/integrations", NoBody, signed_in(403, 403, 403, 200)),
-        r("POST", "/api/integrations", "/api/integrations", Json(r#"{"source":"custom","name":"crm {uniq}"}"#), signed_in(403, 403, 403, 201)),
-        r("DELETE", "/api/integrations/{id}", "/api/integrations/00000000-0000-7000-8000-000000000000", NoBody, signed_in(403, 403, 403, 404)),
-        r("POST", "/api/integrations/webhook", "/api/integrations/webhook", Json(r#"{"title":"imported {uniq}"}"#), signed_in(403, 403, 201, 201)),
-        r("POST", "/api/integrations/webhook/batch", "/api/integrations/webhook/batch", Json(r#"[{"title":"batch {uniq}"}]"#), signed_in(403, 403, 200, 200)),
-        r("POST", "/api/v1/tickets/webhook/{source}", "/api/v1/tickets/webhook/custom", Json(r#"{"title":"native {uniq}"}"#), open(401)),
-        r("GET", "/api/tickets/{id}/suggested-articles", "/api/tickets/{ta}/suggested-articles", NoBody, signed_in(404, 200, 200, 200)),
+        r(
+            "POST",
+            "/api/integrations",
+            "/api/integrations",
+            Json(r#"{"source":"custom","name":"crm {uniq}"}"#),
+            signed_in(403, 403, 403, 201),
+        ),
+        r(
+            "DELETE",
+            "/api/integrations/{id}",
+            "/api/integrations/00000000-0000-7000-8000-000000000000",
+            NoBody,
+            signed_in(403, 403, 403, 404),
+        ),
+        r(
+            "POST",
+            "/api/integrations/webhook",
+            "/api/integrations/webhook",
+            Json(r#"{"title":"imported {uniq}"}"#),
+            signed_in(403, 403, 201, 201),
+        ),
+        r(
+            "POST",
+            "/api/integrations/webhook/batch",
+            "/api/integrations/webhook/batch",
+            Json(r#"[{"title":"batch {uniq}"}]"#),
+            signed_in(403, 403, 200, 200),
+        ),
+        r(
+            "POST",
+            "/api/v1/tickets/webhook/{source}",
+            "/api/v1/tickets/webhook/custom",
+            Json(r#"{"title":"native {uniq}"}"#),
+            open(401),
+        ),
+        r(
+            "GET",
+            "/api/tickets/{id}/suggested-articles",
+            "/api/tickets/{ta}/suggested-articles",
+            NoBody,
+            signed_in(404, 200, 200, 200),
+        ),
         // The built-in receiver trusts only a valid signature, never a bearer token.
-        r("POST", "/api/notifications/webhooks/notifications", "/api/notifications/webhooks/notifications", Json(r#"{"type":"ticket.created","notification":{"user_id":"{a}"}}"#), open(401)),
+        r(
+            "POST",
+            "/api/notifications/webhooks/notifications",
+            "/api/notifications/webhooks/notifications",
+            Json(r#"{"type":"ticket.created","notification":{"user_id":"{a}"}}"#),
+            open(401),
+        ),
     ]
 }
 
@@ -213,27 +447,56 @@ async fn seed(app: &TestApp) -> Seed {
     let ta = id(&app.post("/api/tickets", &a, json!({ "subject": A_SUBJECT, "description": "tray 2" }), 201).await);
     let tb = id(&app.post("/api/tickets", &b, json!({ "subject": B_SUBJECT, "description": "private" }), 201).await);
     app.post("/api/tickets", &deactivated, json!({ "subject": "Dora's", "description": "x" }), 201).await;
-    let ca = id(&app.post(&format!("/api/tickets/{ta}/comments"), &a, json!({ "content": "public comment from A" }), 201).await);
-    let na = id(&app.post(&format!("/api/tickets/{ta}/comments"), &agent, json!({ "content": INTERNAL, "internal": true }), 201).await);
+    let ca = id(&app
+        .post(&format!("/api/tickets/{ta}/comments"), &a, json!({ "content": "public comment from A" }), 201)
+        .await);
+    let na = id(&app
+        .post(&format!("/api/tickets/{ta}/comments"), &agent, json!({ "content": INTERNAL, "internal": true }), 201)
+        .await);
     // A public reply by staff notifies A.
     app.post(&format!("/api/tickets/{ta}/comments"), &agent, json!({ "content": "we are on it" }), 201).await;
     let att = id(&upload(app, &a.token, &ta, b"attachment of A").await);
     let staff_att = id(&upload(app, &agent.token, &ta, b"attachment by staff").await);
-    let draft = id(&app.post("/api/kb/articles", &agent, json!({ "title": DRAFT, "body": "tbd", "status": "draft" }), 201).await);
-    let published = id(&app.post("/api/kb/articles", &agent, json!({ "title": "Reset your password", "body": "steps", "status": "published" }), 201).await);
+    let draft = id(&app
+        .post("/api/kb/articles", &agent, json!({ "title": DRAFT, "body": "tbd", "status": "draft" }), 201)
+        .await);
+    let published = id(&app
+        .post(
+            "/api/kb/articles",
+            &agent,
+            json!({ "title": "Reset your password", "body": "steps", "status": "published" }),
+            201,
+        )
+        .await);
     let notif_a = app
         .eventually(|| async {
             let list = app.get("/api/notifications", &a, 200).await;
             list["items"].as_array().and_then(|items| items.first()).map(id)
         })
         .await;
-    let hook = app.call(reqwest::Method::PUT, "/api/users/me/webhook", Some(&a.token), Some(json!({ "webhook_url": "/api/notifications/webhooks/notifications" })), 200).await;
+    let hook = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/users/me/webhook",
+            Some(&a.token),
+            Some(json!({ "webhook_url": "/api/notifications/webhooks/notifications" })),
+            200,
+        )
+        .await;
     let a_webhook_secret = hook["secret"].as_str().expect("webhook secret").to_string();
-    let delivery_a = app.post("/api/users/me/webhook/test", &a, json!(null), 202).await["delivery_id"].as_str().unwrap().to_string();
+    let delivery_a =
+        app.post("/api/users/me/webhook/test", &a, json!(null), 202).await["delivery_id"].as_str().unwrap().to_string();
     // The delivery row is written by the dispatcher just after the answer. Should it never
     // appear, carry on: the delivery rows of the table then fail and say so.
     for _ in 0..100 {
-        let (status, _) = app.try_call(reqwest::Method::GET, &format!("/api/users/me/webhook/deliveries/{delivery_a}"), Some(&a.token), None).await;
+        let (status, _) = app
+            .try_call(
+                reqwest::Method::GET,
+                &format!("/api/users/me/webhook/deliveries/{delivery_a}"),
+                Some(&a.token),
+                None,
+            )
+            .await;
         if status == 200 {
             break;
         }
@@ -272,12 +535,32 @@ async fn fresh(app: &TestApp, s: &Seed, name: &str) -> String {
     match name {
         "{fresh_user}" => {
             let email = format!("gone-{}@example.com", uuid::Uuid::new_v4().simple());
-            id(app.post("/api/users", &app.admin, json!({ "email": email, "password": "password123", "name": "Gone" }), 201).await)
+            id(app
+                .post(
+                    "/api/users",
+                    &app.admin,
+                    json!({ "email": email, "password": "password123", "name": "Gone" }),
+                    201,
+                )
+                .await)
         }
-        "{fresh_ticket}" => id(app.post("/api/tickets", &s.a, json!({ "subject": "to delete", "description": "x" }), 201).await),
-        "{fresh_comment}" => id(app.post(&format!("/api/tickets/{ta}/comments"), &s.a, json!({ "content": "to delete" }), 201).await),
-        "{fresh_note}" => id(app.post(&format!("/api/tickets/{ta}/comments"), &s.agent, json!({ "content": "note to delete", "internal": true }), 201).await),
-        "{fresh_article}" => id(app.post("/api/kb/articles", &s.agent, json!({ "title": "to delete", "status": "published" }), 201).await),
+        "{fresh_ticket}" => {
+            id(app.post("/api/tickets", &s.a, json!({ "subject": "to delete", "description": "x" }), 201).await)
+        }
+        "{fresh_comment}" => {
+            id(app.post(&format!("/api/tickets/{ta}/comments"), &s.a, json!({ "content": "to delete" }), 201).await)
+        }
+        "{fresh_note}" => id(app
+            .post(
+                &format!("/api/tickets/{ta}/comments"),
+                &s.agent,
+                json!({ "content": "note to delete", "internal": true }),
+                201,
+            )
+            .await),
+        "{fresh_article}" => id(app
+            .post("/api/kb/articles", &s.agent, json!({ "title": "to delete", "status": "published" }), 201)
+            .await),
         "{fresh_attachment}" => id(upload(app, &s.a.token, ta, b"to delete").await),
         other => panic!("no fresh resource {other}"),
     }
@@ -307,7 +590,8 @@ async fn every_route_for_every_identity() {
     // The three forged or stale tokens all claim to be the admin.
     let expired_issued = Instant::now();
     let expired = JwtKeys::new(secret.as_bytes(), 0).issue(&app.admin.id, "admin").unwrap();
-    let other_key = JwtKeys::new(b"not-the-server-key-not-the-server-key!!", 3600).issue(&app.admin.id, "admin").unwrap();
+    let other_key =
+        JwtKeys::new(b"not-the-server-key-not-the-server-key!!", 3600).issue(&app.admin.id, "admin").unwrap();
     let payload = app.admin.token.split('.').nth(1).unwrap();
     let alg_none = format!("{}.{payload}.", b64url(br#"{"alg":"none","typ":"JWT"}"#));
     // `exp` is whole seconds and checked with no leeway: one second on, the token is expired.
@@ -357,7 +641,8 @@ async fn every_route_for_every_identity() {
                     req.header("content-type", "application/json").body(text)
                 }
                 Body::File => {
-                    let part = Part::bytes(b"from the matrix".to_vec()).file_name("m.txt").mime_str("text/plain").unwrap();
+                    let part =
+                        Part::bytes(b"from the matrix".to_vec()).file_name("m.txt").mime_str("text/plain").unwrap();
                     req.multipart(Form::new().part("file", part))
                 }
             };
@@ -367,7 +652,12 @@ async fn every_route_for_every_identity() {
             checks += 1;
             let want = row.expect[i];
             if status != want {
-                failures.push(format!("{} {} as {who:?}: expected {want}, got {status}: {}", row.method, row.path, &body[..body.len().min(200)]));
+                failures.push(format!(
+                    "{} {} as {who:?}: expected {want}, got {status}: {}",
+                    row.method,
+                    row.path,
+                    &body[..body.len().min(200)]
+                ));
             }
             for secret in secrets_for(*who, &s) {
                 if body.contains(&secret) {
@@ -387,7 +677,8 @@ async fn every_route_for_every_identity() {
             }
         }
     }
-    let covered: BTreeSet<(String, String)> = rows.iter().map(|r| (r.method.to_string(), r.route.to_string())).collect();
+    let covered: BTreeSet<(String, String)> =
+        rows.iter().map(|r| (r.method.to_string(), r.route.to_string())).collect();
     let missing: Vec<_> = documented.difference(&covered).collect();
     let stale: Vec<_> = covered.difference(&documented).collect();
     assert!(missing.is_empty(), "routes without a row in the authorization table: {missing:?}");

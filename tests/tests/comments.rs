@@ -12,9 +12,21 @@ async fn internal_notes_are_invisible_to_customers() {
     let t = app.ticket(&c, "Help").await;
     let tid = t["id"].as_str().unwrap();
     let public = app.post(&format!("/api/tickets/{tid}/comments"), &agent, json!({"content": "On it"}), 201).await;
-    let note = app.post(&format!("/api/tickets/{tid}/comments"), &agent, json!({"content": "customer is VIP", "internal": true}), 201).await;
+    let note = app
+        .post(
+            &format!("/api/tickets/{tid}/comments"),
+            &agent,
+            json!({"content": "customer is VIP", "internal": true}),
+            201,
+        )
+        .await;
     let reply = app
-        .post(&format!("/api/tickets/{tid}/comments"), &agent, json!({"content": "agreed", "parent_id": note["id"]}), 201)
+        .post(
+            &format!("/api/tickets/{tid}/comments"),
+            &agent,
+            json!({"content": "agreed", "parent_id": note["id"]}),
+            201,
+        )
         .await;
     assert_eq!(reply["internal"], true, "a reply in an internal thread stays internal");
 
@@ -42,7 +54,14 @@ async fn edit_and_delete_rules() {
     let t = app.ticket(&c, "Help").await;
     let tid = t["id"].as_str().unwrap();
     let mine = app.post(&format!("/api/tickets/{tid}/comments"), &c, json!({"content": "first"}), 201).await;
-    let reply = app.post(&format!("/api/tickets/{tid}/comments"), &agent, json!({"content": "answer", "parent_id": mine["id"]}), 201).await;
+    let reply = app
+        .post(
+            &format!("/api/tickets/{tid}/comments"),
+            &agent,
+            json!({"content": "answer", "parent_id": mine["id"]}),
+            201,
+        )
+        .await;
     assert_eq!(reply["parent_id"], mine["id"]);
     let cid = mine["id"].as_str().unwrap();
     let edited = app.patch(&format!("/api/comments/{cid}"), &c, json!({"content": "first, edited"}), 200).await;

@@ -45,7 +45,13 @@ async fn database_unavailable_is_503_and_nothing_is_lost() {
             let subject = format!("burst {i}");
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(25 * i)).await;
-                let resp = client.post(url).bearer_auth(token).json(&json!({ "subject": subject, "description": "d" })).send().await.unwrap();
+                let resp = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({ "subject": subject, "description": "d" }))
+                    .send()
+                    .await
+                    .unwrap();
                 let status = resp.status().as_u16();
                 (subject, status, resp.json::<Value>().await.unwrap_or(Value::Null))
             })
@@ -53,9 +59,11 @@ async fn database_unavailable_is_503_and_nothing_is_lost() {
         .collect();
     tokio::time::sleep(Duration::from_millis(30)).await;
     pg.execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await.unwrap();
-    pg.execute_unprepared(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"))
-        .await
-        .unwrap();
+    pg.execute_unprepared(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ))
+    .await
+    .unwrap();
     let mut injected = 1;
 
     // While it is down: reads and writes alike are a clean 503.
@@ -63,8 +71,16 @@ async fn database_unavailable_is_503_and_nothing_is_lost() {
     let mut outcomes = Vec::new();
     for (method, path, body) in [
         (reqwest::Method::POST, "/api/tickets".to_string(), Some(json!({ "subject": "during the outage" }))),
-        (reqwest::Method::POST, format!("/api/tickets/{before_id}/comments"), Some(json!({ "content": "during the outage" }))),
-        (reqwest::Method::PATCH, format!("/api/tickets/{before_id}"), Some(json!({ "subject": "renamed during the outage" }))),
+        (
+            reqwest::Method::POST,
+            format!("/api/tickets/{before_id}/comments"),
+            Some(json!({ "content": "during the outage" })),
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/tickets/{before_id}"),
+            Some(json!({ "subject": "renamed during the outage" })),
+        ),
         (reqwest::Method::GET, "/api/tickets".to_string(), None),
         (reqwest::Method::GET, format!("/api/tickets/{before_id}"), None),
     ] {
@@ -78,13 +94,18 @@ async fn database_unavailable_is_503_and_nothing_is_lost() {
         assert_eq!(v["code"], "unavailable", "{what}: {v}");
     }
     assert_eq!(health, 503);
-    assert!(down.elapsed() < Duration::from_secs(40), "requests during the outage must fail promptly, took {:?}", down.elapsed());
+    assert!(
+        down.elapsed() < Duration::from_secs(40),
+        "requests during the outage must fail promptly, took {:?}",
+        down.elapsed()
+    );
 
     // Keep it down until the whole burst (1 s) has been answered one way or the other.
     tokio::time::sleep(Duration::from_millis(1200).saturating_sub(down.elapsed())).await;
     // Back up.
     pg.execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await.unwrap();
-    let results: Vec<(String, u16, Value)> = futures::future::join_all(burst).await.into_iter().map(Result::unwrap).collect();
+    let results: Vec<(String, u16, Value)> =
+        futures::future::join_all(burst).await.into_iter().map(Result::unwrap).collect();
     app.eventually(|| async {
         let (s, _) = app.try_call(reqwest::Method::GET, "/api/users/me", Some(&a.token), None).await;
         (s == 200).then_some(())
@@ -111,14 +132,23 @@ async fn database_unavailable_is_503_and_nothing_is_lost() {
 
     // A second, shorter outage with no traffic during it: the dispatcher survives that too.
     pg.execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await.unwrap();
-    pg.execute_unprepared(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"))
-        .await
-        .unwrap();
+    pg.execute_unprepared(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ))
+    .await
+    .unwrap();
     injected += 1;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     pg.execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await.unwrap();
     app.eventually(|| async {
-        let (s, _) = app.try_call(reqwest::Method::POST, &format!("/api/tickets/{after_id}/comments"), Some(&agent.token), Some(json!({ "content": "and again" }))).await;
+        let (s, _) = app
+            .try_call(
+                reqwest::Method::POST,
+                &format!("/api/tickets/{after_id}/comments"),
+                Some(&agent.token),
+                Some(json!({ "content": "and again" })),
+            )
+            .await;
         (s == 201).then_some(())
     })
     .await;
@@ -165,7 +195,8 @@ async fn sqlite_busy_is_503_and_nothing_is_lost() {
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(150 * i)).await;
                 let sent = tokio::time::Instant::now();
-                let resp = client.post(url).bearer_auth(token).json(&json!({ "subject": subject })).send().await.unwrap();
+                let resp =
+                    client.post(url).bearer_auth(token).json(&json!({ "subject": subject })).send().await.unwrap();
                 let status = resp.status().as_u16();
                 (subject, status, resp.json::<Value>().await.unwrap_or(Value::Null), sent.elapsed())
             })
@@ -176,7 +207,11 @@ async fn sqlite_busy_is_503_and_nothing_is_lost() {
     let read_started = tokio::time::Instant::now();
     let list = app.get("/api/tickets", &a, 200).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
-    assert!(read_started.elapsed() < Duration::from_secs(2), "a read waited {:?} behind another process's write lock", read_started.elapsed());
+    assert!(
+        read_started.elapsed() < Duration::from_secs(2),
+        "a read waited {:?} behind another process's write lock",
+        read_started.elapsed()
+    );
 
     tokio::time::sleep(Duration::from_millis(7000).saturating_sub(locked_at.elapsed())).await;
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
@@ -189,7 +224,11 @@ async fn sqlite_busy_is_503_and_nothing_is_lost() {
         assert!(*took < Duration::from_secs(9), "{subject} answered {status} after {took:?}");
     }
     let refused = results.iter().filter(|r| r.1 == 503).count();
-    assert!(refused > 0, "a seven-second lock must make some writes time out: {:?}", results.iter().map(|r| r.1).collect::<Vec<_>>());
+    assert!(
+        refused > 0,
+        "a seven-second lock must make some writes time out: {:?}",
+        results.iter().map(|r| r.1).collect::<Vec<_>>()
+    );
 
     // Nothing half-done: exactly the acknowledged tickets exist, each with its event.
     let mut expected: BTreeSet<String> = results.iter().filter(|r| r.1 == 201).map(|r| r.0.clone()).collect();
@@ -197,7 +236,10 @@ async fn sqlite_busy_is_503_and_nothing_is_lost() {
     expected.insert("before the lock".into());
     assert_exactly_these_tickets(&app, &a, &expected).await;
     assert_dispatcher_resumes(&app, &a, &agent, "after the lock").await;
-    println!("faults: SQLite write lock held 7 s by another process; {acknowledged} of {} writes acknowledged, {refused} refused with 503, none half-done", results.len());
+    println!(
+        "faults: SQLite write lock held 7 s by another process; {acknowledged} of {} writes acknowledged, {refused} refused with 503, none half-done",
+        results.len()
+    );
     app.stop().await;
 }
 
@@ -235,7 +277,11 @@ async fn disk_full_for_attachments_is_507_without_orphans() {
         let mut bytes = vec![b'a' + (i % 26) as u8; 700 * 1024];
         bytes[..8].copy_from_slice(&(i as u64).to_le_bytes());
         let part = Part::bytes(bytes).file_name(format!("f{i}.bin")).mime_str("application/octet-stream").unwrap();
-        app.client.post(app.url(&format!("/api/tickets/{tid}/attachments"))).bearer_auth(&a.token).multipart(Form::new().part("file", part)).send()
+        app.client
+            .post(app.url(&format!("/api/tickets/{tid}/attachments")))
+            .bearer_auth(&a.token)
+            .multipart(Form::new().part("file", part))
+            .send()
     };
     let mut stored = 0;
     let mut full = None;
@@ -267,14 +313,23 @@ async fn disk_full_for_attachments_is_507_without_orphans() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 507);
-    assert_eq!(app.get(&format!("/api/attachments/{}", first["id"].as_str().unwrap()), &a, 200).await["sha256"], first["sha256"]);
+    assert_eq!(
+        app.get(&format!("/api/attachments/{}", first["id"].as_str().unwrap()), &a, 200).await["sha256"],
+        first["sha256"]
+    );
 
     // No orphan rows: exactly the acknowledged uploads are listed, and each one downloads whole.
     let list = app.get(&format!("/api/tickets/{tid}/attachments"), &a, 200).await;
     let items = list.as_array().unwrap();
     assert_eq!(items.len(), stored, "{list}");
     for item in items {
-        let resp = app.client.get(app.url(&format!("/api/attachments/{}/content", item["id"].as_str().unwrap()))).bearer_auth(&a.token).send().await.unwrap();
+        let resp = app
+            .client
+            .get(app.url(&format!("/api/attachments/{}/content", item["id"].as_str().unwrap())))
+            .bearer_auth(&a.token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.bytes().await.unwrap().len() as i64, item["size_bytes"].as_i64().unwrap());
     }
@@ -284,13 +339,16 @@ async fn disk_full_for_attachments_is_507_without_orphans() {
     assert_eq!(leftovers, 0, "partial uploads must be removed");
     // The rest of the service is unaffected.
     app.post(&format!("/api/tickets/{tid}/comments"), &a, json!({ "content": "still here" }), 201).await;
-    println!("faults: disk full injected; {stored} uploads stored, then 507 for an upload and a replacement, no orphans");
+    println!(
+        "faults: disk full injected; {stored} uploads stored, then 507 for an upload and a replacement, no orphans"
+    );
 }
 
 /// Nothing half-done: `who` sees exactly the `expected` tickets, and each has its created event.
 async fn assert_exactly_these_tickets(app: &common::TestApp, who: &common::Actor, expected: &BTreeSet<String>) {
     let list = app.get("/api/tickets?limit=200", who, 200).await;
-    let stored: BTreeSet<String> = list["items"].as_array().unwrap().iter().map(|t| t["subject"].as_str().unwrap().to_string()).collect();
+    let stored: BTreeSet<String> =
+        list["items"].as_array().unwrap().iter().map(|t| t["subject"].as_str().unwrap().to_string()).collect();
     assert_eq!(&stored, expected, "tickets after the fault must be exactly the acknowledged ones");
     let events = app.get("/api/events?limit=500", &app.admin, 200).await;
     let created: BTreeSet<String> = events
@@ -305,7 +363,12 @@ async fn assert_exactly_these_tickets(app: &common::TestApp, who: &common::Actor
 
 /// The dispatcher works again: a staff reply on a new ticket of `requester` notifies them.
 /// Returns the new ticket's id.
-async fn assert_dispatcher_resumes(app: &common::TestApp, requester: &common::Actor, agent: &common::Actor, subject: &str) -> String {
+async fn assert_dispatcher_resumes(
+    app: &common::TestApp,
+    requester: &common::Actor,
+    agent: &common::Actor,
+    subject: &str,
+) -> String {
     let after = app.ticket(requester, subject).await;
     let after_id = after["id"].as_str().unwrap().to_string();
     app.post(&format!("/api/tickets/{after_id}/comments"), agent, json!({ "content": "we are back" }), 201).await;

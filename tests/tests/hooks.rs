@@ -74,7 +74,8 @@ async fn notifications_reach_the_right_people_once_and_never_the_actor() {
 
     // Internal notes notify staff only.
     let before = notifications(&app, &c).await.len();
-    app.post(&format!("/api/tickets/{tid}/comments"), &app.admin, json!({"content": "VIP", "internal": true}), 201).await;
+    app.post(&format!("/api/tickets/{tid}/comments"), &app.admin, json!({"content": "VIP", "internal": true}), 201)
+        .await;
     let an = wait_for_count(&app, &agent, 1).await;
     assert_eq!(an[0]["type"], "comment_on_ticket");
     assert_eq!(notifications(&app, &c).await.len(), before);
@@ -103,14 +104,22 @@ async fn dispatcher_resumes_after_restart_without_duplicates() {
     let admin = app.admin.clone();
     let config = app.stop().await;
     // Changes made while no server runs (the CLI writes through the same domain path).
-    ticketwire::cli::create_user(&config, "late@example.com", "password123", "Late Comer", ticketwire::auth::Role::Customer)
-        .await
-        .unwrap();
+    ticketwire::cli::create_user(
+        &config,
+        "late@example.com",
+        "password123",
+        "Late Comer",
+        ticketwire::auth::Role::Customer,
+    )
+    .await
+    .unwrap();
     let app = common::spawn_config(config).await;
     let notes = app
         .eventually(|| async {
             let list = notifications(&app, &admin).await;
-            list.iter().any(|n| n["type"] == "user_created" && n["message"].as_str().unwrap().contains("Late Comer")).then_some(list)
+            list.iter()
+                .any(|n| n["type"] == "user_created" && n["message"].as_str().unwrap().contains("Late Comer"))
+                .then_some(list)
         })
         .await;
     let new_tickets = notes.iter().filter(|n| n["type"] == "new_ticket").count();

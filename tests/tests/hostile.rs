@@ -12,7 +12,14 @@ use reqwest::{
 use serde_json::{Value, json};
 
 /// Sends raw bytes with a content type; returns the status and the body (JSON or Null).
-async fn raw(app: &TestApp, method: reqwest::Method, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+async fn raw(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
     let resp = app
         .client
         .request(method, app.url(path))
@@ -39,7 +46,14 @@ async fn oversized_and_nul_text_is_422() {
     let app = common::spawn_app().await;
     let a = app.customer("Alice").await;
     let megabyte = "x".repeat(1024 * 1024);
-    let (s, v) = app.try_call(reqwest::Method::POST, "/api/tickets", Some(&a.token), Some(json!({ "subject": megabyte, "description": "d" }))).await;
+    let (s, v) = app
+        .try_call(
+            reqwest::Method::POST,
+            "/api/tickets",
+            Some(&a.token),
+            Some(json!({ "subject": megabyte, "description": "d" })),
+        )
+        .await;
     refused((s, v.clone()), 422, "1 MB subject");
     assert!(v["detail"].as_str().unwrap().contains("subject"), "{v}");
 
@@ -50,12 +64,22 @@ async fn oversized_and_nul_text_is_422() {
         ("/api/tickets".to_string(), json!({ "subject": "ok", "description": "nul \u{0} inside" })),
         ("/api/tickets".to_string(), json!({ "subject": "ok", "tags": ["a\u{0}"] })),
         (format!("/api/tickets/{tid}/comments"), json!({ "content": "\u{0}" })),
-        ("/api/auth/register".to_string(), json!({ "email": "n@example.com", "password": "pass\u{0}word", "name": "N" })),
+        (
+            "/api/auth/register".to_string(),
+            json!({ "email": "n@example.com", "password": "pass\u{0}word", "name": "N" }),
+        ),
     ] {
         let got = app.try_call(reqwest::Method::POST, &path, Some(&a.token), Some(body.clone())).await;
         refused(got, 422, &format!("NUL in {path} {body}"));
     }
-    let got = app.try_call(reqwest::Method::PATCH, &format!("/api/tickets/{tid}"), Some(&a.token), Some(json!({ "subject": "x\u{0}" }))).await;
+    let got = app
+        .try_call(
+            reqwest::Method::PATCH,
+            &format!("/api/tickets/{tid}"),
+            Some(&a.token),
+            Some(json!({ "subject": "x\u{0}" })),
+        )
+        .await;
     refused(got, 422, "NUL in a PATCH");
     // In a query string (PostgreSQL cannot compare text with NUL) and in a path.
     for q in ["/api/tickets?q=%00", "/api/tickets?source=a%00b", "/api/kb/articles?category=%00", "/api/users?q=%00"] {
@@ -80,26 +104,64 @@ async fn malformed_bodies_are_400() {
     let mut body = br#"{"subject":"caf"#.to_vec();
     body.extend_from_slice(&[0xC3, 0x28, 0xFF]);
     body.extend_from_slice(br#"","description":"d"}"#);
-    refused(raw(&app, post.clone(), "/api/tickets", &a.token, "application/json", body).await, 400, "invalid UTF-8 in a string");
-    refused(raw(&app, post.clone(), "/api/tickets", &a.token, "application/json", vec![0xFF, 0xFE, 0xFD]).await, 400, "invalid UTF-8 body");
+    refused(
+        raw(&app, post.clone(), "/api/tickets", &a.token, "application/json", body).await,
+        400,
+        "invalid UTF-8 in a string",
+    );
+    refused(
+        raw(&app, post.clone(), "/api/tickets", &a.token, "application/json", vec![0xFF, 0xFE, 0xFD]).await,
+        400,
+        "invalid UTF-8 body",
+    );
     // A lone surrogate escape is not a Unicode scalar value.
-    refused(raw(&app, post.clone(), "/api/tickets", &a.token, "application/json", br#"{"subject":"\ud800"}"#.to_vec()).await, 400, "lone surrogate");
+    refused(
+        raw(&app, post.clone(), "/api/tickets", &a.token, "application/json", br#"{"subject":"\ud800"}"#.to_vec())
+            .await,
+        400,
+        "lone surrogate",
+    );
     // Truncated, empty, trailing garbage.
     for body in [&br#"{"subject":"#[..], b"", br#"{"subject":"a"} x"#] {
-        refused(raw(&app, post.clone(), "/api/tickets", &a.token, "application/json", body.to_vec()).await, 400, &String::from_utf8_lossy(body));
+        refused(
+            raw(&app, post.clone(), "/api/tickets", &a.token, "application/json", body.to_vec()).await,
+            400,
+            &String::from_utf8_lossy(body),
+        );
     }
     // Deeply nested JSON: 100 000 levels, at the top and inside a field, is refused by the
     // parser's depth limit (no stack overflow: the server keeps answering).
     let depth = 100_000;
     let nested_array = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-    refused(raw(&app, post.clone(), "/api/tickets", &a.token, "application/json", nested_array.into_bytes()).await, 400, "nested arrays");
+    refused(
+        raw(&app, post.clone(), "/api/tickets", &a.token, "application/json", nested_array.into_bytes()).await,
+        400,
+        "nested arrays",
+    );
     let nested_object = format!(r#"{{"subject":"s","metadata":{}1{}}}"#, r#"{"a":"#.repeat(depth), "}".repeat(depth));
-    refused(raw(&app, post.clone(), "/api/tickets", &app.admin.token, "application/json", nested_object.into_bytes()).await, 400, "nested objects");
+    refused(
+        raw(&app, post.clone(), "/api/tickets", &app.admin.token, "application/json", nested_object.into_bytes()).await,
+        400,
+        "nested objects",
+    );
     let nested_hook = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-    let got = raw(&app, post.clone(), "/api/notifications/webhooks/notifications", &a.token, "application/json", nested_hook.into_bytes()).await;
+    let got = raw(
+        &app,
+        post.clone(),
+        "/api/notifications/webhooks/notifications",
+        &a.token,
+        "application/json",
+        nested_hook.into_bytes(),
+    )
+    .await;
     assert!(got.0.is_client_error(), "nested webhook body: {:?}", got);
     // A JSON array where an object is expected.
-    refused(raw(&app, reqwest::Method::PATCH, "/api/users/me", &a.token, "application/json", b"[null, null]".to_vec()).await, 400, "array body");
+    refused(
+        raw(&app, reqwest::Method::PATCH, "/api/users/me", &a.token, "application/json", b"[null, null]".to_vec())
+            .await,
+        400,
+        "array body",
+    );
     app.get("/api/users/me", &a, 200).await;
 }
 
@@ -121,7 +183,8 @@ async fn markup_is_stored_and_returned_verbatim() {
         "../../etc/passwd",
     ];
     for text in nasty {
-        let t = app.post("/api/tickets", &a, json!({ "subject": text, "description": text, "tags": [text] }), 201).await;
+        let t =
+            app.post("/api/tickets", &a, json!({ "subject": text, "description": text, "tags": [text] }), 201).await;
         let id = t["id"].as_str().unwrap();
         let resp = app.client.get(app.url(&format!("/api/tickets/{id}"))).bearer_auth(&a.token).send().await.unwrap();
         assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
@@ -132,7 +195,9 @@ async fn markup_is_stored_and_returned_verbatim() {
         let c = app.post(&format!("/api/tickets/{id}/comments"), &agent, json!({ "content": text }), 201).await;
         let cid = c["id"].as_str().unwrap();
         assert_eq!(app.get(&format!("/api/comments/{cid}"), &a, 200).await["content"], text);
-        let k = app.post("/api/kb/articles", &agent, json!({ "title": text, "body": text, "status": "published" }), 201).await;
+        let k = app
+            .post("/api/kb/articles", &agent, json!({ "title": text, "body": text, "status": "published" }), 201)
+            .await;
         assert_eq!(k["title"], text);
         // And the search finds it as text, not as a pattern.
         let found = app.get(&format!("/api/tickets?q={}", urlencode(text)), &a, 200).await;
@@ -160,9 +225,14 @@ async fn oversized_bodies_are_413_and_wrong_types_415() {
     let tid = t["id"].as_str().unwrap();
     // JSON over the global cap (2 MiB by default).
     let huge = format!(r#"{{"subject":"s","description":"{}"}}"#, "x".repeat(3 * 1024 * 1024));
-    refused(raw(&app, reqwest::Method::POST, "/api/tickets", &a.token, "application/json", huge.into_bytes()).await, 413, "3 MiB JSON");
+    refused(
+        raw(&app, reqwest::Method::POST, "/api/tickets", &a.token, "application/json", huge.into_bytes()).await,
+        413,
+        "3 MiB JSON",
+    );
     // An attachment over the upload cap (1 MiB in tests).
-    let part = Part::bytes(vec![b'x'; 1024 * 1024 + 1]).file_name("big.bin").mime_str("application/octet-stream").unwrap();
+    let part =
+        Part::bytes(vec![b'x'; 1024 * 1024 + 1]).file_name("big.bin").mime_str("application/octet-stream").unwrap();
     let resp = app
         .client
         .post(app.url(&format!("/api/tickets/{tid}/attachments")))
@@ -177,11 +247,45 @@ async fn oversized_bodies_are_413_and_wrong_types_415() {
 
     // Wrong content types.
     let post = reqwest::Method::POST;
-    refused(raw(&app, post.clone(), "/api/tickets", &a.token, "text/plain", br#"{"subject":"s"}"#.to_vec()).await, 415, "text/plain JSON");
-    refused(raw(&app, post.clone(), "/api/tickets", &a.token, "application/x-www-form-urlencoded", b"subject=s".to_vec()).await, 415, "form body");
-    refused(raw(&app, post.clone(), &format!("/api/tickets/{tid}/attachments"), &a.token, "application/json", b"{}".to_vec()).await, 415, "JSON upload");
-    refused(raw(&app, post.clone(), &format!("/api/tickets/{tid}/attachments"), &a.token, "multipart/form-data", b"x".to_vec()).await, 400, "multipart without boundary");
-    let resp = app.client.post(app.url("/api/tickets")).bearer_auth(&a.token).body(r#"{"subject":"s"}"#).send().await.unwrap();
+    refused(
+        raw(&app, post.clone(), "/api/tickets", &a.token, "text/plain", br#"{"subject":"s"}"#.to_vec()).await,
+        415,
+        "text/plain JSON",
+    );
+    refused(
+        raw(&app, post.clone(), "/api/tickets", &a.token, "application/x-www-form-urlencoded", b"subject=s".to_vec())
+            .await,
+        415,
+        "form body",
+    );
+    refused(
+        raw(
+            &app,
+            post.clone(),
+            &format!("/api/tickets/{tid}/attachments"),
+            &a.token,
+            "application/json",
+            b"{}".to_vec(),
+        )
+        .await,
+        415,
+        "JSON upload",
+    );
+    refused(
+        raw(
+            &app,
+            post.clone(),
+            &format!("/api/tickets/{tid}/attachments"),
+            &a.token,
+            "multipart/form-data",
+            b"x".to_vec(),
+        )
+        .await,
+        400,
+        "multipart without boundary",
+    );
+    let resp =
+        app.client.post(app.url("/api/tickets")).bearer_auth(&a.token).body(r#"{"subject":"s"}"#).send().await.unwrap();
     assert_eq!(resp.status(), 415, "no content type");
     // An extra form field next to `file` is refused and stores nothing.
     let part = Part::bytes(b"x".to_vec()).file_name("x.txt").mime_str("text/plain").unwrap();
@@ -232,27 +336,65 @@ async fn hostile_strings_everywhere_never_500() {
     let mut checked = 0;
     for s in &strings {
         let requests: Vec<(reqwest::Method, String, Option<Value>)> = vec![
-            (reqwest::Method::POST, "/api/tickets".into(), Some(json!({ "subject": s, "description": s, "category": s, "tags": [s], "source": s, "external_id": s, "requester_email": s, "assignee_id": s, "requester_id": s }))),
-            (reqwest::Method::PATCH, format!("/api/tickets/{tid}"), Some(json!({ "subject": s, "category": s, "assignee_id": s }))),
-            (reqwest::Method::POST, format!("/api/tickets/{tid}/comments"), Some(json!({ "content": s, "parent_id": s }))),
-            (reqwest::Method::POST, format!("/api/tickets/{tid}/comments"), Some(json!({ "content": "ok", "parent_id": s }))),
+            (
+                reqwest::Method::POST,
+                "/api/tickets".into(),
+                Some(
+                    json!({ "subject": s, "description": s, "category": s, "tags": [s], "source": s, "external_id": s, "requester_email": s, "assignee_id": s, "requester_id": s }),
+                ),
+            ),
+            (
+                reqwest::Method::PATCH,
+                format!("/api/tickets/{tid}"),
+                Some(json!({ "subject": s, "category": s, "assignee_id": s })),
+            ),
+            (
+                reqwest::Method::POST,
+                format!("/api/tickets/{tid}/comments"),
+                Some(json!({ "content": s, "parent_id": s })),
+            ),
+            (
+                reqwest::Method::POST,
+                format!("/api/tickets/{tid}/comments"),
+                Some(json!({ "content": "ok", "parent_id": s })),
+            ),
             (reqwest::Method::POST, "/api/tickets".into(), Some(json!({ "subject": "ok", "requester_id": s }))),
             (reqwest::Method::POST, "/api/tickets".into(), Some(json!({ "subject": "ok", "assignee_id": s }))),
             (reqwest::Method::POST, "/api/tickets".into(), Some(json!({ "subject": "ok", "requester_email": s }))),
             (reqwest::Method::PATCH, format!("/api/tickets/{tid}"), Some(json!({ "requester_id": s }))),
-            (reqwest::Method::PATCH, "/api/users/me".into(), Some(json!({ "password": "long enough", "current_password": s }))),
+            (
+                reqwest::Method::PATCH,
+                "/api/users/me".into(),
+                Some(json!({ "password": "long enough", "current_password": s })),
+            ),
             (reqwest::Method::PATCH, format!("/api/attachments/{}", urlencode(s)), Some(json!({ "filename": s }))),
             (reqwest::Method::PATCH, format!("/api/comments/{cid}"), Some(json!({ "content": s }))),
-            (reqwest::Method::POST, "/api/kb/articles".into(), Some(json!({ "title": s, "body": s, "category": s, "tags": [s] }))),
+            (
+                reqwest::Method::POST,
+                "/api/kb/articles".into(),
+                Some(json!({ "title": s, "body": s, "category": s, "tags": [s] })),
+            ),
             (reqwest::Method::PATCH, format!("/api/kb/articles/{kid}"), Some(json!({ "title": s, "category": s }))),
             (reqwest::Method::POST, "/api/users".into(), Some(json!({ "email": s, "password": s, "name": s }))),
-            (reqwest::Method::PATCH, "/api/users/me".into(), Some(json!({ "name": s, "password": s, "current_password": s }))),
+            (
+                reqwest::Method::PATCH,
+                "/api/users/me".into(),
+                Some(json!({ "name": s, "password": s, "current_password": s })),
+            ),
             (reqwest::Method::POST, "/api/auth/login".into(), Some(json!({ "email": s, "password": s }))),
             (reqwest::Method::PUT, "/api/users/me/webhook".into(), Some(json!({ "webhook_url": s }))),
-            (reqwest::Method::GET, format!("/api/tickets?q={0}&source={0}&requester_id={0}&assignee_id={0}&cursor={0}", urlencode(s)), None),
+            (
+                reqwest::Method::GET,
+                format!("/api/tickets?q={0}&source={0}&requester_id={0}&assignee_id={0}&cursor={0}", urlencode(s)),
+                None,
+            ),
             (reqwest::Method::GET, format!("/api/kb/articles?q={0}&category={0}&cursor={0}", urlencode(s)), None),
             (reqwest::Method::GET, format!("/api/users?q={0}&cursor={0}", urlencode(s)), None),
-            (reqwest::Method::GET, format!("/api/users/me/webhook/deliveries?cursor={0}&status={0}", urlencode(s)), None),
+            (
+                reqwest::Method::GET,
+                format!("/api/users/me/webhook/deliveries?cursor={0}&status={0}", urlencode(s)),
+                None,
+            ),
             (reqwest::Method::GET, format!("/api/events?after={0}", urlencode(s)), None),
             (reqwest::Method::GET, format!("/api/tickets/{}", urlencode(s)), None),
             (reqwest::Method::GET, format!("/api/attachments/{}/content", urlencode(s)), None),
@@ -262,7 +404,9 @@ async fn hostile_strings_everywhere_never_500() {
             let (status, v) = app.try_call(method.clone(), &path, Some(&admin.token), body).await;
             checked += 1;
             assert!(status.as_u16() < 500, "{method} {path} with {s:?} answered {status}: {v}");
-            if status.is_client_error() && status != StatusCode::NOT_FOUND || status == StatusCode::NOT_FOUND && path.starts_with("/api/") {
+            if status.is_client_error() && status != StatusCode::NOT_FOUND
+                || status == StatusCode::NOT_FOUND && path.starts_with("/api/")
+            {
                 assert!(v["code"].is_string(), "{method} {path} with {s:?}: {status} without an error body: {v}");
             }
         }

@@ -34,7 +34,9 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Creates an integration; returns (id, secret).
 async fn integration(app: &TestApp, source: &str) -> (String, String) {
-    let v = app.post("/api/integrations", &app.admin, json!({"source": source, "name": format!("{source} prod")}), 201).await;
+    let v = app
+        .post("/api/integrations", &app.admin, json!({"source": source, "name": format!("{source} prod")}), 201)
+        .await;
     (v["id"].as_str().expect("id").into(), v["secret"].as_str().expect("secret").into())
 }
 
@@ -83,7 +85,11 @@ async fn each_source_through_its_signature_scheme() {
     assert_eq!(t["requester_email"], "rae.reporter@example.com");
     assert_eq!(t["metadata"]["raw"]["issue"]["key"], "OPS-42");
     let again = send(&app, &native("jira"), &headers, "application/json", body).await;
-    assert_eq!((again.status, &again.body["id"], &again.body["version"]), (200, &t["id"], &t["version"]), "a redelivery changes nothing");
+    assert_eq!(
+        (again.status, &again.body["id"], &again.body["version"]),
+        (200, &t["id"], &t["version"]),
+        "a redelivery changes nothing"
+    );
     let done = fixture("jira_issue_done.json");
     let sig = format!("sha256={}", hex(&hmac(&jira, &[&done])));
     let r = send(&app, &native("jira"), &[("x-hub-signature-256", sig)], "application/json", done).await;
@@ -103,7 +109,10 @@ async fn each_source_through_its_signature_scheme() {
     assert_eq!((r.body["external_id"].as_str(), r.body["priority"].as_str()), (Some("35436"), Some("urgent")));
     assert_eq!(r.body["requester_email"], "pat.requester@example.com");
     let solved = zsend(fixture("zendesk_event_solved.json")).await;
-    assert_eq!((solved.status, &solved.body["id"], solved.body["status"].as_str()), (200, &r.body["id"], Some("resolved")));
+    assert_eq!(
+        (solved.status, &solved.body["id"], solved.body["status"].as_str()),
+        (200, &r.body["id"], Some("resolved"))
+    );
 
     // PagerDuty: v1=<hex>, several during rotation (any may match).
     let (_, pd) = integration(&app, "pagerduty").await;
@@ -122,11 +131,19 @@ async fn each_source_through_its_signature_scheme() {
     assert_eq!((res.status, &res.body["id"], res.body["status"].as_str()), (200, &r.body["id"], Some("resolved")));
     // PagerDuty's test delivery when a subscription is made: acknowledged, nothing created; it is
     // verified like any other delivery.
-    let pagerduty_tickets = || async { app.get("/api/tickets?source=pagerduty", &app.admin, 200).await["items"].as_array().map(Vec::len) };
+    let pagerduty_tickets =
+        || async { app.get("/api/tickets?source=pagerduty", &app.admin, 200).await["items"].as_array().map(Vec::len) };
     let before = pagerduty_tickets().await;
     let ping = psend("pagerduty_ping.json").await;
     assert_eq!((ping.status, ping.body["acknowledged"].as_str()), (202, Some("pagey.ping")), "{}", ping.body);
-    let forged = send(&app, &native("pagerduty"), &[("x-pagerduty-signature", format!("v1={}", "0".repeat(64)))], "application/json", fixture("pagerduty_ping.json")).await;
+    let forged = send(
+        &app,
+        &native("pagerduty"),
+        &[("x-pagerduty-signature", format!("v1={}", "0".repeat(64)))],
+        "application/json",
+        fixture("pagerduty_ping.json"),
+    )
+    .await;
     assert_eq!(forged.status, 401, "{}", forged.body);
     assert_eq!((before, pagerduty_tickets().await), (Some(1), Some(1)), "a ping creates no ticket");
 
@@ -138,17 +155,33 @@ async fn each_source_through_its_signature_scheme() {
     assert_eq!(r.body["metadata"]["triggered_event"], "{ticket_action:created}");
 
     let (_, sn) = integration(&app, "servicenow").await;
-    let r = send(&app, &native("servicenow"), &[("authorization", format!("Bearer {sn}"))], "application/json", fixture("servicenow_incident.json")).await;
+    let r = send(
+        &app,
+        &native("servicenow"),
+        &[("authorization", format!("Bearer {sn}"))],
+        "application/json",
+        fixture("servicenow_incident.json"),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!((r.body["external_id"].as_str(), r.body["priority"].as_str(), r.body["status"].as_str()), (Some("INC0010023"), Some("urgent"), Some("in_progress")));
+    assert_eq!(
+        (r.body["external_id"].as_str(), r.body["priority"].as_str(), r.body["status"].as_str()),
+        (Some("INC0010023"), Some("urgent"), Some("in_progress"))
+    );
     assert_eq!(r.body["metadata"]["cmdb_ci"], "281190e3c0a8000b003f593aa3f20ca6");
     let r = post_key(&app, &native("servicenow"), &sn, fixture("servicenow_plain.json")).await;
-    assert_eq!((r.status, r.body["priority"].as_str(), &r.body["metadata"]["environment"]), (201, Some("high"), &json!("production")));
+    assert_eq!(
+        (r.status, r.body["priority"].as_str(), &r.body["metadata"]["environment"]),
+        (201, Some("high"), &json!("production"))
+    );
 
     let (_, dd) = integration(&app, "datadog").await;
     let r = post_key(&app, &native("datadog"), &dd, fixture("datadog_triggered.json")).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!((r.body["external_id"].as_str(), r.body["priority"].as_str()), (Some("6897439818743104213"), Some("urgent")));
+    assert_eq!(
+        (r.body["external_id"].as_str(), r.body["priority"].as_str()),
+        (Some("6897439818743104213"), Some("urgent"))
+    );
     let rec = post_key(&app, &native("datadog"), &dd, fixture("datadog_recovered.json")).await;
     assert_eq!((rec.status, &rec.body["id"], rec.body["status"].as_str()), (200, &r.body["id"], Some("resolved")));
     assert_eq!(rec.body["classification"], "false_positive", "recovered within the flap window");
@@ -156,8 +189,14 @@ async fn each_source_through_its_signature_scheme() {
     // custom: any integration's key; `platform` names the source.
     let r = post_key(&app, &native("custom"), &dd, fixture("custom.json")).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!((r.body["source"].as_str(), r.body["external_id"].as_str(), r.body["category"].as_str()), (Some("shopify"), Some("SHOP-991"), Some("bug")));
-    assert_eq!((&r.body["metadata"]["store"], &r.body["metadata"]["browser"]), (&json!("acme-eu"), &json!("Safari 17")));
+    assert_eq!(
+        (r.body["source"].as_str(), r.body["external_id"].as_str(), r.body["category"].as_str()),
+        (Some("shopify"), Some("SHOP-991"), Some("bug"))
+    );
+    assert_eq!(
+        (&r.body["metadata"]["store"], &r.body["metadata"]["browser"]),
+        (&json!("acme-eu"), &json!("Safari 17"))
+    );
 }
 
 #[tokio::test]
@@ -171,14 +210,21 @@ async fn alertmanager_firing_repeat_resolved_and_flap() {
     assert_eq!(ids.len(), 2, "one ticket per alert");
     let t = r.body;
     assert_eq!((t["id"].as_str(), t["external_id"].as_str()), (Some(ids[0].as_str()), Some("c4f8a1e2b3d40001")));
-    assert_eq!((t["subject"].as_str(), t["priority"].as_str(), t["classification"].as_str()), (Some("CPU usage above 90% on db1"), Some("urgent"), Some("uncertain")));
+    assert_eq!(
+        (t["subject"].as_str(), t["priority"].as_str(), t["classification"].as_str()),
+        (Some("CPU usage above 90% on db1"), Some("urgent"), Some("uncertain"))
+    );
 
     let again = send(&app, &native("prometheus"), &auth, "application/json", fixture("prometheus_firing.json")).await;
     assert_eq!((again.status, &again.body["id"]), (200, &t["id"]));
     assert_eq!(again.body["metadata"]["occurrences"], 2);
 
-    let resolved = send(&app, &native("prometheus"), &auth, "application/json", fixture("prometheus_resolved.json")).await;
-    assert_eq!((resolved.status, &resolved.body["id"], resolved.body["status"].as_str()), (200, &t["id"], Some("resolved")));
+    let resolved =
+        send(&app, &native("prometheus"), &auth, "application/json", fixture("prometheus_resolved.json")).await;
+    assert_eq!(
+        (resolved.status, &resolved.body["id"], resolved.body["status"].as_str()),
+        (200, &t["id"], Some("resolved"))
+    );
     assert_eq!(resolved.body["classification"], "uncertain", "45 minutes is no flap");
     let second = app.get(&format!("/api/tickets/{}", ids[1]), &app.admin, 200).await;
     assert_eq!(second["status"], "open");
@@ -193,7 +239,10 @@ async fn alertmanager_firing_repeat_resolved_and_flap() {
     flap["alerts"][0]["status"] = json!("resolved");
     flap["alerts"][0]["endsAt"] = json!("2026-11-22T05:02:00Z");
     let r = send(&app, &native("prometheus"), &auth, "application/json", flap.to_string().into_bytes()).await;
-    assert_eq!((r.status, &r.body["id"], r.body["classification"].as_str()), (200, &fired.body["id"], Some("false_positive")));
+    assert_eq!(
+        (r.status, &r.body["id"], r.body["classification"].as_str()),
+        (200, &fired.body["id"], Some("false_positive"))
+    );
 
     // A person's decision is not overwritten by a later resolution.
     app.patch(&format!("/api/tickets/{}", ids[1]), &app.admin, json!({"classification": "true_positive"}), 200).await;
@@ -201,7 +250,10 @@ async fn alertmanager_firing_repeat_resolved_and_flap() {
     res2["alerts"][0]["fingerprint"] = json!("c4f8a1e2b3d40002");
     res2["alerts"][0]["endsAt"] = json!("2026-11-22T05:01:00Z");
     let r = send(&app, &native("prometheus"), &auth, "application/json", res2.to_string().into_bytes()).await;
-    assert_eq!((r.body["status"].as_str(), r.body["classification"].as_str()), (Some("resolved"), Some("true_positive")));
+    assert_eq!(
+        (r.body["status"].as_str(), r.body["classification"].as_str()),
+        (Some("resolved"), Some("true_positive"))
+    );
 }
 
 #[tokio::test]
@@ -229,35 +281,73 @@ async fn flexible_mapping_and_batches() {
     let (_, key) = integration(&app, "custom").await;
     let known = app.customer("Ana").await;
 
-    let r = post_key(&app, "/api/integrations/webhook", &key, json!({"title": "Hello", "user_email": known.email, "id": "F-1"}).to_string().into_bytes()).await;
+    let r = post_key(
+        &app,
+        "/api/integrations/webhook",
+        &key,
+        json!({"title": "Hello", "user_email": known.email, "id": "F-1"}).to_string().into_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!((r.body["source"].as_str(), r.body["requester_id"].as_str()), (Some("custom"), Some(known.id.as_str())), "an existing user becomes the requester");
-    let r = post_key(&app, "/api/integrations/webhook", &key, json!({"description": "x"}).to_string().into_bytes()).await;
+    assert_eq!(
+        (r.body["source"].as_str(), r.body["requester_id"].as_str()),
+        (Some("custom"), Some(known.id.as_str())),
+        "an existing user becomes the requester"
+    );
+    let r =
+        post_key(&app, "/api/integrations/webhook", &key, json!({"description": "x"}).to_string().into_bytes()).await;
     assert_eq!((r.status, &r.body), (400, &json!({"code": "validation", "detail": "Title or subject is required"})));
 
     let r = post_key(&app, "/api/integrations/webhook/batch", &key, fixture("batch.json")).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!((r.body["created_count"].as_u64(), r.body["updated_count"].as_u64(), r.body["failed_count"].as_u64()), (Some(2), Some(1), Some(2)));
+    assert_eq!(
+        (r.body["created_count"].as_u64(), r.body["updated_count"].as_u64(), r.body["failed_count"].as_u64()),
+        (Some(2), Some(1), Some(2))
+    );
     let results = r.body["results"].as_array().expect("results");
-    assert_eq!(results.iter().map(|x| x["status"].as_str().unwrap_or("")).collect::<Vec<_>>(), vec!["created", "failed", "created", "failed", "updated"]);
+    assert_eq!(
+        results.iter().map(|x| x["status"].as_str().unwrap_or("")).collect::<Vec<_>>(),
+        vec!["created", "failed", "created", "failed", "updated"]
+    );
     assert_eq!(results[1]["error"]["detail"], "Title or subject is required");
     assert_eq!(results[3]["error"]["code"], "validation");
     assert_eq!(results[4]["ticket_id"], results[0]["ticket_id"]);
 
-    let r = send(&app, "/api/integrations/webhook/batch", &[("x-api-key", key.clone())], "text/csv", fixture("batch.csv")).await;
+    let r =
+        send(&app, "/api/integrations/webhook/batch", &[("x-api-key", key.clone())], "text/csv", fixture("batch.csv"))
+            .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!((r.body["created_count"].as_u64(), r.body["failed_count"].as_u64()), (Some(2), Some(1)));
     let id = r.body["results"][0]["ticket_id"].as_str().expect("id");
     let t = app.get(&format!("/api/tickets/{id}"), &app.admin, 200).await;
-    assert_eq!((t["subject"].as_str(), t["description"].as_str(), t["priority"].as_str()), (Some("Printer, 2nd floor"), Some("Paper jam, \"again\""), Some("low")));
+    assert_eq!(
+        (t["subject"].as_str(), t["description"].as_str(), t["priority"].as_str()),
+        (Some("Printer, 2nd floor"), Some("Paper jam, \"again\""), Some("low"))
+    );
 
     // The web-client's import page: a staff member's own access token, source `import`.
     let agent = app.agent("Ivy").await;
-    let r = send(&app, "/api/integrations/webhook/batch", &[("authorization", format!("Bearer {}", agent.token))], "text/csv", b"title,id\nImported,IMP-1\n".to_vec()).await;
+    let r = send(
+        &app,
+        "/api/integrations/webhook/batch",
+        &[("authorization", format!("Bearer {}", agent.token))],
+        "text/csv",
+        b"title,id\nImported,IMP-1\n".to_vec(),
+    )
+    .await;
     assert_eq!((r.status, r.body["created_count"].as_u64()), (200, Some(1)), "{}", r.body);
-    let t = app.get(&format!("/api/tickets/{}", r.body["results"][0]["ticket_id"].as_str().expect("id")), &app.admin, 200).await;
+    let t = app
+        .get(&format!("/api/tickets/{}", r.body["results"][0]["ticket_id"].as_str().expect("id")), &app.admin, 200)
+        .await;
     assert_eq!((t["source"].as_str(), t["external_id"].as_str()), (Some("import"), Some("IMP-1")));
-    let r = send(&app, "/api/integrations/webhook/batch", &[("authorization", format!("Bearer {}", known.token))], "text/csv", b"title\nx\n".to_vec()).await;
+    let r = send(
+        &app,
+        "/api/integrations/webhook/batch",
+        &[("authorization", format!("Bearer {}", known.token))],
+        "text/csv",
+        b"title\nx\n".to_vec(),
+    )
+    .await;
     assert_eq!(r.status, 403, "customers cannot import");
 
     let too_many: Vec<Value> = (0..501).map(|i| json!({"title": format!("t{i}")})).collect();
@@ -267,7 +357,12 @@ async fn flexible_mapping_and_batches() {
     assert_eq!(r.status, 422);
 
     let spec = app.call(Method::GET, "/api/openapi.json", None, None, 200).await;
-    for path in ["/api/v1/tickets/webhook/{source}", "/api/integrations/webhook/batch", "/api/integrations/{id}", "/api/tickets/{id}/suggested-articles"] {
+    for path in [
+        "/api/v1/tickets/webhook/{source}",
+        "/api/integrations/webhook/batch",
+        "/api/integrations/{id}",
+        "/api/tickets/{id}/suggested-articles",
+    ] {
         assert!(spec["paths"][path].is_object(), "{path} is documented");
     }
     let health = app.call(Method::GET, "/api/integrations/webhook/health", None, None, 200).await;
@@ -287,9 +382,18 @@ async fn every_auth_failure() {
     assert_eq!(post_key(&app, &native("jira"), "not-a-key", body.clone()).await.status, 401, "wrong key");
     assert_eq!(post_key(&app, &native("jira"), &prom, body.clone()).await.status, 401, "another source's key");
     let bad = format!("sha256={}", hex(&hmac("wrong", &[&body])));
-    assert_eq!(send(&app, &native("jira"), &[("x-hub-signature-256", bad)], "application/json", body.clone()).await.status, 401, "wrong signature");
+    assert_eq!(
+        send(&app, &native("jira"), &[("x-hub-signature-256", bad)], "application/json", body.clone()).await.status,
+        401,
+        "wrong signature"
+    );
     let tampered = format!("sha256={}", hex(&hmac(&jira, &[b"other body"])));
-    assert_eq!(send(&app, &native("jira"), &[("x-hub-signature-256", tampered)], "application/json", body.clone()).await.status, 401);
+    assert_eq!(
+        send(&app, &native("jira"), &[("x-hub-signature-256", tampered)], "application/json", body.clone())
+            .await
+            .status,
+        401
+    );
     assert_eq!(post_key(&app, &native("gitlab"), &jira, body.clone()).await.status, 404, "unknown source");
     assert_eq!(post_key(&app, "/api/integrations/webhook", "nope", b"{}".to_vec()).await.status, 401);
 
@@ -307,7 +411,10 @@ async fn every_auth_failure() {
     app.delete(&format!("/api/integrations/{jira_id}"), &app.admin, 404).await;
     assert_eq!(post_key(&app, &native("jira"), &jira, body.clone()).await.status, 401, "deleted integration");
     let sig = format!("sha256={}", hex(&hmac(&jira, &[&body])));
-    assert_eq!(send(&app, &native("jira"), &[("x-hub-signature-256", sig)], "application/json", body).await.status, 401);
+    assert_eq!(
+        send(&app, &native("jira"), &[("x-hub-signature-256", sig)], "application/json", body).await.status,
+        401
+    );
 }
 
 #[tokio::test]
@@ -321,7 +428,8 @@ async fn malformed_payloads_are_4xx() {
     assert!(r.body["detail"].as_str().unwrap_or("").contains("alerts"), "{}", r.body);
     let r = post_key(&app, &native("prometheus"), &key, b"[1, 2]".to_vec()).await;
     assert_eq!(r.status, 422);
-    let r = post_key(&app, &native("prometheus"), &key, json!({"alerts": [{"labels": {}}]}).to_string().into_bytes()).await;
+    let r =
+        post_key(&app, &native("prometheus"), &key, json!({"alerts": [{"labels": {}}]}).to_string().into_bytes()).await;
     assert_eq!(r.status, 422);
 }
 
@@ -365,9 +473,16 @@ async fn ingested_ticket_reaches_events_notifications_and_suggestions() {
         ("VPN disconnects", "If the VPN disconnects every hour, update the VPN client and forget the office wifi."),
         ("Refunds", "How refunds are processed."),
     ] {
-        app.post("/api/kb/articles", &app.admin, json!({"title": title, "body": body, "status": "published"}), 201).await;
+        app.post("/api/kb/articles", &app.admin, json!({"title": title, "body": body, "status": "published"}), 201)
+            .await;
     }
-    app.post("/api/kb/articles", &app.admin, json!({"title": "VPN disconnects draft", "body": "VPN VPN wifi hour", "status": "draft"}), 201).await;
+    app.post(
+        "/api/kb/articles",
+        &app.admin,
+        json!({"title": "VPN disconnects draft", "body": "VPN VPN wifi hour", "status": "draft"}),
+        201,
+    )
+    .await;
     let rae = app.customer("Rae").await;
 
     let (_, key) = integration(&app, "jira").await;
@@ -379,21 +494,32 @@ async fn ingested_ticket_reaches_events_notifications_and_suggestions() {
     assert_eq!(r.body["requester_id"].as_str(), Some(rae.id.as_str()));
 
     let events = app.get("/api/events", &app.admin, 200).await;
-    assert!(events.as_array().expect("events").iter().any(|e| e["entity_id"] == id.as_str() && e["kind"] == "ticket" && e["action"] == "created"));
+    assert!(
+        events
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["entity_id"] == id.as_str() && e["kind"] == "ticket" && e["action"] == "created")
+    );
     let admin = app.admin.clone();
     let note = app
         .eventually(|| {
             let (app, admin, id) = (&app, &admin, id.clone());
             async move {
                 let list = app.get("/api/notifications", admin, 200).await;
-                list["items"].as_array()?.iter().find(|n| n["type"] == "new_ticket" && n["related_id"] == id.as_str()).cloned()
+                list["items"]
+                    .as_array()?
+                    .iter()
+                    .find(|n| n["type"] == "new_ticket" && n["related_id"] == id.as_str())
+                    .cloned()
             }
         })
         .await;
     assert!(note["message"].as_str().unwrap_or("").contains("VPN disconnects every hour"));
 
     let suggestions = app.get(&format!("/api/tickets/{id}/suggested-articles"), &rae, 200).await;
-    let titles: Vec<&str> = suggestions.as_array().expect("list").iter().filter_map(|s| s["article"]["title"].as_str()).collect();
+    let titles: Vec<&str> =
+        suggestions.as_array().expect("list").iter().filter_map(|s| s["article"]["title"].as_str()).collect();
     assert_eq!(titles.first(), Some(&"VPN disconnects"), "{titles:?}");
     assert!(!titles.contains(&"VPN disconnects draft") && !titles.contains(&"Refunds"));
     let stranger = app.customer("Stan").await;

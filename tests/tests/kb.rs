@@ -11,7 +11,9 @@ async fn drafts_publish_and_search() {
     let agent = app.agent("Agnes").await;
     let c = app.customer("Cleo").await;
     app.post("/api/kb/articles", &c, json!({"title": "x"}), 403).await;
-    let draft = app.post("/api/kb/articles", &agent, json!({"title": "Resetting the VPN", "body": "Turn it off and on"}), 201).await;
+    let draft = app
+        .post("/api/kb/articles", &agent, json!({"title": "Resetting the VPN", "body": "Turn it off and on"}), 201)
+        .await;
     assert_eq!(draft["status"], "draft");
     let id = draft["id"].as_str().unwrap();
     app.call(Method::GET, &format!("/api/kb/articles/{id}"), None, None, 404).await;

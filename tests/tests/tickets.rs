@@ -11,7 +11,12 @@ async fn ticket_crud_and_versioning() {
     let c = app.customer("Cleo").await;
     let agent = app.agent("Agnes").await;
     let t = app
-        .post("/api/tickets", &c, json!({"title": "Printer on fire", "description": "smoke", "priority": "high", "tags": ["hw", "hw"]}), 201)
+        .post(
+            "/api/tickets",
+            &c,
+            json!({"title": "Printer on fire", "description": "smoke", "priority": "high", "tags": ["hw", "hw"]}),
+            201,
+        )
         .await;
     let id = t["id"].as_str().unwrap();
     assert_eq!(t["status"], "open");
@@ -21,11 +26,14 @@ async fn ticket_crud_and_versioning() {
     assert_eq!(t["version"], 1);
     assert!(uuid::Uuid::parse_str(id).unwrap().get_version_num() == 7);
 
-    let t2 = app.patch(&format!("/api/tickets/{id}"), &agent, json!({"status": "resolved", "assignee_id": agent.id}), 200).await;
+    let t2 = app
+        .patch(&format!("/api/tickets/{id}"), &agent, json!({"status": "resolved", "assignee_id": agent.id}), 200)
+        .await;
     assert_eq!(t2["version"], 2);
     assert!(t2["resolved_at"].is_string());
     assert_eq!(t2["assignee_id"], agent.id.as_str());
-    let t3 = app.patch(&format!("/api/tickets/{id}"), &agent, json!({"status": "open", "assignee_id": null}), 200).await;
+    let t3 =
+        app.patch(&format!("/api/tickets/{id}"), &agent, json!({"status": "open", "assignee_id": null}), 200).await;
     assert!(t3["resolved_at"].is_null());
     assert!(t3["assignee_id"].is_null());
 

@@ -51,7 +51,9 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Upload {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
         if !is_multipart {
-            return Err(Error::UnsupportedMediaType("expected a `multipart/form-data` body with a `file` field".into()));
+            return Err(Error::UnsupportedMediaType(
+                "expected a `multipart/form-data` body with a `file` field".into(),
+            ));
         }
         Multipart::from_request(req, state)
             .await
@@ -120,7 +122,12 @@ async fn list(State(state): State<AppState>, user: AuthUser, Path(id): Path<Stri
 #[utoipa::path(post, path = "/api/tickets/{id}/attachments", tag = "attachments", security(("bearer" = [])), params(("id" = String, Path)),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 201, body = Attachment), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 507, body = ErrorBody)))]
-async fn upload(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, Upload(form): Upload) -> Result<(StatusCode, Json<Attachment>)> {
+async fn upload(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Upload(form): Upload,
+) -> Result<(StatusCode, Json<Attachment>)> {
     attachments::check_can_upload(&state, &user, &id).await?;
     let (filename, content_type, blob) = stage_upload(&state, form).await?;
     let created = attachments::create(&state, &user, &id, &filename, content_type.as_deref(), blob).await?;
@@ -137,7 +144,13 @@ async fn get(State(state): State<AppState>, user: AuthUser, Path(id): Path<Strin
 /// Rename an attachment (its uploader or staff).
 #[utoipa::path(patch, path = "/api/attachments/{id}", tag = "attachments", security(("bearer" = [])), params(("id" = String, Path)), request_body = AttachmentPatch,
     responses((status = 200, body = Attachment), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn rename(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, IfMatch(v): IfMatch, Json(patch): Json<AttachmentPatch>) -> Result<Json<Attachment>> {
+async fn rename(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    IfMatch(v): IfMatch,
+    Json(patch): Json<AttachmentPatch>,
+) -> Result<Json<Attachment>> {
     Ok(Json(attachments::rename(&state, &user, &id, patch, v).await?))
 }
 
@@ -173,12 +186,18 @@ async fn download(State(state): State<AppState>, user: AuthUser, Path(id): Path<
     let (a, _) = attachments::readable(&state.db, &user, &id).await?;
     let file = state.storage.open(&a.sha256).await?;
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(&a.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&a.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(a.size_bytes));
     headers.insert(header::CONTENT_DISPOSITION, content_disposition(&a.filename));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
-    headers.insert(header::ETAG, HeaderValue::from_str(&format!("\"{}\"", a.sha256)).unwrap_or(HeaderValue::from_static("\"\"")));
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&format!("\"{}\"", a.sha256)).unwrap_or(HeaderValue::from_static("\"\"")),
+    );
     let mut response = Response::new(Body::from_stream(ReaderStream::new(file)));
     *response.headers_mut() = headers;
     Ok(response)
@@ -188,7 +207,12 @@ async fn download(State(state): State<AppState>, user: AuthUser, Path(id): Path<
 #[utoipa::path(put, path = "/api/attachments/{id}/content", tag = "attachments", security(("bearer" = [])), params(("id" = String, Path)),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 200, body = Attachment), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
-async fn replace(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, Upload(form): Upload) -> Result<Json<Attachment>> {
+async fn replace(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Upload(form): Upload,
+) -> Result<Json<Attachment>> {
     attachments::check_can_modify(&state, &user, &id).await?;
     let (_, content_type, blob) = stage_upload(&state, form).await?;
     Ok(Json(attachments::replace_content(&state, &user, &id, content_type.as_deref(), blob).await?))

@@ -68,7 +68,9 @@ impl Modify for ErrorsEverywhere {
             .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
             .build();
         for item in openapi.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten() {
+            for op in
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
+            {
                 op.responses.responses.entry("default".into()).or_insert_with(|| error.clone().into());
             }
         }
@@ -113,7 +115,11 @@ pub fn router(state: AppState) -> Router {
 /// Unknown API paths answer in JSON; anything else falls through to the web-client.
 async fn api_not_found(uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
-        return (StatusCode::NOT_FOUND, axum::Json(json!({ "code": "not_found", "detail": format!("no route for {}", uri.path()) }))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "code": "not_found", "detail": format!("no route for {}", uri.path()) })),
+        )
+            .into_response();
     }
     StatusCode::NOT_FOUND.into_response()
 }
@@ -121,7 +127,11 @@ async fn api_not_found(uri: Uri) -> Response {
 async fn healthz(State(state): State<AppState>) -> Response {
     match state.db.ping().await {
         Ok(()) => axum::Json(json!({ "status": "ok" })).into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "unavailable", "detail": "database unreachable" }))).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "unavailable", "detail": "database unreachable" })),
+        )
+            .into_response(),
     }
 }
 

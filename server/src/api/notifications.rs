@@ -32,7 +32,11 @@ pub struct Count {
 /// Your notifications, newest first.
 #[utoipa::path(get, path = "/api/notifications", tag = "notifications", security(("bearer" = [])), params(NotificationQuery),
     responses((status = 200, body = Page<Notification>), (status = 401, body = ErrorBody)))]
-async fn list(State(state): State<AppState>, user: AuthUser, Query(q): Query<NotificationQuery>) -> Result<Json<Page<Notification>>> {
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<NotificationQuery>,
+) -> Result<Json<Page<Notification>>> {
     Ok(Json(notifications::list(&state, &user, &q).await?))
 }
 
@@ -46,7 +50,11 @@ async fn unread_count(State(state): State<AppState>, user: AuthUser) -> Result<J
 /// Mark one notification read.
 #[utoipa::path(post, path = "/api/notifications/{id}/read", tag = "notifications", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Notification), (status = 404, body = ErrorBody)))]
-async fn mark_read(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<Notification>> {
+async fn mark_read(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Notification>> {
     Ok(Json(notifications::mark_read(&state, &user, &id).await?))
 }
 
@@ -60,6 +68,10 @@ async fn mark_all_read(State(state): State<AppState>, user: AuthUser) -> Result<
 /// Events you may see, oldest first, after `after` (an `event_id`).
 #[utoipa::path(get, path = "/api/events", tag = "events", security(("bearer" = [])), params(EventQuery),
     responses((status = 200, body = Vec<Event>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn list_events(State(state): State<AppState>, user: AuthUser, Query(q): Query<EventQuery>) -> Result<Json<Vec<Event>>> {
+async fn list_events(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<EventQuery>,
+) -> Result<Json<Vec<Event>>> {
     Ok(Json(events::list(&state, &user, &q).await?))
 }

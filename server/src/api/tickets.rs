@@ -13,22 +13,28 @@ use crate::{
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list, create))
-        .routes(routes!(get, update, delete))
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get, update, delete))
 }
 
 /// Tickets the caller may see, newest first. Customers see their own.
 #[utoipa::path(get, path = "/api/tickets", tag = "tickets", security(("bearer" = [])), params(TicketQuery),
     responses((status = 200, body = Page<Ticket>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn list(State(state): State<AppState>, user: AuthUser, Query(q): Query<TicketQuery>) -> Result<Json<Page<Ticket>>> {
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<TicketQuery>,
+) -> Result<Json<Page<Ticket>>> {
     Ok(Json(tickets::list(&state, &user, &q).await?))
 }
 
 /// Open a ticket (`subject` may also be sent as `title`).
 #[utoipa::path(post, path = "/api/tickets", tag = "tickets", security(("bearer" = [])), request_body = NewTicket,
     responses((status = 201, body = Ticket), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn create(State(state): State<AppState>, user: AuthUser, Json(input): Json<NewTicket>) -> Result<(StatusCode, Json<Ticket>)> {
+async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(input): Json<NewTicket>,
+) -> Result<(StatusCode, Json<Ticket>)> {
     Ok((StatusCode::CREATED, Json(tickets::create(&state, &user, input).await?)))
 }
 
@@ -42,7 +48,13 @@ async fn get(State(state): State<AppState>, user: AuthUser, Path(id): Path<Strin
 /// Change a ticket. Send `If-Match: <version>` to refuse a stale write with 409.
 #[utoipa::path(patch, path = "/api/tickets/{id}", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)), request_body = TicketPatch,
     responses((status = 200, body = Ticket), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn update(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, IfMatch(v): IfMatch, Json(patch): Json<TicketPatch>) -> Result<Json<Ticket>> {
+async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    IfMatch(v): IfMatch,
+    Json(patch): Json<TicketPatch>,
+) -> Result<Json<Ticket>> {
     Ok(Json(tickets::update(&state, &user, &id, patch, v).await?))
 }
 

@@ -13,9 +13,7 @@ use crate::{
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list, create))
-        .routes(routes!(get, update, deactivate))
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get, update, deactivate))
 }
 
 /// List users (admins).
@@ -28,7 +26,11 @@ async fn list(State(state): State<AppState>, _: RequireAdmin, Query(q): Query<Us
 /// Create a user of any role (admins).
 #[utoipa::path(post, path = "/api/users", tag = "users", security(("bearer" = [])), request_body = NewUser,
     responses((status = 201, body = User), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn create(State(state): State<AppState>, RequireAdmin(admin): RequireAdmin, Json(input): Json<NewUser>) -> Result<(StatusCode, Json<User>)> {
+async fn create(
+    State(state): State<AppState>,
+    RequireAdmin(admin): RequireAdmin,
+    Json(input): Json<NewUser>,
+) -> Result<(StatusCode, Json<User>)> {
     Ok((StatusCode::CREATED, Json(users::create(&state, Some(&admin), input).await?)))
 }
 
@@ -42,13 +44,23 @@ async fn get(State(state): State<AppState>, _: RequireAdmin, Path(id): Path<Stri
 /// Change a user's email, name, role, password or active flag (admins). Honours `If-Match`.
 #[utoipa::path(patch, path = "/api/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = String, Path)), request_body = UserPatch,
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn update(State(state): State<AppState>, RequireAdmin(admin): RequireAdmin, Path(id): Path<String>, IfMatch(v): IfMatch, Json(patch): Json<UserPatch>) -> Result<Json<User>> {
+async fn update(
+    State(state): State<AppState>,
+    RequireAdmin(admin): RequireAdmin,
+    Path(id): Path<String>,
+    IfMatch(v): IfMatch,
+    Json(patch): Json<UserPatch>,
+) -> Result<Json<User>> {
     Ok(Json(users::update(&state, &admin, &id, patch, v).await?))
 }
 
 /// Deactivate a user (admins): they keep their history but can no longer sign in.
 #[utoipa::path(delete, path = "/api/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn deactivate(State(state): State<AppState>, RequireAdmin(admin): RequireAdmin, Path(id): Path<String>) -> Result<Json<User>> {
+async fn deactivate(
+    State(state): State<AppState>,
+    RequireAdmin(admin): RequireAdmin,
+    Path(id): Path<String>,
+) -> Result<Json<User>> {
     Ok(Json(users::deactivate(&state, &admin, &id).await?))
 }

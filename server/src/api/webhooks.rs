@@ -42,7 +42,11 @@ async fn get(State(state): State<AppState>, user: AuthUser) -> Result<Json<Endpo
 /// Set your webhook URL (re-enables a disabled endpoint). The secret is made on first use.
 #[utoipa::path(put, path = "/api/users/me/webhook", tag = "webhooks", security(("bearer" = [])), request_body = EndpointInput,
     responses((status = 200, body = Endpoint), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn put(State(state): State<AppState>, user: AuthUser, Json(input): Json<EndpointInput>) -> Result<Json<Endpoint>> {
+async fn put(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(input): Json<EndpointInput>,
+) -> Result<Json<Endpoint>> {
     Ok(Json(endpoints::put(&state, &user, input).await?))
 }
 
@@ -94,7 +98,11 @@ enum DeliveryStatus {
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
     ),
     responses((status = 200, body = Page<Delivery>), (status = 422, body = ErrorBody)))]
-async fn list_deliveries(State(state): State<AppState>, user: AuthUser, Query(q): Query<DeliveryQuery>) -> Result<Json<Page<Delivery>>> {
+async fn list_deliveries(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<DeliveryQuery>,
+) -> Result<Json<Page<Delivery>>> {
     Ok(Json(endpoints::list_deliveries(&state, &user, &q).await?))
 }
 
@@ -108,14 +116,22 @@ async fn get_delivery(State(state): State<AppState>, user: AuthUser, Path(id): P
 /// Send a delivery again now.
 #[utoipa::path(post, path = "/api/users/me/webhook/deliveries/{id}/retry", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 202, body = Delivery), (status = 404, body = ErrorBody)))]
-async fn retry_delivery(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<(StatusCode, Json<Delivery>)> {
+async fn retry_delivery(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Delivery>)> {
     Ok((StatusCode::ACCEPTED, Json(endpoints::retry(&state, &user, &id).await?)))
 }
 
 /// Re-queue every failed delivery since a time (after an outage on your side).
 #[utoipa::path(post, path = "/api/users/me/webhook/recover", tag = "webhooks", security(("bearer" = [])), request_body = RecoverInput,
     responses((status = 202, body = Object), (status = 422, body = ErrorBody)))]
-async fn recover(State(state): State<AppState>, user: AuthUser, Json(input): Json<RecoverInput>) -> Result<(StatusCode, Json<Value>)> {
+async fn recover(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(input): Json<RecoverInput>,
+) -> Result<(StatusCode, Json<Value>)> {
     let n = endpoints::recover(&state, &user, input.since).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "requeued": n }))))
 }

@@ -58,7 +58,12 @@ pub async fn user_from_token(state: &AppState, token: &str) -> Result<AuthUser> 
         Some(user) => user,
         None => {
             let era = signed_in.era();
-            let user = user::Entity::find_by_id(claims.sub).all(&state.db).await?.into_iter().next().ok_or_else(unauthorized)?;
+            let user = user::Entity::find_by_id(claims.sub)
+                .all(&state.db)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(unauthorized)?;
             signed_in.remember(user.clone(), era);
             user
         }
@@ -74,9 +79,8 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let token = bearer(parts).ok_or_else(|| {
-            Error::Unauthorized("missing `Authorization: Bearer <token>` header".into())
-        })?;
+        let token = bearer(parts)
+            .ok_or_else(|| Error::Unauthorized("missing `Authorization: Bearer <token>` header".into()))?;
         user_from_token(state, token).await
     }
 }

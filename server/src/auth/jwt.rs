@@ -47,23 +47,13 @@ impl JwtKeys {
 
     pub fn issue(&self, user_id: &str, role: &str) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims {
-            sub: user_id.to_string(),
-            role: role.to_string(),
-            iat: now,
-            exp: now + self.ttl_secs as i64,
-        };
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.encoding,
-        )?)
+        let claims =
+            Claims { sub: user_id.to_string(), role: role.to_string(), iat: now, exp: now + self.ttl_secs as i64 };
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
     pub fn verify(&self, token: &str) -> Option<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()
-            .map(|data| data.claims)
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok().map(|data| data.claims)
     }
 }
 
@@ -98,12 +88,7 @@ pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> anyho
 #[cfg(unix)]
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     f.write_all(contents.as_bytes())
 }
 

@@ -29,16 +29,12 @@ impl LoginLimits {
         let clock = governor::clock::DefaultClock::default();
         let refuse = |not_until: governor::NotUntil<_>| {
             let wait = not_until.wait_time_from(clock.now());
-            Error::TooManyRequests {
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }
+            Error::TooManyRequests { retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0) }
         };
         if let Some(ip) = ip {
             self.per_ip.check_key(&ip).map_err(refuse)?;
         }
-        self.per_account
-            .check_key(&email.trim().to_lowercase())
-            .map_err(refuse)?;
+        self.per_account.check_key(&email.trim().to_lowercase()).map_err(refuse)?;
         // Forget idle keys now and then so the maps stay small.
         if rand::random::<u8>() == 0 {
             self.per_account.retain_recent();
@@ -47,7 +43,6 @@ impl LoginLimits {
         Ok(())
     }
 }
-
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -5,12 +5,12 @@ mod limits;
 mod password;
 mod signed_in;
 
-pub use extract::{AuthUser, MaybeUser, RequireAdmin, RequireStaff};
 pub use extract::user_from_token;
-pub use limits::LoginLimits;
-pub use signed_in::SignedInUsers;
+pub use extract::{AuthUser, MaybeUser, RequireAdmin, RequireStaff};
 pub use jwt::{Claims, JwtKeys, load_or_create_secret};
+pub use limits::LoginLimits;
 pub use password::{hash_password, verify_password};
+pub use signed_in::SignedInUsers;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

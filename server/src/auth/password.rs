@@ -28,13 +28,9 @@ pub async fn verify_password(password: String, hash: String) -> bool {
     let Ok(_slot) = hashing_slots().acquire().await else {
         return false;
     };
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .verify_password(password.as_bytes(), hash.as_str())
-            .is_ok()
-    })
-    .await
-    .unwrap_or(false)
+    tokio::task::spawn_blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok())
+        .await
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! Files on tickets. Whoever may read the ticket may read its attachments.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -58,10 +57,8 @@ pub struct AttachmentPatch {
 /// Keeps the last path component, drops control and path characters, caps the length.
 pub fn clean_filename(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = last
-        .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*'))
-        .collect();
+    let cleaned: String =
+        last.chars().filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*')).collect();
     let trimmed = cleaned.trim().trim_start_matches('.').trim();
     let mut name: String = trimmed.chars().take(200).collect();
     if name.is_empty() {
@@ -80,14 +77,13 @@ pub fn content_type_for(declared: Option<&str>, filename: &str) -> String {
 }
 
 /// The attachment and its ticket, if `who` may read the ticket.
-pub async fn readable(db: &impl ConnectionTrait, who: &AuthUser, id: &str) -> Result<(attachment::Model, ticket::Model)> {
-    let a = attachment::Entity::find_by_id(id.to_string())
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("attachment"))?;
-    let t = tickets::readable(db, who, &a.ticket_id)
-        .await
-        .map_err(|_| Error::NotFound("attachment"))?;
+pub async fn readable(
+    db: &impl ConnectionTrait,
+    who: &AuthUser,
+    id: &str,
+) -> Result<(attachment::Model, ticket::Model)> {
+    let a = attachment::Entity::find_by_id(id.to_string()).one(db).await?.ok_or(Error::NotFound("attachment"))?;
+    let t = tickets::readable(db, who, &a.ticket_id).await.map_err(|_| Error::NotFound("attachment"))?;
     Ok((a, t))
 }
 
@@ -104,9 +100,7 @@ pub async fn list(state: &AppState, who: &AuthUser, ticket_id: &str) -> Result<V
 }
 
 fn change_for(action: Action, a: &Attachment, t: &ticket::Model, actor: &str) -> Change {
-    Change::new(Kind::Attachment, action, &a.id, a)
-        .on_ticket(&t.id, t.requester_id.as_deref())
-        .by(actor)
+    Change::new(Kind::Attachment, action, &a.id, a).on_ticket(&t.id, t.requester_id.as_deref()).by(actor)
 }
 
 /// Checked before an upload is read, so nobody can fill the disk on a ticket they cannot see.
@@ -171,15 +165,21 @@ async fn save(
     current: attachment::Model,
     am: attachment::ActiveModel,
 ) -> Result<Attachment> {
-    let model = crate::domain::versioned::update::<attachment::Entity>(&tx.txn, &current.id, current.version, am).await?;
+    let model =
+        crate::domain::versioned::update::<attachment::Entity>(&tx.txn, &current.id, current.version, am).await?;
     let view = Attachment::from(model);
-    tx.record(change_for(Action::Updated, &view, t, who.id()).previous(Attachment::from(current)))
-        .await?;
+    tx.record(change_for(Action::Updated, &view, t, who.id()).previous(Attachment::from(current))).await?;
     tx.commit().await?;
     Ok(view)
 }
 
-pub async fn rename(state: &AppState, who: &AuthUser, id: &str, patch: AttachmentPatch, if_match: Option<i64>) -> Result<Attachment> {
+pub async fn rename(
+    state: &AppState,
+    who: &AuthUser,
+    id: &str,
+    patch: AttachmentPatch,
+    if_match: Option<i64>,
+) -> Result<Attachment> {
     let tx = Tx::begin(&state.db, &state.hooks).await?;
     let (current, t) = readable(&tx.txn, who, id).await?;
     may_modify(who, &current)?;
@@ -190,7 +190,13 @@ pub async fn rename(state: &AppState, who: &AuthUser, id: &str, patch: Attachmen
     save(tx, who, &t, current, am).await
 }
 
-pub async fn replace_content(state: &AppState, who: &AuthUser, id: &str, declared_type: Option<&str>, blob: StagedBlob) -> Result<Attachment> {
+pub async fn replace_content(
+    state: &AppState,
+    who: &AuthUser,
+    id: &str,
+    declared_type: Option<&str>,
+    blob: StagedBlob,
+) -> Result<Attachment> {
     let tx = Tx::begin(&state.db, &state.hooks).await?;
     let (current, t) = match readable(&tx.txn, who, id).await.and_then(|r| may_modify(who, &r.0).map(|_| r)) {
         Ok(r) => r,
@@ -218,11 +224,9 @@ pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
     let (current, t) = readable(&tx.txn, who, id).await?;
     may_modify(who, &current)?;
     attachment::Entity::delete_by_id(id.to_string()).exec(&tx.txn).await?;
-    let still_used = attachment::Entity::find()
-        .filter(attachment::Column::Sha256.eq(current.sha256.clone()))
-        .count(&tx.txn)
-        .await?
-        > 0;
+    let still_used =
+        attachment::Entity::find().filter(attachment::Column::Sha256.eq(current.sha256.clone())).count(&tx.txn).await?
+            > 0;
     let view = Attachment::from(current);
     tx.record(change_for(Action::Deleted, &view, &t, who.id())).await?;
     tx.commit().await?;

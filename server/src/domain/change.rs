@@ -1,7 +1,7 @@
 //! The one path every mutation takes: the change and its event commit together.
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    Set, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Set,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -149,14 +149,7 @@ impl Tx {
         let turn = write_turn(db, hooks).await?;
         let backend = db.get_database_backend();
         let (txn, turn) = begin_in_turn(db, turn).await?;
-        Ok(Self {
-            txn,
-            _turn: turn,
-            hooks: hooks.clone(),
-            backend,
-            ordered: false,
-            users_changed: Vec::new(),
-        })
+        Ok(Self { txn, _turn: turn, hooks: hooks.clone(), backend, ordered: false, users_changed: Vec::new() })
     }
 
     /// Appends the event for `change`; returns its `event_id`.
@@ -204,7 +197,13 @@ impl Tx {
 /// Commits `writes` and the events of `changes` in one transaction planned in full
 /// ([`planned::commit`]: one hand-off on SQLite), in the turn the caller took; then wakes the
 /// dispatcher.
-pub async fn commit_planned(db: &DatabaseConnection, hooks: &HooksHandle, turn: WriteTurn, writes: Vec<Statement>, changes: Vec<Change>) -> Result<()> {
+pub async fn commit_planned(
+    db: &DatabaseConnection,
+    hooks: &HooksHandle,
+    turn: WriteTurn,
+    writes: Vec<Statement>,
+    changes: Vec<Change>,
+) -> Result<()> {
     let backend = db.get_database_backend();
     let mut statements: Vec<Statement> = event_order_lock(backend).into_iter().collect();
     statements.extend(writes);
@@ -258,7 +257,10 @@ pub type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
 /// Starts a transaction that will write. On SQLite it first waits its turn among this process's
 /// writers ([`write_turn`]), then takes the write lock up front ([`begin_in_turn`]). Keep the
 /// turn until the transaction ends.
-pub async fn begin_write(db: &DatabaseConnection, hooks: &HooksHandle) -> Result<(DatabaseTransaction, WriteTurn), DbErr> {
+pub async fn begin_write(
+    db: &DatabaseConnection,
+    hooks: &HooksHandle,
+) -> Result<(DatabaseTransaction, WriteTurn), DbErr> {
     let turn = write_turn(db, hooks).await?;
     begin_in_turn(db, turn).await
 }

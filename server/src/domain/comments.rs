@@ -1,9 +1,6 @@
 //! Comments, threaded replies and internal notes (staff only, never shown to customers).
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -78,9 +75,7 @@ pub async fn readable(db: &impl ConnectionTrait, who: &AuthUser, id: &str) -> Re
         .await?
         .filter(|c| can_see(who, c))
         .ok_or(Error::NotFound("comment"))?;
-    let t = tickets::readable(db, who, &c.ticket_id)
-        .await
-        .map_err(|_| Error::NotFound("comment"))?;
+    let t = tickets::readable(db, who, &c.ticket_id).await.map_err(|_| Error::NotFound("comment"))?;
     Ok((c, t))
 }
 
@@ -88,9 +83,8 @@ pub async fn readable(db: &impl ConnectionTrait, who: &AuthUser, id: &str) -> Re
 pub async fn list(state: &AppState, who: &AuthUser, ticket_id: &str, page: &PageQuery) -> Result<Page<Comment>> {
     tickets::readable(&state.db, who, ticket_id).await?;
     let limit = page.limit()?;
-    let mut query = comment::Entity::find()
-        .filter(comment::Column::TicketId.eq(ticket_id))
-        .order_by_asc(comment::Column::Id);
+    let mut query =
+        comment::Entity::find().filter(comment::Column::TicketId.eq(ticket_id)).order_by_asc(comment::Column::Id);
     if !who.is_staff() {
         query = query.filter(comment::Column::Internal.eq(false));
     }

@@ -1,8 +1,6 @@
 //! The event log as callers may see it.
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
-};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -61,21 +59,15 @@ pub fn visible_to(query: Select<event::Entity>, user_id: &str, role: Role) -> Se
         Role::Agent => vec!["webhook", "user"],
         Role::Customer => {
             return query.filter(
-                Condition::any()
-                    .add(C::OwnerId.eq(user_id))
-                    .add(
-                        Condition::all()
-                            .add(C::StaffOnly.eq(false))
-                            .add(Condition::any().add(C::RequesterId.eq(user_id)).add(C::Kind.eq("kb_article"))),
-                    ),
+                Condition::any().add(C::OwnerId.eq(user_id)).add(
+                    Condition::all()
+                        .add(C::StaffOnly.eq(false))
+                        .add(Condition::any().add(C::RequesterId.eq(user_id)).add(C::Kind.eq("kb_article"))),
+                ),
             );
         }
     };
-    query.filter(
-        Condition::any()
-            .add(C::Kind.is_not_in(private_kinds))
-            .add(C::OwnerId.eq(user_id)),
-    )
+    query.filter(Condition::any().add(C::Kind.is_not_in(private_kinds)).add(C::OwnerId.eq(user_id)))
 }
 
 pub async fn list(state: &AppState, who: &AuthUser, q: &EventQuery) -> Result<Vec<Event>> {
@@ -87,14 +79,6 @@ pub async fn list(state: &AppState, who: &AuthUser, q: &EventQuery) -> Result<Ve
     if after < 0 {
         return Err(Error::validation("after", "must not be negative"));
     }
-    let query = event::Entity::find()
-        .filter(event::Column::Id.gt(after))
-        .order_by_asc(event::Column::Id)
-        .limit(limit);
-    Ok(visible_to(query, who.id(), who.role)
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(Event::from)
-        .collect())
+    let query = event::Entity::find().filter(event::Column::Id.gt(after)).order_by_asc(event::Column::Id).limit(limit);
+    Ok(visible_to(query, who.id(), who.role).all(&state.db).await?.into_iter().map(Event::from).collect())
 }

@@ -126,7 +126,13 @@ where
     }
 }
 
-async fn write<A>(db: &DatabaseConnection, hooks: &HooksHandle, turn: WriteTurn, rows: Vec<A>, changes: Vec<Change>) -> Result<()>
+async fn write<A>(
+    db: &DatabaseConnection,
+    hooks: &HooksHandle,
+    turn: WriteTurn,
+    rows: Vec<A>,
+    changes: Vec<Change>,
+) -> Result<()>
 where
     A: ActiveModelTrait + Send + Sync + 'static,
 {

@@ -1,9 +1,6 @@
 //! Knowledge-base articles: staff write drafts and publish; published ones are public.
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -129,10 +126,7 @@ pub async fn get(state: &AppState, who: Option<&AuthUser>, id: &str) -> Result<A
 }
 
 pub async fn list(state: &AppState, who: Option<&AuthUser>, q: &ArticleQuery) -> Result<Page<Article>> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor.clone(),
-    };
+    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
     let limit = page.limit()?;
     let mut query = kb_article::Entity::find().order_by_desc(kb_article::Column::Id);
     if let Some(cursor) = page.cursor()? {
@@ -158,9 +152,7 @@ pub async fn list(state: &AppState, who: Option<&AuthUser>, q: &ArticleQuery) ->
 }
 
 fn change_for(action: Action, a: &Article, actor: &str) -> Change {
-    Change::new(Kind::KbArticle, action, &a.id, a)
-        .staff_only(!a.is_published())
-        .by(actor)
+    Change::new(Kind::KbArticle, action, &a.id, a).staff_only(!a.is_published()).by(actor)
 }
 
 pub async fn create(state: &AppState, who: &AuthUser, input: NewArticle) -> Result<Article> {
@@ -194,10 +186,8 @@ pub async fn update(
     if_match: Option<i64>,
 ) -> Result<Article> {
     let mut tx = Tx::begin(&state.db, &state.hooks).await?;
-    let current = kb_article::Entity::find_by_id(id.to_string())
-        .one(&tx.txn)
-        .await?
-        .ok_or(Error::NotFound("article"))?;
+    let current =
+        kb_article::Entity::find_by_id(id.to_string()).one(&tx.txn).await?.ok_or(Error::NotFound("article"))?;
     check_version(current.version, if_match)?;
     let mut am: kb_article::ActiveModel = current.clone().into();
     if let Some(t) = &patch.title {
@@ -221,7 +211,8 @@ pub async fn update(
     if !am.is_changed() {
         return Ok(current.into());
     }
-    let model = crate::domain::versioned::update::<kb_article::Entity>(&tx.txn, &current.id, current.version, am).await?;
+    let model =
+        crate::domain::versioned::update::<kb_article::Entity>(&tx.txn, &current.id, current.version, am).await?;
     let view = Article::from(model);
     let was_published = current.status == "published";
     // Unpublishing is news to readers too: they must drop the article.
@@ -235,10 +226,8 @@ pub async fn update(
 
 pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
     let mut tx = Tx::begin(&state.db, &state.hooks).await?;
-    let current = kb_article::Entity::find_by_id(id.to_string())
-        .one(&tx.txn)
-        .await?
-        .ok_or(Error::NotFound("article"))?;
+    let current =
+        kb_article::Entity::find_by_id(id.to_string()).one(&tx.txn).await?.ok_or(Error::NotFound("article"))?;
     kb_article::Entity::delete_by_id(id.to_string()).exec(&tx.txn).await?;
     let view = Article::from(current);
     tx.record(change_for(Action::Deleted, &view, who.id())).await?;

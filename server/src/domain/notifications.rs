@@ -1,9 +1,6 @@
 //! A user's inbox of notifications, derived from events by the hooks layer.
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Expr,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -64,10 +61,7 @@ pub struct NotificationQuery {
 }
 
 pub async fn list(state: &AppState, me: &AuthUser, q: &NotificationQuery) -> Result<Page<Notification>> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor.clone(),
-    };
+    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
     let limit = page.limit()?;
     let mut query = notification::Entity::find()
         .filter(notification::Column::UserId.eq(me.id()))

@@ -49,9 +49,6 @@ impl<T> Page<T> {
         let more = rows.len() as u64 > limit;
         rows.truncate(limit as usize);
         let next_cursor = if more { rows.last().map(&id) } else { None };
-        Page {
-            items: rows.into_iter().map(view).collect(),
-            next_cursor,
-        }
+        Page { items: rows.into_iter().map(view).collect(), next_cursor }
     }
 }

@@ -193,11 +193,16 @@ mod tests {
     }
 
     fn rename(from: &str, to: &str) -> Statement {
-        Statement::from_sql_and_values(DbBackend::Sqlite, "UPDATE t SET k = ? WHERE k = ? RETURNING k", [to.into(), from.into()])
+        Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "UPDATE t SET k = ? WHERE k = ? RETURNING k",
+            [to.into(), from.into()],
+        )
     }
 
     async fn keys(db: &DatabaseConnection) -> Vec<String> {
-        let rows = db.query_all_raw(Statement::from_string(DbBackend::Sqlite, "SELECT k FROM t ORDER BY k")).await.unwrap();
+        let rows =
+            db.query_all_raw(Statement::from_string(DbBackend::Sqlite, "SELECT k FROM t ORDER BY k")).await.unwrap();
         rows.iter().map(|r| r.try_get::<String>("", "k").unwrap()).collect()
     }
 
@@ -262,8 +267,14 @@ mod shared_pool {
             // The dispatcher's shape: a checked begin, then commit or roll back.
             0 => {
                 let turn = change::write_turn(db, hooks).await?;
-                let (txn, _) = PlannedTx::begin(db, sql("UPDATE c SET v = v + 1 WHERE name = 'main' RETURNING name", vec![])).await?;
-                if key.ends_with('0') { txn.rollback().await? } else { txn.commit(vec![insert("t", key.clone()), insert("t", format!("{key}b"))]).await? }
+                let (txn, _) =
+                    PlannedTx::begin(db, sql("UPDATE c SET v = v + 1 WHERE name = 'main' RETURNING name", vec![]))
+                        .await?;
+                if key.ends_with('0') {
+                    txn.rollback().await?
+                } else {
+                    txn.commit(vec![insert("t", key.clone()), insert("t", format!("{key}b"))]).await?
+                }
                 drop(turn);
             }
             // The group commit's shape.
@@ -306,7 +317,8 @@ mod shared_pool {
                 let (mut errors, mut cancelled) = (Vec::new(), 0);
                 for i in 0..300usize {
                     // Every third write is cancelled after a few hundred microseconds at most.
-                    let limit = if i % 3 == 0 { Duration::from_micros((i * 37 % 900) as u64) } else { Duration::from_secs(30) };
+                    let limit =
+                        if i % 3 == 0 { Duration::from_micros((i * 37 % 900) as u64) } else { Duration::from_secs(30) };
                     match tokio::time::timeout(limit, write(&db, &hooks, worker % 4, format!("w{worker}-{i}"))).await {
                         Ok(Err(e)) => {
                             errors.push(format!("{worker}/{i}: {e}"));

@@ -1,9 +1,6 @@
 //! Accounts: registration, sign-in, self-service and admin management.
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -124,31 +121,26 @@ pub async fn insert(
 ) -> Result<User> {
     let now = super::now();
     let mut tx = Tx::begin(db, hooks).await?;
-    let model = user::ActiveModel {
-        id: Set(super::new_id()),
-        email: Set(email),
-        name: Set(name),
-        password_hash: Set(password_hash),
-        role: Set(role.as_str().into()),
-        is_active: Set(true),
-        created_at: Set(now),
-        updated_at: Set(now),
-        version: Set(1),
-    }
-    .insert(&tx.txn)
-    .await
-    .map_err(Error::from)
-    .map_err(|e| {
-        if e.is_unique_violation() {
-            Error::conflict("a user with this email already exists")
-        } else {
-            e
+    let model =
+        user::ActiveModel {
+            id: Set(super::new_id()),
+            email: Set(email),
+            name: Set(name),
+            password_hash: Set(password_hash),
+            role: Set(role.as_str().into()),
+            is_active: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+            version: Set(1),
         }
-    })?;
+        .insert(&tx.txn)
+        .await
+        .map_err(Error::from)
+        .map_err(|e| {
+            if e.is_unique_violation() { Error::conflict("a user with this email already exists") } else { e }
+        })?;
     let view = User::from(model);
-    let mut change = Change::new(Kind::User, Action::Created, &view.id, &view)
-        .owned_by(&view.id)
-        .staff_only(true);
+    let mut change = Change::new(Kind::User, Action::Created, &view.id, &view).owned_by(&view.id).staff_only(true);
     change.actor_id = actor_id.map(str::to_string);
     tx.record(change).await?;
     tx.commit().await?;
@@ -178,17 +170,11 @@ pub async fn authenticate(state: &AppState, email: &str, password: &str) -> Resu
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<user::Model> {
-    user::Entity::find_by_id(id.to_string())
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("user"))
+    user::Entity::find_by_id(id.to_string()).one(db).await?.ok_or(Error::NotFound("user"))
 }
 
 pub async fn list(state: &AppState, q: &UserQuery) -> Result<Page<User>> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor.clone(),
-    };
+    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
     let limit = page.limit()?;
     let mut query = user::Entity::find().order_by_desc(user::Column::Id);
     if let Some(cursor) = page.cursor()? {
@@ -248,10 +234,7 @@ pub async fn update(
 
 /// Deactivates an account: it keeps its history but can no longer sign in or use a token.
 pub async fn deactivate(state: &AppState, actor: &AuthUser, id: &str) -> Result<User> {
-    let patch = UserPatch {
-        is_active: Some(false),
-        ..Default::default()
-    };
+    let patch = UserPatch { is_active: Some(false), ..Default::default() };
     update(state, actor, id, patch, None).await
 }
 
@@ -277,10 +260,12 @@ async fn save(mut tx: Tx, actor_id: &str, current: user::Model, am: user::Active
     if !am.is_changed() {
         return Ok(current.into());
     }
-    let model = crate::domain::versioned::update::<user::Entity>(&tx.txn, &current.id, current.version, am).await.map_err(|e| match e {
-        e if e.is_unique_violation() => Error::conflict("a user with this email already exists"),
-        e => e,
-    })?;
+    let model = crate::domain::versioned::update::<user::Entity>(&tx.txn, &current.id, current.version, am)
+        .await
+        .map_err(|e| match e {
+            e if e.is_unique_violation() => Error::conflict("a user with this email already exists"),
+            e => e,
+        })?;
     let view = User::from(model);
     let previous = User::from(current);
     tx.record(
@@ -298,9 +283,9 @@ async fn save(mut tx: Tx, actor_id: &str, current: user::Model, am: user::Active
 /// Compares an `If-Match` version with the stored one.
 pub fn check_version(stored: i64, if_match: Option<i64>) -> Result<()> {
     match if_match {
-        Some(v) if v != stored => Err(Error::conflict(format!(
-            "version mismatch: you sent {v}, the current version is {stored}"
-        ))),
+        Some(v) if v != stored => {
+            Err(Error::conflict(format!("version mismatch: you sent {v}, the current version is {stored}")))
+        }
         _ => Ok(()),
     }
 }

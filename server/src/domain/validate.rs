@@ -96,9 +96,7 @@ pub fn metadata(field: &str, value: &Value) -> Result<Value> {
 
 /// An id in a request body: must look like one of ours (all ids are UUIDs).
 pub fn id(field: &str, value: &str) -> Result<String> {
-    uuid::Uuid::parse_str(value)
-        .map(|u| u.to_string())
-        .map_err(|_| Error::validation(field, "is not a valid id"))
+    uuid::Uuid::parse_str(value).map(|u| u.to_string()).map_err(|_| Error::validation(field, "is not a valid id"))
 }
 
 #[cfg(test)]

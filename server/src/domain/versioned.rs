@@ -19,7 +19,12 @@ pub trait Versioned: EntityTrait {
 
 /// Writes `changes` over the row `id` if it is still at `version`, moving it to the next version;
 /// returns the row as written. 409 if someone else wrote it first.
-pub async fn update<E: Versioned>(db: &impl ConnectionTrait, id: &str, version: i64, mut changes: E::ActiveModel) -> Result<E::Model>
+pub async fn update<E: Versioned>(
+    db: &impl ConnectionTrait,
+    id: &str,
+    version: i64,
+    mut changes: E::ActiveModel,
+) -> Result<E::Model>
 where
     E::Model: sea_orm::IntoActiveModel<E::ActiveModel>,
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,

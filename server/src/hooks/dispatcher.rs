@@ -2,8 +2,8 @@
 use std::time::Duration;
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    Statement, TryIntoModel, sea_query::Query,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    TryIntoModel, sea_query::Query,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -104,7 +104,8 @@ async fn plan_batch(state: &AppState, from: i64) -> Result<Batch> {
         .limit(BATCH)
         .all(&state.db)
         .await?;
-    let mut batch = Batch { dispatched: Vec::with_capacity(events.len()), notifications: Vec::new(), deliveries: Vec::new() };
+    let mut batch =
+        Batch { dispatched: Vec::with_capacity(events.len()), notifications: Vec::new(), deliveries: Vec::new() };
     let mut people = rules::People::default();
     people.load(&state.db, events.iter().flat_map(rules::named_people)).await?;
     for ev in events {
@@ -126,7 +127,8 @@ async fn plan_batch(state: &AppState, from: i64) -> Result<Batch> {
                 created_at: Set(now),
             })
             .collect();
-        let notes = rows.iter().cloned().map(|r| r.try_into_model().map(Notification::from)).collect::<Result<Vec<_>, _>>()?;
+        let notes =
+            rows.iter().cloned().map(|r| r.try_into_model().map(Notification::from)).collect::<Result<Vec<_>, _>>()?;
         batch.notifications.extend(rows);
         batch.dispatched.push(Dispatched { event: ev, notifications: notes });
     }
@@ -195,7 +197,9 @@ async fn ensure_cursor(state: &AppState) -> Result<()> {
     let (txn, _turn) = begin_write(&state.db, &state.hooks).await?;
     let backend = txn.get_database_backend();
     let sql = match backend {
-        DbBackend::Postgres => "INSERT INTO dispatch_cursors (name, last_event_id) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
+        DbBackend::Postgres => {
+            "INSERT INTO dispatch_cursors (name, last_event_id) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING"
+        }
         _ => "INSERT INTO dispatch_cursors (name, last_event_id) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
     };
     txn.execute_raw(Statement::from_sql_and_values(backend, sql, [CURSOR.into()])).await?;

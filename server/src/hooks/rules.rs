@@ -77,7 +77,12 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model, people: &mut Peo
 }
 
 /// Admins hear of new tickets; requester and assignee of changes.
-async fn ticket_candidates(db: &impl ConnectionTrait, ev: &event::Model, actor_name: &str, people: &mut People) -> Result<Candidates> {
+async fn ticket_candidates(
+    db: &impl ConnectionTrait,
+    ev: &event::Model,
+    actor_name: &str,
+    people: &mut People,
+) -> Result<Candidates> {
     let (data, action) = (&ev.data, ev.action.as_str());
     let mut out = Candidates::new();
     let subject = str_field(data, "subject").unwrap_or("");
@@ -88,7 +93,9 @@ async fn ticket_candidates(db: &impl ConnectionTrait, ev: &event::Model, actor_n
             }
             ("", String::new())
         }
-        "updated" => ("ticket_updated", format!("Ticket '{subject}' was updated by {}{}", actor_name, what_changed(ev))),
+        "updated" => {
+            ("ticket_updated", format!("Ticket '{subject}' was updated by {}{}", actor_name, what_changed(ev)))
+        }
         _ => ("ticket_deleted", format!("Ticket '{subject}' was deleted by {}", actor_name)),
     };
     if !kind.is_empty() {
@@ -115,10 +122,18 @@ async fn comment_candidates(db: &impl ConnectionTrait, ev: &event::Model, actor_
             if let Some(parent_id) = str_field(data, "parent_id")
                 && let Some(parent) = comment::Entity::find_by_id(parent_id.to_string()).one(db).await?
             {
-                out.push((parent.author_id, "reply_to_comment", format!("{actor_name} replied to your comment on '{subject}'")));
+                out.push((
+                    parent.author_id,
+                    "reply_to_comment",
+                    format!("{actor_name} replied to your comment on '{subject}'"),
+                ));
             }
             for who in people {
-                out.push((who, "comment_on_ticket", format!("New comment on your ticket '{subject}' by {}", actor_name)));
+                out.push((
+                    who,
+                    "comment_on_ticket",
+                    format!("New comment on your ticket '{subject}' by {}", actor_name),
+                ));
             }
         }
         "updated" => {
@@ -170,7 +185,12 @@ async fn kb_candidates(db: &impl ConnectionTrait, ev: &event::Model) -> Result<C
 }
 
 /// Admins hear of new and deactivated accounts.
-async fn user_candidates(db: &impl ConnectionTrait, ev: &event::Model, actor_name: &str, people: &mut People) -> Result<Candidates> {
+async fn user_candidates(
+    db: &impl ConnectionTrait,
+    ev: &event::Model,
+    actor_name: &str,
+    people: &mut People,
+) -> Result<Candidates> {
     let (data, action) = (&ev.data, ev.action.as_str());
     let mut out = Candidates::new();
     let name = str_field(data, "name").unwrap_or("");
@@ -178,11 +198,14 @@ async fn user_candidates(db: &impl ConnectionTrait, ev: &event::Model, actor_nam
         && data.get("is_active") == Some(&Value::Bool(false))
         && ev.previous.as_ref().and_then(|p| p.get("is_active")) == Some(&Value::Bool(true));
     let planned = match action {
-        "created" => Some(("user_created", format!(
-            "New user {name} ({}) joined as {}",
-            str_field(data, "email").unwrap_or(""),
-            str_field(data, "role").unwrap_or("customer")
-        ))),
+        "created" => Some((
+            "user_created",
+            format!(
+                "New user {name} ({}) joined as {}",
+                str_field(data, "email").unwrap_or(""),
+                str_field(data, "role").unwrap_or("customer")
+            ),
+        )),
         _ if deactivated => Some(("user_deactivated", format!("User {name} was deactivated by {}", actor_name))),
         _ => None,
     };
@@ -223,10 +246,7 @@ fn related_type(kind: Kind) -> &'static str {
 }
 
 fn ticket_people(data: &Value) -> Vec<String> {
-    ["requester_id", "assignee_id"]
-        .iter()
-        .filter_map(|k| str_field(data, k).map(str::to_string))
-        .collect()
+    ["requester_id", "assignee_id"].iter().filter_map(|k| str_field(data, k).map(str::to_string)).collect()
 }
 
 /// ", status: open → resolved" for the fields people care about.
@@ -244,11 +264,7 @@ fn what_changed(ev: &event::Model) -> String {
     if prev.get("assignee_id") != ev.data.get("assignee_id") {
         parts.push("assignee changed".into());
     }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", parts.join(", "))
-    }
+    if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) }
 }
 
 /// What the rules need to know about users, read once per dispatch batch: under load a batch

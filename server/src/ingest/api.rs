@@ -90,7 +90,12 @@ fn take_token(state: &AppState, key: &str) -> Result<()> {
 }
 
 /// Reads the body (413 over the cap), authenticates (401) and takes a rate-limit token (429).
-async fn receive(state: &AppState, headers: &HeaderMap, body: Body, scope: Scope<'_>) -> Result<(integration::Model, Bytes)> {
+async fn receive(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    scope: Scope<'_>,
+) -> Result<(integration::Model, Bytes)> {
     let bytes = read_body(state, headers, body).await?;
     let integration = auth::authenticate(state, headers, &bytes, scope).await?;
     take_token(state, &integration.id)?;
@@ -105,7 +110,11 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
         return Err(too_large());
     }
     axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if e.to_string().contains("length limit") { too_large() } else { Error::bad_request(format!("could not read the body: {e}")) }
+        if e.to_string().contains("length limit") {
+            too_large()
+        } else {
+            Error::bad_request(format!("could not read the body: {e}"))
+        }
     })
 }
 
@@ -169,7 +178,12 @@ async fn ingest_all(state: &AppState, origin: Origin<'_>, items: Vec<super::Norm
     responses((status = 201, body = Ticket), (status = 200, body = Ticket), (status = 202, body = Acknowledged, description = "a test delivery (PagerDuty `pagey.ping`): nothing created"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn native_webhook(State(state): State<AppState>, Path(source): Path<String>, headers: HeaderMap, body: Body) -> Result<Response> {
+async fn native_webhook(
+    State(state): State<AppState>,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
     let source = source.to_ascii_lowercase();
     if !sources::is_known(&source) {
         return Err(Error::NotFound("source"));
@@ -184,7 +198,13 @@ async fn native_webhook(State(state): State<AppState>, Path(source): Path<String
         return Ok((StatusCode::ACCEPTED, Json(Acknowledged { acknowledged: event_type })).into_response());
     }
     let route_source = if source == "custom" { integration.source.as_str() } else { source.as_str() };
-    let origin = Origin { integration: &integration, source: route_source, raw: &payload, delivery_id: delivery_id(&headers), actor_id: None };
+    let origin = Origin {
+        integration: &integration,
+        source: route_source,
+        raw: &payload,
+        delivery_id: delivery_id(&headers),
+        actor_id: None,
+    };
     ingest_all(&state, origin, items).await
 }
 
@@ -199,7 +219,13 @@ async fn flexible_webhook(State(state): State<AppState>, headers: HeaderMap, bod
     let payload = parse_json(&bytes, "custom")?;
     let item = sources::flexible::normalise(&payload)?;
     let (integration, actor_id) = (&sender.integration, sender.actor_id.as_deref());
-    let origin = Origin { integration, source: &integration.source, raw: &payload, delivery_id: delivery_id(&headers), actor_id };
+    let origin = Origin {
+        integration,
+        source: &integration.source,
+        raw: &payload,
+        delivery_id: delivery_id(&headers),
+        actor_id,
+    };
     ingest_all(&state, origin, vec![item]).await
 }
 
@@ -247,14 +273,22 @@ async fn list_integrations(State(state): State<AppState>, _admin: RequireAdmin) 
 /// Open an inbound integration (admin). The answer holds its secret: the only time it is shown.
 #[utoipa::path(post, path = "/api/integrations", tag = "ingest", security(("bearer" = [])), request_body = NewIntegration,
     responses((status = 201, body = CreatedIntegration), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn create_integration(State(state): State<AppState>, RequireAdmin(admin): RequireAdmin, Json(input): Json<NewIntegration>) -> Result<(StatusCode, Json<CreatedIntegration>)> {
+async fn create_integration(
+    State(state): State<AppState>,
+    RequireAdmin(admin): RequireAdmin,
+    Json(input): Json<NewIntegration>,
+) -> Result<(StatusCode, Json<CreatedIntegration>)> {
     Ok((StatusCode::CREATED, Json(auth::create(&state, &admin, input).await?)))
 }
 
 /// Delete an integration (admin): its secret stops working at once.
 #[utoipa::path(delete, path = "/api/integrations/{id}", tag = "ingest", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn delete_integration(State(state): State<AppState>, _admin: RequireAdmin, Path(id): Path<String>) -> Result<StatusCode> {
+async fn delete_integration(
+    State(state): State<AppState>,
+    _admin: RequireAdmin,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
     auth::delete(&state, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -262,7 +296,11 @@ async fn delete_integration(State(state): State<AppState>, _admin: RequireAdmin,
 /// Published KB articles ranked by relevance to the ticket, best first (whoever may read the ticket).
 #[utoipa::path(get, path = "/api/tickets/{id}/suggested-articles", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Vec<Suggestion>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn suggested_articles(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<Vec<Suggestion>>> {
+async fn suggested_articles(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Suggestion>>> {
     Ok(Json(suggest::for_ticket(&state, &user, &id).await?))
 }
 
@@ -275,7 +313,10 @@ impl utoipa::PartialSchema for FlexibleItem {
         use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
         let with = |field: &str| {
             ObjectBuilder::new()
-                .property(field, ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).pattern(Some(r"\S")))
+                .property(
+                    field,
+                    ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).pattern(Some(r"\S")),
+                )
                 .required(field)
         };
         AnyOfBuilder::new().item(with("subject")).item(with("title")).into()

@@ -5,7 +5,10 @@
 //! server key is derived from the JWT secret. The row keeps the nonce (to re-derive it for
 //! signature checks) and `SHA-256(secret)` (to find the integration from an API key).
 use axum::http::HeaderMap;
-use base64::{Engine, engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD}};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -142,7 +145,12 @@ fn unauthorized(why: &str) -> Error {
 }
 
 /// The integration this request comes from, or 401.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, body: &[u8], scope: Scope<'_>) -> Result<integration::Model> {
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    scope: Scope<'_>,
+) -> Result<integration::Model> {
     if let Some(key) = api_key(headers) {
         let found = integration::Entity::find()
             .filter(integration::Column::SecretHash.eq(hash(key)))
@@ -201,7 +209,8 @@ pub fn signature_matches(headers: &HeaderMap, body: &[u8], key: &[u8]) -> bool {
             return true;
         }
     }
-    let zendesk = (header(headers, "x-zendesk-webhook-signature"), header(headers, "x-zendesk-webhook-signature-timestamp"));
+    let zendesk =
+        (header(headers, "x-zendesk-webhook-signature"), header(headers, "x-zendesk-webhook-signature-timestamp"));
     if let (Some(sig), Some(ts)) = zendesk
         && is_fresh(ts, chrono::Utc::now())
         && STANDARD.decode(sig).is_ok_and(|s| mac(key, &[ts.as_bytes(), body]).verify_slice(&s).is_ok())
@@ -244,21 +253,30 @@ mod tests {
     fn each_signature_scheme() {
         let (key, body) = (b"k3y".as_slice(), br#"{"a":1}"#.as_slice());
         let mut h = HeaderMap::new();
-        h.insert("x-hub-signature-256", HeaderValue::from_str(&format!("sha256={}", hex(&sign(key, &[body])))).unwrap());
+        h.insert(
+            "x-hub-signature-256",
+            HeaderValue::from_str(&format!("sha256={}", hex(&sign(key, &[body])))).unwrap(),
+        );
         assert!(signature_matches(&h, body, key));
         assert!(!signature_matches(&h, b"{}", key));
         assert!(!signature_matches(&h, body, b"other"));
 
         let mut h = HeaderMap::new();
         let ts = chrono::Utc::now().to_rfc3339();
-        h.insert("x-zendesk-webhook-signature", HeaderValue::from_str(&STANDARD.encode(sign(key, &[ts.as_bytes(), body]))).unwrap());
+        h.insert(
+            "x-zendesk-webhook-signature",
+            HeaderValue::from_str(&STANDARD.encode(sign(key, &[ts.as_bytes(), body]))).unwrap(),
+        );
         h.insert("x-zendesk-webhook-signature-timestamp", HeaderValue::from_str(&ts).unwrap());
         assert!(signature_matches(&h, body, key));
         h.insert("x-zendesk-webhook-signature-timestamp", HeaderValue::from_static("2027-01-01T00:00:00Z"));
         assert!(!signature_matches(&h, body, key));
         // A correct signature over a stale timestamp is a replay.
         let stale = "2026-01-01T00:00:00Z";
-        h.insert("x-zendesk-webhook-signature", HeaderValue::from_str(&STANDARD.encode(sign(key, &[stale.as_bytes(), body]))).unwrap());
+        h.insert(
+            "x-zendesk-webhook-signature",
+            HeaderValue::from_str(&STANDARD.encode(sign(key, &[stale.as_bytes(), body]))).unwrap(),
+        );
         h.insert("x-zendesk-webhook-signature-timestamp", HeaderValue::from_static(stale));
         assert!(!signature_matches(&h, body, key));
 

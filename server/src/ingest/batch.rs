@@ -51,7 +51,8 @@ pub fn items(body: &[u8], csv: bool, max: usize) -> Result<Vec<Value>> {
 
 /// Ingests every item; failures are reported per item and do not stop the others.
 pub async fn run(state: &AppState, origin: &Origin<'_>, items: Vec<Value>) -> BatchResult {
-    let mut out = BatchResult { created_count: 0, updated_count: 0, failed_count: 0, results: Vec::with_capacity(items.len()) };
+    let mut out =
+        BatchResult { created_count: 0, updated_count: 0, failed_count: 0, results: Vec::with_capacity(items.len()) };
     for (index, item) in items.into_iter().enumerate() {
         let item_origin = Origin { raw: &item, delivery_id: None, ..*origin };
         let result = match flexible::normalise(&item) {
@@ -60,8 +61,18 @@ pub async fn run(state: &AppState, origin: &Origin<'_>, items: Vec<Value>) -> Ba
         };
         out.results.push(match result {
             Ok(o) => {
-                if o.created { out.created_count += 1 } else { out.updated_count += 1 }
-                ItemResult { index, status: if o.created { "created" } else { "updated" }, ticket_id: Some(o.ticket.id), external_id: o.ticket.external_id, error: None }
+                if o.created {
+                    out.created_count += 1
+                } else {
+                    out.updated_count += 1
+                }
+                ItemResult {
+                    index,
+                    status: if o.created { "created" } else { "updated" },
+                    ticket_id: Some(o.ticket.id),
+                    external_id: o.ticket.external_id,
+                    error: None,
+                }
             }
             Err(e) => {
                 out.failed_count += 1;
@@ -76,7 +87,9 @@ pub async fn run(state: &AppState, origin: &Origin<'_>, items: Vec<Value>) -> Ba
 /// as one JSON object per row; empty cells are left out.
 pub fn csv_records(text: &str) -> Result<Vec<Value>> {
     let mut rows = parse_csv(text.strip_prefix('\u{feff}').unwrap_or(text))?.into_iter();
-    let header: Vec<String> = rows.next().ok_or_else(|| Error::validation("body", "CSV needs a header row"))?
+    let header: Vec<String> = rows
+        .next()
+        .ok_or_else(|| Error::validation("body", "CSV needs a header row"))?
         .into_iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
@@ -133,10 +146,14 @@ mod tests {
 
     #[test]
     fn csv_with_quotes_and_newlines() {
-        let text = "title,description,priority\r\n\"Printer, 2nd floor\",\"says \"\"hi\"\"\nand dies\",high\n,no title,\n\n";
+        let text =
+            "title,description,priority\r\n\"Printer, 2nd floor\",\"says \"\"hi\"\"\nand dies\",high\n,no title,\n\n";
         let items = csv_records(text).unwrap();
         assert_eq!(items.len(), 2);
-        assert_eq!(items[0], json!({"title": "Printer, 2nd floor", "description": "says \"hi\"\nand dies", "priority": "high"}));
+        assert_eq!(
+            items[0],
+            json!({"title": "Printer, 2nd floor", "description": "says \"hi\"\nand dies", "priority": "high"})
+        );
         assert_eq!(items[1], json!({"description": "no title"}));
         assert!(csv_records("a,\"b").is_err());
     }

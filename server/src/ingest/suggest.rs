@@ -68,7 +68,9 @@ pub fn rank(ticket_text: &str, articles: Vec<Article>) -> Vec<Suggestion> {
             let score = query
                 .iter()
                 .map(|w| {
-                    let weight = 3.0 * f64::from(u8::from(t.contains(w))) + 2.0 * f64::from(u8::from(g.contains(w))) + f64::from(u8::from(b.contains(w)));
+                    let weight = 3.0 * f64::from(u8::from(t.contains(w)))
+                        + 2.0 * f64::from(u8::from(g.contains(w)))
+                        + f64::from(u8::from(b.contains(w)));
                     let idf = (1.0 + n / (1.0 + *df.get(w.as_str()).unwrap_or(&0) as f64)).ln();
                     weight * idf
                 })
@@ -103,8 +105,17 @@ mod tests {
     fn article(id: &str, title: &str, body: &str) -> Article {
         let now = chrono::Utc::now();
         Article {
-            id: id.into(), title: title.into(), body: body.into(), category: "general".into(), tags: vec![],
-            status: "published".into(), author_id: "a".into(), published_at: Some(now), created_at: now, updated_at: now, version: 1,
+            id: id.into(),
+            title: title.into(),
+            body: body.into(),
+            category: "general".into(),
+            tags: vec![],
+            status: "published".into(),
+            author_id: "a".into(),
+            published_at: Some(now),
+            created_at: now,
+            updated_at: now,
+            version: 1,
         }
     }
 

@@ -58,9 +58,11 @@ pub async fn ingest(state: &AppState, origin: &Origin<'_>, n: Normalised) -> Res
                 let draft = draft(state, origin, &n, &source, requester_id.clone(), requester_email.clone());
                 tickets::insert(tx, origin.actor_id, draft).await.map(|ticket| Outcome { ticket, created: true })
             }
-            Some(current) => update(state, origin, &n, tx, current, requester_id.as_deref(), requester_email.as_deref())
-                .await
-                .map(|ticket| Outcome { ticket, created: false }),
+            Some(current) => {
+                update(state, origin, &n, tx, current, requester_id.as_deref(), requester_email.as_deref())
+                    .await
+                    .map(|ticket| Outcome { ticket, created: false })
+            }
         };
         match result {
             // A concurrent delivery created it (unique violation) or changed it (version): again, as an update.
@@ -89,7 +91,8 @@ async fn find(db: &impl ConnectionTrait, source: &str, external_id: &str) -> Res
 /// The ticket a delivery id already produced, if this is a redelivery.
 async fn redelivery(state: &AppState, source: &str, delivery_id: Option<&str>) -> Result<Option<Outcome>> {
     let Some(d) = delivery_id else { return Ok(None) };
-    let Some(receipt) = ingest_receipt::Entity::find_by_id((source.to_string(), d.to_string())).one(&state.db).await? else {
+    let Some(receipt) = ingest_receipt::Entity::find_by_id((source.to_string(), d.to_string())).one(&state.db).await?
+    else {
         return Ok(None);
     };
     let found = ticket::Entity::find_by_id(receipt.ticket_id).one(&state.db).await?;
@@ -159,7 +162,14 @@ fn base_metadata(state: &AppState, origin: &Origin<'_>, n: &Normalised, now: Dat
     m
 }
 
-fn draft(state: &AppState, origin: &Origin<'_>, n: &Normalised, source: &str, requester_id: Option<String>, requester_email: Option<String>) -> TicketDraft {
+fn draft(
+    state: &AppState,
+    origin: &Origin<'_>,
+    n: &Normalised,
+    source: &str,
+    requester_id: Option<String>,
+    requester_email: Option<String>,
+) -> TicketDraft {
     let now = domain::now();
     let mut metadata = base_metadata(state, origin, n, now);
     metadata.insert("first_seen_at".into(), json!(now));
@@ -167,7 +177,11 @@ fn draft(state: &AppState, origin: &Origin<'_>, n: &Normalised, source: &str, re
     let resolved = n.alert == Some(AlertState::Resolved);
     let classification = n.alert.map(|_| {
         let fired = n.started_at.unwrap_or(now);
-        if resolved && is_flap(state, fired, n.ended_at.unwrap_or(now)) { Classification::FalsePositive } else { Classification::Uncertain }
+        if resolved && is_flap(state, fired, n.ended_at.unwrap_or(now)) {
+            Classification::FalsePositive
+        } else {
+            Classification::Uncertain
+        }
     });
     if let Some(t) = n.started_at {
         metadata.insert("alert_started_at".into(), json!(t));
@@ -248,7 +262,11 @@ async fn update(
             .and_then(|v| serde_json::from_value::<DateTime<Utc>>(v.clone()).ok())
             .or(n.started_at)
             .unwrap_or(current.created_at);
-        let c = if is_flap(state, fired, n.ended_at.unwrap_or(now)) { Classification::FalsePositive } else { Classification::Uncertain };
+        let c = if is_flap(state, fired, n.ended_at.unwrap_or(now)) {
+            Classification::FalsePositive
+        } else {
+            Classification::Uncertain
+        };
         am.classification = Set(Some(c.as_str().into()));
     }
     am.metadata = Set(validate::metadata("metadata", &Value::Object(metadata))?);

@@ -55,7 +55,9 @@ pub(super) struct RoomRequest {
 pub async fn register(io: &super::Io, state: AppState) -> anyhow::Result<()> {
     match io {
         super::Io::Local(io) => install(io, state),
-        super::Io::Redis(io) => install(io, state).await.map_err(|e| anyhow::anyhow!("Socket.IO Redis adapter: {e}"))?,
+        super::Io::Redis(io) => {
+            install(io, state).await.map_err(|e| anyhow::anyhow!("Socket.IO Redis adapter: {e}"))?
+        }
     }
     Ok(())
 }

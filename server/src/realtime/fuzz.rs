@@ -6,7 +6,11 @@ use proptest::prelude::*;
 use sea_orm::{ActiveModelTrait, ConnectOptions, Database, DatabaseConnection, Set};
 use serde_json::{Map, Value, json};
 
-use super::{BEHIND, Conn, connect::{ConnectAuth, RoomRequest}, rooms};
+use super::{
+    BEHIND, Conn,
+    connect::{ConnectAuth, RoomRequest},
+    rooms,
+};
 use crate::{auth::Role, entity::ticket};
 
 const OWN_TICKET: &str = "0190a0b1-0000-7000-8000-000000000001";
@@ -21,7 +25,16 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
         room_name().prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 32, 6, |inner| {
-        let keys = prop::sample::select(vec!["token", "rooms", "last_event_id", "last_event", "room", "_placeholder", "num", "data"]);
+        let keys = prop::sample::select(vec![
+            "token",
+            "rooms",
+            "last_event_id",
+            "last_event",
+            "room",
+            "_placeholder",
+            "num",
+            "data",
+        ]);
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
             prop::collection::vec((keys, inner), 0..5)
@@ -33,13 +46,28 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
 /// Room names near the real ones: known prefixes with arbitrary, often hostile, suffixes.
 fn room_name() -> impl Strategy<Value = String> {
     let prefix = prop::sample::select(vec![
-        "", "tickets", "comments", "attachments", "users", "kb", "kb:public", "role:staff", "role:customer", BEHIND, "user:", "ticket:",
-        "ticket:{", "ticket:urn:uuid:", "user:u-customer", "ticket:0190A0B1-0000-7000-8000-00000000000",
+        "",
+        "tickets",
+        "comments",
+        "attachments",
+        "users",
+        "kb",
+        "kb:public",
+        "role:staff",
+        "role:customer",
+        BEHIND,
+        "user:",
+        "ticket:",
+        "ticket:{",
+        "ticket:urn:uuid:",
+        "user:u-customer",
+        "ticket:0190A0B1-0000-7000-8000-00000000000",
     ]);
     let suffix = prop_oneof![
         Just(String::new()),
         ".{0,12}",
-        prop::sample::select(vec![OWN_TICKET, OTHERS_TICKET, "1", "2", "}", " ", "\0", "%00", "/../tickets"]).prop_map(str::to_string),
+        prop::sample::select(vec![OWN_TICKET, OTHERS_TICKET, "1", "2", "}", " ", "\0", "%00", "/../tickets"])
+            .prop_map(str::to_string),
     ];
     (prefix, suffix).prop_map(|(p, s)| format!("{p}{s}"))
 }
@@ -56,7 +84,11 @@ fn database() -> &'static DatabaseConnection {
         runtime().block_on(async {
             use migration::MigratorTrait;
             // One connection: every connection to `:memory:` would be a database of its own.
-            let db = Database::connect(ConnectOptions::new("sqlite::memory:").max_connections(1).min_connections(1).to_owned()).await.unwrap();
+            let db = Database::connect(
+                ConnectOptions::new("sqlite::memory:").max_connections(1).min_connections(1).to_owned(),
+            )
+            .await
+            .unwrap();
             migration::Migrator::up(&db, None).await.unwrap();
             for (id, requester) in [(OWN_TICKET, "u-customer"), (OTHERS_TICKET, "u-other")] {
                 let now = chrono::Utc::now();

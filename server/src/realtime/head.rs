@@ -16,7 +16,9 @@ pub async fn detach_request_head(mut req: Request) -> Request {
     let borrowed = std::mem::take(req.headers_mut());
     let mut owned = HeaderMap::with_capacity(borrowed.len());
     for (name, value) in &borrowed {
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_str().as_bytes()), HeaderValue::from_bytes(value.as_bytes())) {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name.as_str().as_bytes()), HeaderValue::from_bytes(value.as_bytes()))
+        {
             owned.append(name, value);
         }
     }

@@ -1,10 +1,10 @@
 //! Socket.IO: connect-time auth, room rules, live emits from the hooks layer, and catch-up from
 //! the event log so a client never misses an event, across reconnects, restarts and slow reads.
 mod connect;
-mod head;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod fuzz;
+mod head;
 mod replay;
 pub mod rooms;
 
@@ -44,11 +44,7 @@ pub(crate) const BEHIND: &str = "tw:behind";
 
 impl Conn {
     pub fn new(user_id: String, role: Role) -> Self {
-        Self {
-            user_id,
-            role,
-            behind: AtomicBool::new(false),
-        }
+        Self { user_id, role, behind: AtomicBool::new(false) }
     }
 }
 
@@ -256,7 +252,9 @@ impl Realtime {
                 }
             }
             "ticket" => {
-                let field = |v: Option<&serde_json::Value>| v.and_then(|v| v.get("requester_id")).and_then(|v| v.as_str()).map(str::to_string);
+                let field = |v: Option<&serde_json::Value>| {
+                    v.and_then(|v| v.get("requester_id")).and_then(|v| v.as_str()).map(str::to_string)
+                };
                 let (old, new) = (field(ev.previous.as_ref()), field(Some(&ev.data)));
                 if let Some(old) = old.filter(|o| Some(o) != new.as_ref()) {
                     let room = format!("ticket:{}", ev.entity_id);

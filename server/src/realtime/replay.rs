@@ -40,7 +40,13 @@ const STALL_LIMIT: Duration = Duration::from_secs(30);
 /// Replays events after `from` to `socket`, then lets live emits through. `join` are rooms to
 /// enter at the moment replay meets live (a reconnecting client's rooms); without it the
 /// socket's current rooms decide what it is owed.
-pub fn spawn<A: Adapter>(rt: Realtime, socket: SocketRef<A>, conn: Arc<Conn>, from: ResumeAt, join: Option<Vec<String>>) {
+pub fn spawn<A: Adapter>(
+    rt: Realtime,
+    socket: SocketRef<A>,
+    conn: Arc<Conn>,
+    from: ResumeAt,
+    join: Option<Vec<String>>,
+) {
     tokio::spawn(async move {
         if let Err(e) = catch_up(&rt, &socket, &conn, from, join).await {
             tracing::debug!(sid = %socket.id, error = %e, "catch-up abandoned; closing socket");
@@ -49,7 +55,13 @@ pub fn spawn<A: Adapter>(rt: Realtime, socket: SocketRef<A>, conn: Arc<Conn>, fr
     });
 }
 
-async fn catch_up<A: Adapter>(rt: &Realtime, socket: &SocketRef<A>, conn: &Conn, mut from: ResumeAt, join: Option<Vec<String>>) -> anyhow::Result<()> {
+async fn catch_up<A: Adapter>(
+    rt: &Realtime,
+    socket: &SocketRef<A>,
+    conn: &Conn,
+    mut from: ResumeAt,
+    join: Option<Vec<String>>,
+) -> anyhow::Result<()> {
     let rooms = match &join {
         Some(planned) => planned.clone(),
         None => socket.rooms().into_iter().map(|r| r.to_string()).collect(),
@@ -73,7 +85,14 @@ async fn catch_up<A: Adapter>(rt: &Realtime, socket: &SocketRef<A>, conn: &Conn,
 }
 
 /// Sends every emit after `resume`, up to event `to`, the socket is owed; returns `to`.
-async fn replay_range<A: Adapter>(rt: &Realtime, socket: &SocketRef<A>, conn: &Conn, rooms: &[String], resume: &ResumeAt, to: i64) -> anyhow::Result<i64> {
+async fn replay_range<A: Adapter>(
+    rt: &Realtime,
+    socket: &SocketRef<A>,
+    conn: &Conn,
+    rooms: &[String],
+    resume: &ResumeAt,
+    to: i64,
+) -> anyhow::Result<i64> {
     let mut from = resume.first_owed();
     while from < to {
         let events = visible_to(
@@ -143,7 +162,11 @@ fn owed_after(owed: Vec<rooms::Target>, resume: &ResumeAt, id: i64) -> Vec<rooms
 }
 
 /// Emits, waiting while the socket's buffer is full (a slow reader slows only itself).
-async fn send_waiting<A: Adapter>(socket: &SocketRef<A>, event: &'static str, payload: &serde_json::value::RawValue) -> anyhow::Result<()> {
+async fn send_waiting<A: Adapter>(
+    socket: &SocketRef<A>,
+    event: &'static str,
+    payload: &serde_json::value::RawValue,
+) -> anyhow::Result<()> {
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_millis(2);
     loop {

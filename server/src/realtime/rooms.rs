@@ -30,7 +30,8 @@ impl Target {
             except: Vec::new(),
             only: None,
             event,
-            payload: serde_json::value::to_raw_value(&payload).unwrap_or_else(|_| RawValue::from_string("null".into()).expect("valid JSON")),
+            payload: serde_json::value::to_raw_value(&payload)
+                .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("valid JSON")),
         }
     }
 
@@ -82,7 +83,8 @@ pub fn targets(ev: &event::Model, notes: &[Notification]) -> Vec<Target> {
             out.push(Target::new(rooms, "attachment.update", payload));
         }
         "kb_article" => {
-            let published = |v: Option<&Value>| v.and_then(|v| v.get("status")).and_then(Value::as_str) == Some("published");
+            let published =
+                |v: Option<&Value>| v.and_then(|v| v.get("status")).and_then(Value::as_str) == Some("published");
             let (now, before) = (published(Some(data)), published(ev.previous.as_ref()));
             if now {
                 out.push(Target::new(vec!["kb".into(), KB_PUBLIC.into()], "kb.update", payload));
@@ -149,7 +151,9 @@ pub async fn resolve(db: &sea_orm::DatabaseConnection, conn: &Conn, room: &str) 
                 use sea_orm::EntityTrait;
                 let found = ticket::Entity::find_by_id(id.to_string()).one(db).await.ok().flatten();
                 return match found {
-                    Some(t) if staff || t.requester_id.as_deref() == Some(conn.user_id.as_str()) => Ok(vec![room.to_string()]),
+                    Some(t) if staff || t.requester_id.as_deref() == Some(conn.user_id.as_str()) => {
+                        Ok(vec![room.to_string()])
+                    }
                     // Someone else's ticket and a missing one look the same.
                     _ => Err(JoinError::Forbidden),
                 };
@@ -167,4 +171,3 @@ pub fn leave_names(conn: &Conn, requested: &str) -> Vec<String> {
         r => vec![r.to_string()],
     }
 }
-

@@ -1,9 +1,6 @@
 //! A user's own webhook endpoint and the log of its deliveries.
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::Expr,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -66,7 +63,10 @@ async fn check(state: &AppState, raw: &str) -> Result<String> {
     let raw = raw.trim();
     if raw.starts_with('/') {
         if raw.starts_with("//") || raw.contains('\\') || raw.len() > 2000 {
-            return Err(Error::validation("webhook_url", "a relative URL must be a plain path such as /api/notifications/webhooks/notifications"));
+            return Err(Error::validation(
+                "webhook_url",
+                "a relative URL must be a plain path such as /api/notifications/webhooks/notifications",
+            ));
         }
         return Ok(raw.to_string());
     }
@@ -80,10 +80,7 @@ async fn check(state: &AppState, raw: &str) -> Result<String> {
 }
 
 pub async fn get(state: &AppState, me: &AuthUser) -> Result<webhook_endpoint::Model> {
-    webhook_endpoint::Entity::find_by_id(me.id().to_string())
-        .one(&state.db)
-        .await?
-        .ok_or(Error::NotFound("webhook"))
+    webhook_endpoint::Entity::find_by_id(me.id().to_string()).one(&state.db).await?.ok_or(Error::NotFound("webhook"))
 }
 
 /// Sets the URL (and re-enables a disabled endpoint). The secret is made on first use only.
@@ -105,21 +102,23 @@ pub async fn put(state: &AppState, me: &AuthUser, input: EndpointInput) -> Resul
             am.updated_at = Set(now);
             am.update(&state.db).await?
         }
-        None => webhook_endpoint::ActiveModel {
-            user_id: Set(me.id().to_string()),
-            url: Set(url),
-            secret: Set(signing::new_secret()),
-            previous_secret: Set(None),
-            previous_secret_expires_at: Set(None),
-            enabled: Set(true),
-            max_per_second: Set(input.max_per_second),
-            failing_since: Set(None),
-            disabled_reason: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
+        None => {
+            webhook_endpoint::ActiveModel {
+                user_id: Set(me.id().to_string()),
+                url: Set(url),
+                secret: Set(signing::new_secret()),
+                previous_secret: Set(None),
+                previous_secret_expires_at: Set(None),
+                enabled: Set(true),
+                max_per_second: Set(input.max_per_second),
+                failing_since: Set(None),
+                disabled_reason: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&state.db)
+            .await?
         }
-        .insert(&state.db)
-        .await?,
     };
     state.webhooks.forget_endpoint(me.id());
     Ok(model.into())

@@ -15,9 +15,9 @@ use serde_json::json;
 
 use crate::{
     domain::{self, notifications::Notification},
-    hooks::dispatcher::Dispatched,
     entity::{event, webhook_delivery, webhook_endpoint},
     error::Result,
+    hooks::dispatcher::Dispatched,
 };
 
 /// The `webhook-id` of the delivery of event `event_id` to `user_id`. Deterministic, so a
@@ -40,7 +40,10 @@ pub fn payload(ev: &event::Model, n: &Notification) -> serde_json::Value {
 /// dispatched events. The dispatcher stamps them ([`stamp_queued`]) and writes them in the
 /// transaction that stores the notifications, so a delivery exists if and only if its
 /// notification does.
-pub async fn plan_deliveries(db: &impl ConnectionTrait, batch: &[Dispatched]) -> Result<Vec<webhook_delivery::ActiveModel>> {
+pub async fn plan_deliveries(
+    db: &impl ConnectionTrait,
+    batch: &[Dispatched],
+) -> Result<Vec<webhook_delivery::ActiveModel>> {
     let mut users: Vec<&str> = batch.iter().flat_map(|d| &d.notifications).map(|n| n.user_id.as_str()).collect();
     if users.is_empty() {
         return Ok(Vec::new());

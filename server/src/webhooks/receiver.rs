@@ -11,10 +11,7 @@ use crate::{
 };
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| Error::Unauthorized(format!("missing {name} header")))
+    headers.get(name).and_then(|v| v.to_str().ok()).ok_or_else(|| Error::Unauthorized(format!("missing {name} header")))
 }
 
 /// Verifies the signature against the owner's secret(s), then re-emits the payload to the
@@ -23,16 +20,14 @@ pub async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resu
     let id = header(headers, "webhook-id")?;
     let ts = header(headers, "webhook-timestamp")?;
     let sig = header(headers, "webhook-signature")?;
-    let payload: Value = serde_json::from_slice(body).map_err(|e| Error::bad_request(format!("malformed JSON: {e}")))?;
+    let payload: Value =
+        serde_json::from_slice(body).map_err(|e| Error::bad_request(format!("malformed JSON: {e}")))?;
     let owner = payload
         .pointer("/notification/user_id")
         .and_then(Value::as_str)
         .ok_or_else(|| Error::validation("notification.user_id", "is required"))?;
     let bad = || Error::Unauthorized("invalid webhook signature".into());
-    let endpoint = webhook_endpoint::Entity::find_by_id(owner.to_string())
-        .one(&state.db)
-        .await?
-        .ok_or_else(bad)?;
+    let endpoint = webhook_endpoint::Entity::find_by_id(owner.to_string()).one(&state.db).await?.ok_or_else(bad)?;
     let previous = endpoint
         .previous_secret
         .as_deref()

@@ -79,7 +79,11 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<Finished>) {
 }
 
 /// Writes attempts, delivery states and endpoint health; returns endpoints to disable.
-async fn write_batch(state: &AppState, turn: WriteTurn, batch: &[Finished]) -> Result<Vec<(webhook_endpoint::Model, &'static str)>> {
+async fn write_batch(
+    state: &AppState,
+    turn: WriteTurn,
+    batch: &[Finished],
+) -> Result<Vec<(webhook_endpoint::Model, &'static str)>> {
     let attempts = batch.iter().map(|f| webhook_attempt::ActiveModel {
         id: Set(domain::new_id()),
         delivery_id: Set(f.delivery.id.clone()),
@@ -143,7 +147,9 @@ async fn write_batch(state: &AppState, turn: WriteTurn, batch: &[Finished]) -> R
             }
         } else if failed {
             match endpoint.failing_since {
-                Some(since) if now - since >= limit => to_disable.push((endpoint.clone(), "every delivery failed for too long")),
+                Some(since) if now - since >= limit => {
+                    to_disable.push((endpoint.clone(), "every delivery failed for too long"))
+                }
                 Some(_) => {}
                 None => {
                     let update = webhook_endpoint::Entity::update_many()
@@ -185,11 +191,10 @@ impl DeliveryState {
             },
             Verdict::Failed | Verdict::Gone => ("failed", None),
         };
-        let last_error = f
-            .outcome
-            .error
-            .clone()
-            .or_else(|| f.outcome.status.filter(|s| !(200..300).contains(s)).map(|s| format!("receiver answered {s}")));
+        let last_error =
+            f.outcome.error.clone().or_else(|| {
+                f.outcome.status.filter(|s| !(200..300).contains(s)).map(|s| format!("receiver answered {s}"))
+            });
         Self { status, attempts, status_code: f.outcome.status.map(i32::from), last_error, next_attempt_at }
     }
 }
@@ -215,8 +220,12 @@ async fn disable(state: &AppState, endpoint: &webhook_endpoint::Model, reason: &
         "reason": reason,
         "message": format!("Your webhook {} was disabled: {reason}. Set its URL again to re-enable it.", endpoint.url),
     });
-    tx.record(Change::new(Kind::Webhook, Action::Updated, &endpoint.user_id, &data).owned_by(&endpoint.user_id).staff_only(true))
-        .await?;
+    tx.record(
+        Change::new(Kind::Webhook, Action::Updated, &endpoint.user_id, &data)
+            .owned_by(&endpoint.user_id)
+            .staff_only(true),
+    )
+    .await?;
     tx.commit().await?;
     state.webhooks.forget_endpoint(&endpoint.user_id);
     metrics::counter!("ticketwire_webhook_endpoints_disabled_total").increment(1);

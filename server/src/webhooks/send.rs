@@ -30,7 +30,12 @@ impl Outcome {
 }
 
 /// Signs with the current secret (and the previous one during a rotation) and sends.
-pub async fn attempt(hooks: &Webhooks, config: &WebhookConfig, endpoint: &webhook_endpoint::Model, d: &webhook_delivery::Model) -> Outcome {
+pub async fn attempt(
+    hooks: &Webhooks,
+    config: &WebhookConfig,
+    endpoint: &webhook_endpoint::Model,
+    d: &webhook_delivery::Model,
+) -> Outcome {
     let timestamp = Utc::now().timestamp();
     let previous = endpoint
         .previous_secret
@@ -45,7 +50,14 @@ pub async fn attempt(hooks: &Webhooks, config: &WebhookConfig, endpoint: &webhoo
     }
 }
 
-async fn send_http(hooks: &Webhooks, config: &WebhookConfig, url: &str, d: &webhook_delivery::Model, ts: i64, signature: &str) -> Outcome {
+async fn send_http(
+    hooks: &Webhooks,
+    config: &WebhookConfig,
+    url: &str,
+    d: &webhook_delivery::Model,
+    ts: i64,
+    signature: &str,
+) -> Outcome {
     let parsed = match url::Url::parse(url) {
         Ok(u) => u,
         Err(e) => return Outcome::failed(format!("invalid URL: {e}")),
@@ -98,7 +110,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-async fn send_in_process(hooks: &Webhooks, path: &str, d: &webhook_delivery::Model, ts: i64, signature: &str) -> Outcome {
+async fn send_in_process(
+    hooks: &Webhooks,
+    path: &str,
+    d: &webhook_delivery::Model,
+    ts: i64,
+    signature: &str,
+) -> Outcome {
     let Some(router) = hooks.router() else {
         return Outcome::failed("server is starting");
     };
@@ -118,7 +136,12 @@ async fn send_in_process(hooks: &Webhooks, path: &str, d: &webhook_delivery::Mod
             let status = resp.status().as_u16();
             let body = axum::body::to_bytes(resp.into_body(), 64 * 1024).await.unwrap_or_default();
             let kept = &body[..body.len().min(RESPONSE_KEEP_BYTES)];
-            Outcome { status: Some(status), error: None, body: Some(String::from_utf8_lossy(kept).into_owned()), retry_after: None }
+            Outcome {
+                status: Some(status),
+                error: None,
+                body: Some(String::from_utf8_lossy(kept).into_owned()),
+                retry_after: None,
+            }
         }
         Err(e) => Outcome::failed(e.to_string()),
     }

@@ -219,7 +219,12 @@ async fn start(state: &AppState, deliveries: Vec<webhook_delivery::Model>) -> Re
 }
 
 /// Waits for the endpoint's turn (concurrency and rate), then for global capacity, then sends.
-async fn send_one(state: &AppState, slot: &EndpointSlot, endpoint: webhook_endpoint::Model, d: webhook_delivery::Model) -> Finished {
+async fn send_one(
+    state: &AppState,
+    slot: &EndpointSlot,
+    endpoint: webhook_endpoint::Model,
+    d: webhook_delivery::Model,
+) -> Finished {
     let hooks = &state.webhooks;
     let _endpoint_permit = slot.permits.clone().acquire_owned().await.ok();
     if let Some(rate) = endpoint.max_per_second.filter(|r| *r > 0) {
@@ -343,12 +348,20 @@ fn due_query(now: chrono::DateTime<Utc>) -> sea_orm::Select<webhook_delivery::En
     webhook_delivery::Entity::find()
         .filter(webhook_delivery::Column::Status.eq("pending"))
         .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
-        .filter(Condition::any().add(webhook_delivery::Column::LockedUntil.is_null()).add(webhook_delivery::Column::LockedUntil.lt(now)))
+        .filter(
+            Condition::any()
+                .add(webhook_delivery::Column::LockedUntil.is_null())
+                .add(webhook_delivery::Column::LockedUntil.lt(now)),
+        )
         .order_by_asc(webhook_delivery::Column::NextAttemptAt)
 }
 
 /// Takes at most as many per endpoint as it has room for, skipping what this node already holds.
-fn pick_within_capacity(hooks: &Webhooks, due: Vec<webhook_delivery::Model>, free: usize) -> Vec<webhook_delivery::Model> {
+fn pick_within_capacity(
+    hooks: &Webhooks,
+    due: Vec<webhook_delivery::Model>,
+    free: usize,
+) -> Vec<webhook_delivery::Model> {
     let held = hooks.inflight.lock().expect("not poisoned").clone();
     let mut taken: HashMap<String, usize> = HashMap::new();
     let mut picked = Vec::new();

@@ -127,13 +127,26 @@ impl TestApp {
     }
 
     /// Sends a JSON request and asserts the status; returns the JSON body (or Null).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>, expect: u16) -> Value {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        expect: u16,
+    ) -> Value {
         let (status, value) = self.try_call(method.clone(), path, token, body).await;
         assert_eq!(status.as_u16(), expect, "{method} {path} answered {status}: {value}");
         value
     }
 
-    pub async fn try_call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn try_call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -177,9 +190,18 @@ impl TestApp {
 
     /// Creates a user with `role` (through the admin API) and signs them in.
     pub async fn user(&self, role: &str, name: &str) -> Actor {
-        let email = format!("{}-{}@example.com", name.to_lowercase().replace(' ', "."), &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        self.post("/api/users", &self.admin, json!({ "email": email, "password": "password123", "name": name, "role": role }), 201)
-            .await;
+        let email = format!(
+            "{}-{}@example.com",
+            name.to_lowercase().replace(' ', "."),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        self.post(
+            "/api/users",
+            &self.admin,
+            json!({ "email": email, "password": "password123", "name": name, "role": role }),
+            201,
+        )
+        .await;
         self.login(&email, "password123").await
     }
 

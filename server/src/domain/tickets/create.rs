@@ -20,9 +20,7 @@ pub async fn create(state: &AppState, who: &AuthUser, input: NewTicket) -> Resul
             || input.source.is_some()
             || input.classification.is_some())
     {
-        return Err(Error::forbidden(
-            "customers cannot set requester, assignee, status, source or classification",
-        ));
+        return Err(Error::forbidden("customers cannot set requester, assignee, status, source or classification"));
     }
     let source = input.source.clone().unwrap_or_else(|| if who.is_staff() { "api" } else { "web" }.into());
     let requester_id = match &input.requester_id {
@@ -51,11 +49,7 @@ pub async fn create(state: &AppState, who: &AuthUser, input: NewTicket) -> Resul
     };
     let row = new_row(draft)?;
     let (view, change) = created(&row, Some(who.id()));
-    state
-        .ticket_inserts
-        .insert(row.into_active_model().reset_all(), change)
-        .await
-        .map_err(taken_external_id)?;
+    state.ticket_inserts.insert(row.into_active_model().reset_all(), change).await.map_err(taken_external_id)?;
     Ok(view)
 }
 
@@ -94,16 +88,8 @@ fn new_row(d: TicketDraft) -> Result<ticket::Model> {
     let tags = validate::tags("tags", &d.tags)?;
     let metadata = validate::metadata("metadata", &d.metadata)?;
     let source = validate::required_text("source", &d.source, 64)?;
-    let external_id = d
-        .external_id
-        .as_deref()
-        .map(|e| validate::required_text("external_id", e, 255))
-        .transpose()?;
-    let requester_email = d
-        .requester_email
-        .as_deref()
-        .map(|e| validate::email("requester_email", e))
-        .transpose()?;
+    let external_id = d.external_id.as_deref().map(|e| validate::required_text("external_id", e, 255)).transpose()?;
+    let requester_email = d.requester_email.as_deref().map(|e| validate::email("requester_email", e)).transpose()?;
     let now = crate::domain::now();
     Ok(ticket::Model {
         id: crate::domain::new_id(),
@@ -130,8 +116,8 @@ fn new_row(d: TicketDraft) -> Result<ticket::Model> {
 /// The ticket as the API shows it, and the change that records its creation.
 fn created(row: &ticket::Model, actor_id: Option<&str>) -> (Ticket, Change) {
     let view = Ticket::from(row.clone());
-    let mut change = Change::new(Kind::Ticket, Action::Created, &view.id, &view)
-        .on_ticket(&view.id, view.requester_id.as_deref());
+    let mut change =
+        Change::new(Kind::Ticket, Action::Created, &view.id, &view).on_ticket(&view.id, view.requester_id.as_deref());
     change.actor_id = actor_id.map(str::to_string);
     (view, change)
 }

@@ -1,8 +1,7 @@
 //! Tickets: who may see, open and change them.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, Func, SimpleExpr},
 };
 use serde::{Deserialize, Deserializer, Serialize};
@@ -224,12 +223,7 @@ pub struct TicketQuery {
 
 /// `%text%` for LIKE, with LIKE's own wildcards escaped.
 pub fn like_pattern(text: &str) -> String {
-    let escaped = text
-        .trim()
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
+    let escaped = text.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -252,10 +246,7 @@ pub fn can_read(who: &AuthUser, t: &ticket::Model) -> bool {
 }
 
 pub async fn list(state: &AppState, who: &AuthUser, q: &TicketQuery) -> Result<Page<Ticket>> {
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor.clone(),
-    };
+    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
     let limit = page.limit()?;
     let mut query = ticket::Entity::find().order_by_desc(ticket::Column::Id);
     if let Some(cursor) = page.cursor()? {
@@ -420,14 +411,8 @@ pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
     if !who.is_staff() {
         return Err(Error::forbidden("only agents and admins may delete tickets"));
     }
-    comment::Entity::delete_many()
-        .filter(comment::Column::TicketId.eq(id))
-        .exec(&tx.txn)
-        .await?;
-    attachment::Entity::delete_many()
-        .filter(attachment::Column::TicketId.eq(id))
-        .exec(&tx.txn)
-        .await?;
+    comment::Entity::delete_many().filter(comment::Column::TicketId.eq(id)).exec(&tx.txn).await?;
+    attachment::Entity::delete_many().filter(attachment::Column::TicketId.eq(id)).exec(&tx.txn).await?;
     ticket::Entity::delete_by_id(id.to_string()).exec(&tx.txn).await?;
     let view = Ticket::from(current);
     tx.record(

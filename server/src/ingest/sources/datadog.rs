@@ -10,7 +10,8 @@ use crate::{
 };
 
 pub fn normalise(payload: &Value) -> Result<Vec<Normalised>> {
-    let id = field(payload, &["alert_cycle_key", "aggregate", "alert_id", "id"]).ok_or_else(|| missing("alert_cycle_key or id"))?;
+    let id = field(payload, &["alert_cycle_key", "aggregate", "alert_id", "id"])
+        .ok_or_else(|| missing("alert_cycle_key or id"))?;
     let transition = field(payload, &["alert_transition", "alert_status"]).unwrap_or_default();
     let alert = match transition.to_ascii_lowercase().as_str() {
         "recovered" | "ok" | "resolved" => AlertState::Resolved,
@@ -19,10 +20,27 @@ pub fn normalise(payload: &Value) -> Result<Vec<Normalised>> {
     let priority = field(payload, &["alert_priority"])
         .and_then(|p| priority_word(&p))
         .or_else(|| field(payload, &["priority"]).and_then(|p| priority_word(&p)));
-    let subject = field(payload, &["title", "event_title", "alert_title"]).unwrap_or_else(|| format!("Datadog alert {id}"));
+    let subject =
+        field(payload, &["title", "event_title", "alert_title"]).unwrap_or_else(|| format!("Datadog alert {id}"));
     let mut metadata = serde_json::Map::new();
-    for key in ["id", "alert_id", "alert_cycle_key", "alert_transition", "alert_type", "alert_metric", "alert_query",
-                "hostname", "link", "url", "org", "event_type", "date", "last_updated", "snapshot", "tags"] {
+    for key in [
+        "id",
+        "alert_id",
+        "alert_cycle_key",
+        "alert_transition",
+        "alert_type",
+        "alert_metric",
+        "alert_query",
+        "hostname",
+        "link",
+        "url",
+        "org",
+        "event_type",
+        "date",
+        "last_updated",
+        "snapshot",
+        "tags",
+    ] {
         if let Some(v) = payload.get(key).filter(|v| !v.is_null()) {
             metadata.insert(key.into(), v.clone());
         }

@@ -11,8 +11,18 @@ use crate::{
 };
 
 const MAPPED: [&str; 12] = [
-    "subject", "title", "description", "body", "category", "priority", "customer_email", "user_email",
-    "user_id", "id", "platform", "metadata",
+    "subject",
+    "title",
+    "description",
+    "body",
+    "category",
+    "priority",
+    "customer_email",
+    "user_email",
+    "user_id",
+    "id",
+    "platform",
+    "metadata",
 ];
 
 pub fn normalise(payload: &Value) -> Result<Normalised> {
@@ -24,9 +34,13 @@ pub fn normalise(payload: &Value) -> Result<Normalised> {
             return Err(Error::validation(key, "must be a string"));
         }
     }
-    let subject = pick(&["subject", "title"]).ok_or_else(|| Error::ValidationDetail("Title or subject is required".into()))?;
+    let subject =
+        pick(&["subject", "title"]).ok_or_else(|| Error::ValidationDetail("Title or subject is required".into()))?;
     let priority = match pick(&["priority"]) {
-        Some(p) => Some(priority_word(&p).ok_or_else(|| Error::validation("priority", "must be one of low, medium, high, urgent"))?),
+        Some(p) => Some(
+            priority_word(&p)
+                .ok_or_else(|| Error::validation("priority", "must be one of low, medium, high, urgent"))?,
+        ),
         None => None,
     };
     let mut metadata = match obj.get("metadata") {
@@ -61,7 +75,8 @@ mod tests {
     #[test]
     fn maps_fields_and_keeps_the_rest() {
         let n = normalise(&json!({"title": "Login broken", "body": "500 on /login", "priority": "high", "id": 99,
-            "user_email": "kim@example.com", "platform": "Shopify", "metadata": {"shop": "acme"}, "order": 7})).unwrap();
+            "user_email": "kim@example.com", "platform": "Shopify", "metadata": {"shop": "acme"}, "order": 7}))
+        .unwrap();
         assert_eq!(n.subject, "Login broken");
         assert_eq!(n.description, "500 on /login");
         assert_eq!(n.priority, Some(Priority::High));

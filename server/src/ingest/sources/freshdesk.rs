@@ -14,7 +14,8 @@ pub fn normalise(payload: &Value) -> Result<Vec<Normalised>> {
     let subject = field(t, &["ticket_subject"]).unwrap_or_else(|| format!("Freshdesk ticket {id}"));
     let mut metadata = serde_json::Map::new();
     metadata.insert("freshdesk_id".into(), json!(id));
-    for key in ["ticket_url", "ticket_type", "ticket_source", "ticket_company_name", "triggered_event", "ticket_status"] {
+    for key in ["ticket_url", "ticket_type", "ticket_source", "ticket_company_name", "triggered_event", "ticket_status"]
+    {
         if let Some(v) = t.get(key).and_then(text) {
             metadata.insert(key.into(), json!(v));
         }
@@ -90,7 +91,10 @@ mod tests {
         assert_eq!(t.priority, Some(Priority::Urgent));
         assert_eq!(t.status, Some(Status::Resolved));
         assert_eq!(t.requester_email.as_deref(), Some("lee@example.com"));
-        assert_eq!(normalise(&json!({"freshdesk_webhook": {"ticket_id": 1, "ticket_status": 3}})).unwrap()[0].status, Some(Status::Pending));
+        assert_eq!(
+            normalise(&json!({"freshdesk_webhook": {"ticket_id": 1, "ticket_status": 3}})).unwrap()[0].status,
+            Some(Status::Pending)
+        );
         assert!(normalise(&json!({"freshdesk_webhook": {}})).is_err());
     }
 

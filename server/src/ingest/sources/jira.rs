@@ -96,7 +96,9 @@ fn adf(node: &Value, out: &mut String) {
             adf(c, out);
         }
     }
-    if matches!(kind, "paragraph" | "heading" | "codeBlock" | "blockquote" | "rule" | "tableRow") && !out.ends_with('\n') {
+    if matches!(kind, "paragraph" | "heading" | "codeBlock" | "blockquote" | "rule" | "tableRow")
+        && !out.ends_with('\n')
+    {
         out.push('\n');
     }
 }

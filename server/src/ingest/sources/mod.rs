@@ -20,16 +20,8 @@ pub mod servicenow;
 pub mod zendesk;
 
 /// The sources with a native route, `POST /api/v1/tickets/webhook/{source}`.
-pub const SOURCES: [&str; 8] = [
-    "servicenow",
-    "zendesk",
-    "jira",
-    "freshdesk",
-    "prometheus",
-    "datadog",
-    "pagerduty",
-    "custom",
-];
+pub const SOURCES: [&str; 8] =
+    ["servicenow", "zendesk", "jira", "freshdesk", "prometheus", "datadog", "pagerduty", "custom"];
 
 pub fn is_known(source: &str) -> bool {
     SOURCES.contains(&source)
@@ -78,10 +70,13 @@ pub fn field(v: &Value, paths: &[&str]) -> Option<String> {
 pub fn priority_word(word: &str) -> Option<Priority> {
     let w = word.trim().to_ascii_lowercase();
     Some(match w.as_str() {
-        "critical" | "urgent" | "p1" | "highest" | "blocker" | "emergency" | "disaster" | "sev1" | "fatal" => Priority::Urgent,
+        "critical" | "urgent" | "p1" | "highest" | "blocker" | "emergency" | "disaster" | "sev1" | "fatal" => {
+            Priority::Urgent
+        }
         "high" | "p2" | "major" | "error" | "sev2" => Priority::High,
         "medium" | "normal" | "p3" | "moderate" | "warning" | "warn" | "sev3" | "average" => Priority::Medium,
-        "low" | "lowest" | "p4" | "p5" | "minor" | "trivial" | "info" | "informational" | "planning" | "sev4" | "sev5" | "none" => Priority::Low,
+        "low" | "lowest" | "p4" | "p5" | "minor" | "trivial" | "info" | "informational" | "planning" | "sev4"
+        | "sev5" | "none" => Priority::Low,
         _ => return None,
     })
 }

@@ -33,17 +33,18 @@ pub fn normalise(payload: &Value) -> Result<Vec<Normalised>> {
         "resolved" => (Some(Status::Resolved), Some(AlertState::Resolved)),
         _ => (None, None),
     };
-    let priority = field(data, &["priority.summary", "priority.name"])
-        .and_then(|p| priority_word(&p))
-        .or_else(|| match field(data, &["urgency"]).as_deref() {
+    let priority = field(data, &["priority.summary", "priority.name"]).and_then(|p| priority_word(&p)).or_else(|| {
+        match field(data, &["urgency"]).as_deref() {
             Some("high") => Some(Priority::High),
             Some("low") => Some(Priority::Low),
             _ => None,
-        });
+        }
+    });
     let title = field(data, &["title", "summary"]).unwrap_or_else(|| format!("PagerDuty incident {id}"));
     let service = field(data, &["service.summary"]);
     let url = field(data, &["html_url"]);
-    let mut description = format!("PagerDuty incident {}", field(data, &["number"]).map(|n| format!("#{n}")).unwrap_or(id.clone()));
+    let mut description =
+        format!("PagerDuty incident {}", field(data, &["number"]).map(|n| format!("#{n}")).unwrap_or(id.clone()));
     if let Some(s) = &service {
         description.push_str(&format!(" on {s}"));
     }
@@ -52,7 +53,13 @@ pub fn normalise(payload: &Value) -> Result<Vec<Normalised>> {
     }
     let mut metadata = serde_json::Map::new();
     metadata.insert("event_type".into(), json!(event_type));
-    for (key, path) in [("incident_number", "number"), ("html_url", "html_url"), ("service", "service.summary"), ("urgency", "urgency"), ("incident_status", "status")] {
+    for (key, path) in [
+        ("incident_number", "number"),
+        ("html_url", "html_url"),
+        ("service", "service.summary"),
+        ("urgency", "urgency"),
+        ("incident_status", "status"),
+    ] {
         if let Some(v) = get(data, path) {
             metadata.insert(key.into(), v.clone());
         }
@@ -102,7 +109,12 @@ mod tests {
     fn non_incident_events_and_missing_data_are_refused() {
         assert!(normalise(&json!({"event": {"event_type": "pagey.ping"}})).unwrap().is_empty());
         assert!(normalise(&json!({"event": {"event_type": "service.updated"}})).is_err());
-        assert!(normalise(&json!({"event": {"event_type": "incident.triggered"}})).unwrap_err().to_string().contains("event.data"));
+        assert!(
+            normalise(&json!({"event": {"event_type": "incident.triggered"}}))
+                .unwrap_err()
+                .to_string()
+                .contains("event.data")
+        );
         assert!(normalise(&json!({})).is_err());
     }
 }

@@ -25,14 +25,14 @@ fn alert(a: &Value, i: usize, group_status: Option<&str>, payload: &Value) -> Re
     let summary = field(a, &["annotations.summary", "annotations.title"]);
     let subject = summary
         .clone()
-        .or_else(|| name.clone().map(|n| match field(a, &["labels.instance"]) {
-            Some(inst) => format!("{n} on {inst}"),
-            None => n,
-        }))
+        .or_else(|| {
+            name.clone().map(|n| match field(a, &["labels.instance"]) {
+                Some(inst) => format!("{n} on {inst}"),
+                None => n,
+            })
+        })
         .unwrap_or_else(|| format!("Alert {fingerprint}"));
-    let description = field(a, &["annotations.description", "annotations.message"])
-        .or(summary)
-        .unwrap_or_default();
+    let description = field(a, &["annotations.description", "annotations.message"]).or(summary).unwrap_or_default();
     let severity = field(a, &["labels.severity", "labels.priority"]);
     let priority = severity.as_deref().map(|s| priority_word(s).unwrap_or(Priority::Medium));
     let mut tags = vec!["alertmanager".to_string()];

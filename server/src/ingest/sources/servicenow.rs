@@ -21,8 +21,20 @@ pub fn normalise(payload: &Value) -> Result<Vec<Normalised>> {
         .ok_or_else(|| missing("short_description"))?;
     let priority = field(r, &["priority", "urgency", "severity", "impact"]).map(|p| priority(&p));
     let mut metadata = serde_json::Map::new();
-    for key in ["number", "sys_id", "cmdb_ci", "ci_association", "environment", "service", "business_service",
-                "assignment_group", "category", "state", "impact", "urgency"] {
+    for key in [
+        "number",
+        "sys_id",
+        "cmdb_ci",
+        "ci_association",
+        "environment",
+        "service",
+        "business_service",
+        "assignment_group",
+        "category",
+        "state",
+        "impact",
+        "urgency",
+    ] {
         if let Some(v) = field(r, &[key]) {
             metadata.insert(key.into(), json!(v));
         }

@@ -10,10 +10,7 @@ use crate::{
 };
 
 pub fn normalise(payload: &Value) -> Result<Vec<Normalised>> {
-    let t = ["detail", "ticket"]
-        .iter()
-        .find_map(|k| payload.get(*k).filter(|v| v.is_object()))
-        .unwrap_or(payload);
+    let t = ["detail", "ticket"].iter().find_map(|k| payload.get(*k).filter(|v| v.is_object())).unwrap_or(payload);
     let id = field(t, &["id", "ticket_id"]).ok_or_else(|| missing("id"))?;
     let subject = field(t, &["subject", "title", "raw_subject"]).unwrap_or_else(|| format!("Zendesk ticket {id}"));
     let status = field(t, &["status"]).and_then(|s| status(&s));
