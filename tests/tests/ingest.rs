@@ -200,6 +200,39 @@ async fn each_source_through_its_signature_scheme() {
 }
 
 #[tokio::test]
+async fn jira_cloud_admin_webhook_signature() {
+    let app = common::spawn_app().await;
+    let (_, jira) = integration(&app, "jira").await;
+    let body = fixture("jira_issue_created.json");
+    let jira_send = |value: String, body: Vec<u8>| {
+        let app = &app;
+        async move { send(app, &native("jira"), &[("x-hub-signature", value)], "application/json", body).await }
+    };
+
+    let r = jira_send(format!("sha256={}", hex(&hmac(&jira, &[&body]))), body.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!((r.body["source"].as_str(), r.body["external_id"].as_str()), (Some("jira"), Some("OPS-42")));
+    let done = fixture("jira_issue_done.json");
+    let r = jira_send(format!("sha256={}", hex(&hmac(&jira, &[&done]))), done.clone()).await;
+    assert_eq!((r.status, r.body["status"].as_str()), (200, Some("resolved")), "{}", r.body);
+
+    for (why, value) in [
+        ("another key", format!("sha256={}", hex(&hmac("wrong", &[&done])))),
+        ("another body", format!("sha256={}", hex(&hmac(&jira, &[b"{}"])))),
+        ("the digest under another method's name", format!("sha1={}", hex(&hmac(&jira, &[&done])))),
+        ("no method", hex(&hmac(&jira, &[&done]))),
+        ("not hex", "sha256=zz".to_string()),
+    ] {
+        let r = jira_send(value, done.clone()).await;
+        assert_eq!((r.status, r.body["code"].as_str()), (401, Some("unauthorized")), "{why}: {}", r.body);
+    }
+    // The signature of one source's integration does not open another source's route.
+    let sig = format!("sha256={}", hex(&hmac(&jira, &[&done])));
+    let r = send(&app, &native("zendesk"), &[("x-hub-signature", sig)], "application/json", done).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+}
+
+#[tokio::test]
 async fn alertmanager_firing_repeat_resolved_and_flap() {
     let app = common::spawn_app().await;
     let (_, key) = integration(&app, "prometheus").await;

@@ -167,11 +167,11 @@ async fn ingest_all(state: &AppState, origin: Origin<'_>, items: Vec<super::Norm
 }
 
 /// Ingest a sender's native webhook payload. Authenticate with `X-Api-Key`/`Authorization: Bearer`
-/// or the sender's signature (`X-Hub-Signature-256`, `X-Zendesk-Webhook-Signature`,
-/// `X-PagerDuty-Signature`). One ticket per external id: a repeat updates it (200). An
-/// Alertmanager payload with several alerts makes one ticket per alert: the answer is the first,
-/// and `X-Ticket-Ids` lists them all. A sender's test delivery (PagerDuty's `pagey.ping`) is
-/// verified like any other and answered 202 with nothing created.
+/// or the sender's signature (`X-Hub-Signature-256`, Jira Cloud's `X-Hub-Signature: sha256=…`,
+/// `X-Zendesk-Webhook-Signature`, `X-PagerDuty-Signature`). One ticket per external id: a repeat
+/// updates it (200). An Alertmanager payload with several alerts makes one ticket per alert: the
+/// answer is the first, and `X-Ticket-Ids` lists them all. A sender's test delivery (PagerDuty's
+/// `pagey.ping`) is verified like any other and answered 202 with nothing created.
 #[utoipa::path(post, path = "/api/v1/tickets/webhook/{source}", tag = "ingest",
     params(("source" = String, Path, description = "servicenow, zendesk, jira, freshdesk, prometheus, datadog, pagerduty or custom")),
     request_body(content = Object, content_type = "application/json"),

@@ -187,7 +187,7 @@ fn api_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn has_signature(headers: &HeaderMap) -> bool {
-    ["x-hub-signature-256", "x-zendesk-webhook-signature", "x-pagerduty-signature"]
+    ["x-hub-signature-256", "x-hub-signature", "x-zendesk-webhook-signature", "x-pagerduty-signature"]
         .iter()
         .any(|h| headers.contains_key(*h))
 }
@@ -208,6 +208,15 @@ pub fn signature_matches(headers: &HeaderMap, body: &[u8], key: &[u8]) -> bool {
         if unhex(hex_sig).is_some_and(|s| mac(key, &[body]).verify_slice(&s).is_ok()) {
             return true;
         }
+    }
+    // Jira Cloud's admin webhooks put `sha256=<hex>` in the unsuffixed header, where GitHub's
+    // legacy scheme puts `sha1=`: only a value that names SHA-256 is checked, the rest never match.
+    if let Some(sig) = header(headers, "x-hub-signature")
+        && let Some((method, hex_sig)) = sig.split_once('=')
+        && method.trim().eq_ignore_ascii_case("sha256")
+        && unhex(hex_sig).is_some_and(|s| mac(key, &[body]).verify_slice(&s).is_ok())
+    {
+        return true;
     }
     let zendesk =
         (header(headers, "x-zendesk-webhook-signature"), header(headers, "x-zendesk-webhook-signature-timestamp"));
@@ -260,6 +269,19 @@ mod tests {
         assert!(signature_matches(&h, body, key));
         assert!(!signature_matches(&h, b"{}", key));
         assert!(!signature_matches(&h, body, b"other"));
+
+        let mut h = HeaderMap::new();
+        let jira = format!("sha256={}", hex(&sign(key, &[body])));
+        h.insert("x-hub-signature", HeaderValue::from_str(&jira).unwrap());
+        assert!(has_signature(&h) && signature_matches(&h, body, key));
+        assert!(!signature_matches(&h, b"{}", key));
+        h.insert("x-hub-signature", HeaderValue::from_str(&jira.to_uppercase()).unwrap());
+        assert!(signature_matches(&h, body, key), "the method name and hex digits in either case");
+        // The same digest under another method's name, or with none, is no SHA-256 signature.
+        h.insert("x-hub-signature", HeaderValue::from_str(&jira.replace("sha256=", "sha1=")).unwrap());
+        assert!(!signature_matches(&h, body, key));
+        h.insert("x-hub-signature", HeaderValue::from_str(&hex(&sign(key, &[body]))).unwrap());
+        assert!(!signature_matches(&h, body, key));
 
         let mut h = HeaderMap::new();
         let ts = chrono::Utc::now().to_rfc3339();
