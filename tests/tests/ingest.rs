@@ -233,6 +233,46 @@ async fn jira_cloud_admin_webhook_signature() {
 }
 
 #[tokio::test]
+async fn freshdesk_simple_mode_requester() {
+    let app = common::spawn_app().await;
+    let (_, fd) = integration(&app, "freshdesk").await;
+
+    // Simple mode, requester unknown here: the address is kept on the ticket, the name in metadata.
+    let r = post_key(&app, &native("freshdesk"), &fd, fixture("freshdesk_simple.json")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let t = &r.body;
+    assert_eq!((t["external_id"].as_str(), t["subject"].as_str()), (Some("2077"), Some("Cannot reset my password")));
+    assert_eq!((t["requester_email"].as_str(), t["requester_id"].as_str()), (Some("noor.haddad@example.com"), None));
+    assert_eq!(t["metadata"]["requester_name"], "Noor Haddad");
+    assert_eq!((t["priority"].as_str(), t["status"].as_str()), (Some("urgent"), Some("pending")));
+
+    // A requester with an account becomes the ticket's requester, wrapped or not, also when the
+    // placeholder expanded to a mailbox.
+    let kim = app.customer("Kim").await;
+    let wrapped = json!({"freshdesk_webhook": {"ticket_id": 2078, "ticket_subject": "Invoice",
+        "ticket_requester_email": format!("Kim <{}>", kim.email.to_uppercase()), "ticket_priority": 1, "ticket_status": 2}});
+    let r = post_key(&app, &native("freshdesk"), &fd, wrapped.to_string().into_bytes()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["requester_id"].as_str(), Some(kim.id.as_str()), "{}", r.body);
+    assert_eq!((r.body["priority"].as_str(), r.body["status"].as_str()), (Some("low"), Some("open")));
+    assert_eq!(r.body["metadata"]["requester_name"], "Kim");
+    let plain = json!({"ticket_id": 2079, "ticket_subject": "Invoice again", "requester_email": kim.email,
+        "ticket_priority": "High"});
+    let r = post_key(&app, &native("freshdesk"), &fd, plain.to_string().into_bytes()).await;
+    assert_eq!((r.status, r.body["requester_id"].as_str()), (201, Some(kim.id.as_str())), "{}", r.body);
+    assert_eq!(r.body["priority"], "high");
+
+    // A wrapper without a ticket id, or not an object, is refused naming the field.
+    for body in [json!({"freshdesk_webhook": {"ticket_subject": "no id"}}), json!({"freshdesk_webhook": "2080"})] {
+        let r = post_key(&app, &native("freshdesk"), &fd, body.to_string().into_bytes()).await;
+        assert_eq!((r.status, r.body["code"].as_str()), (422, Some("validation")), "{body}: {}", r.body);
+        assert!(r.body["detail"].as_str().unwrap_or("").contains("ticket_id"), "{}", r.body);
+    }
+    let list = app.get("/api/tickets?source=freshdesk", &app.admin, 200).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(3));
+}
+
+#[tokio::test]
 async fn alertmanager_firing_repeat_resolved_and_flap() {
     let app = common::spawn_app().await;
     let (_, key) = integration(&app, "prometheus").await;

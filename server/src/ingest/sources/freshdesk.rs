@@ -1,4 +1,5 @@
-//! Freshdesk automation webhooks: the `freshdesk_webhook` object of `ticket_*` placeholders.
+//! Freshdesk automation webhooks: the `freshdesk_webhook` object of `ticket_*` placeholders
+//! (what simple mode sends), or the same fields unwrapped (an advanced-mode template).
 use serde_json::{Value, json};
 
 use super::{field, missing, priority_word, tags, text};
@@ -7,6 +8,11 @@ use crate::{
     error::Result,
     ingest::Normalised,
 };
+
+/// Where each form names the requester, best first: `{{ticket.requester.*}}` and
+/// `{{ticket.contact.*}}` are the same person in Freshdesk.
+const REQUESTER_EMAIL: [&str; 3] = ["ticket_requester_email", "ticket_contact_email", "requester_email"];
+const REQUESTER_NAME: [&str; 3] = ["ticket_requester_name", "ticket_contact_name", "requester_name"];
 
 pub fn normalise(payload: &Value) -> Result<Vec<Normalised>> {
     let t = payload.get("freshdesk_webhook").filter(|v| v.is_object()).unwrap_or(payload);
@@ -20,6 +26,10 @@ pub fn normalise(payload: &Value) -> Result<Vec<Normalised>> {
             metadata.insert(key.into(), json!(v));
         }
     }
+    let (requester_email, requester_name) = requester(t);
+    if let Some(name) = requester_name {
+        metadata.insert("requester_name".into(), json!(name));
+    }
     let mut labels = tags(t.get("ticket_tags"));
     labels.insert(0, "freshdesk".into());
     Ok(vec![Normalised {
@@ -29,10 +39,26 @@ pub fn normalise(payload: &Value) -> Result<Vec<Normalised>> {
         priority: field(t, &["ticket_priority"]).map(|p| priority(&p)),
         status: field(t, &["ticket_status"]).and_then(|s| status(&s)),
         tags: labels,
-        requester_email: field(t, &["ticket_contact_email", "ticket_requester_email"]),
+        requester_email,
         metadata,
         ..Default::default()
     }])
+}
+
+/// The requester's address and name. A placeholder may expand to a mailbox, `Lee Buyer
+/// <lee@example.com>`, which is no address as it stands: the address is taken from the angle
+/// brackets and the rest is the name, unless a name field says otherwise.
+fn requester(t: &Value) -> (Option<String>, Option<String>) {
+    let name = field(t, &REQUESTER_NAME);
+    let Some(email) = field(t, &REQUESTER_EMAIL) else { return (None, name) };
+    match email.rsplit_once('<').and_then(|(before, rest)| Some((before, rest.strip_suffix('>')?))) {
+        Some((display, address)) => {
+            let display = display.trim().trim_matches('"').trim();
+            let name = name.or_else(|| (!display.is_empty()).then(|| display.to_string()));
+            (Some(address.trim().to_string()).filter(|a| !a.is_empty()), name)
+        }
+        None => (Some(email), name),
+    }
 }
 
 /// 1 Low, 2 Medium, 3 High, 4 Urgent, or the names.
@@ -96,6 +122,29 @@ mod tests {
             Some(Status::Pending)
         );
         assert!(normalise(&json!({"freshdesk_webhook": {}})).is_err());
+    }
+
+    #[test]
+    fn requester_wrapped_or_not() {
+        let fields = json!({"ticket_id": 7, "ticket_subject": "Login", "ticket_requester_email": "Kim@Example.com",
+            "ticket_requester_name": "Kim Lee", "ticket_priority": "Urgent", "ticket_status": "Pending"});
+        let wrapped = &normalise(&json!({ "freshdesk_webhook": fields.clone() })).unwrap()[0];
+        let plain = &normalise(&fields).unwrap()[0];
+        assert_eq!(wrapped, plain);
+        assert_eq!(wrapped.requester_email.as_deref(), Some("Kim@Example.com"));
+        assert_eq!(wrapped.metadata["requester_name"], "Kim Lee");
+        assert_eq!((wrapped.priority, wrapped.status), (Some(Priority::Urgent), Some(Status::Pending)));
+
+        let mailbox =
+            json!({"freshdesk_webhook": {"ticket_id": 8, "requester_email": "\"Ana Ruiz\" <ana@example.com>"}});
+        let t = &normalise(&mailbox).unwrap()[0];
+        assert_eq!(t.requester_email.as_deref(), Some("ana@example.com"));
+        assert_eq!(t.metadata["requester_name"], "Ana Ruiz");
+        let bare = json!({"freshdesk_webhook": {"ticket_id": 9, "ticket_contact_email": "<bo@example.com>"}});
+        let t = &normalise(&bare).unwrap()[0];
+        assert_eq!((t.requester_email.as_deref(), t.metadata.get("requester_name")), (Some("bo@example.com"), None));
+        let none = &normalise(&json!({"freshdesk_webhook": {"ticket_id": 10}})).unwrap()[0];
+        assert_eq!(none.requester_email, None);
     }
 
     #[test]
