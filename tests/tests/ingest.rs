@@ -273,6 +273,45 @@ async fn freshdesk_simple_mode_requester() {
 }
 
 #[tokio::test]
+async fn custom_source_maps_severity() {
+    let app = common::spawn_app().await;
+    let (_, key) = integration(&app, "custom").await;
+    let custom = |item: Value| {
+        let (app, key) = (&app, &key);
+        async move { post_key(app, &native("custom"), key, item.to_string().into_bytes()).await }
+    };
+    for (severity, priority) in [
+        ("high", "high"),
+        ("critical", "urgent"),
+        ("SEV2", "high"),
+        ("p1", "urgent"),
+        ("warning", "medium"),
+        ("info", "low"),
+    ] {
+        let r = custom(json!({"title": format!("disk {severity}"), "severity": severity})).await;
+        assert_eq!((r.status, r.body["priority"].as_str()), (201, Some(priority)), "{severity}: {}", r.body);
+        assert_eq!(r.body["metadata"]["severity"], severity, "the sender's word is kept");
+    }
+    let r = custom(json!({"title": "both", "severity": "critical", "priority": "low"})).await;
+    assert_eq!((r.status, r.body["priority"].as_str()), (201, Some("low")), "an explicit priority wins");
+    // The flexible route reads it the same way.
+    let r = post_key(
+        &app,
+        "/api/integrations/webhook",
+        &key,
+        json!({"title": "flexible", "severity": "major"}).to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!((r.status, r.body["priority"].as_str()), (201, Some("high")), "{}", r.body);
+
+    // A severity outside the vocabulary was accepted before and still is; a bad priority is not.
+    let r = custom(json!({"title": "odd", "severity": "S-whatever"})).await;
+    assert_eq!((r.status, r.body["priority"].as_str()), (201, Some("medium")), "{}", r.body);
+    let r = custom(json!({"title": "bad", "severity": "high", "priority": "whenever"})).await;
+    assert_eq!((r.status, r.body["code"].as_str()), (422, Some("validation")), "{}", r.body);
+}
+
+#[tokio::test]
 async fn alertmanager_firing_repeat_resolved_and_flap() {
     let app = common::spawn_app().await;
     let (_, key) = integration(&app, "prometheus").await;

@@ -1,7 +1,7 @@
 //! The flexible mapping of `POST /api/integrations/webhook` (and the `custom` source):
-//! `subject|title`, `description|body`, `category`, `priority`, `customer_email|user_email`,
-//! `user_id`, `id` → external id, `platform` → source, `metadata`; anything else is kept in
-//! metadata too.
+//! `subject|title`, `description|body`, `category`, `priority` (else `severity`),
+//! `customer_email|user_email`, `user_id`, `id` → external id, `platform` → source, `metadata`;
+//! anything else (`severity` too) is kept in metadata.
 use serde_json::{Map, Value};
 
 use super::{priority_word, text};
@@ -36,12 +36,15 @@ pub fn normalise(payload: &Value) -> Result<Normalised> {
     }
     let subject =
         pick(&["subject", "title"]).ok_or_else(|| Error::ValidationDetail("Title or subject is required".into()))?;
+    // `severity` is the alerting senders' word for it, read with the same vocabulary as every
+    // other source's. Unlike `priority` it was never checked, so a value outside that vocabulary
+    // leaves the priority alone rather than refusing the item.
     let priority = match pick(&["priority"]) {
         Some(p) => Some(
             priority_word(&p)
                 .ok_or_else(|| Error::validation("priority", "must be one of low, medium, high, urgent"))?,
         ),
-        None => None,
+        None => pick(&["severity"]).and_then(|s| priority_word(&s)),
     };
     let mut metadata = match obj.get("metadata") {
         Some(Value::Object(m)) => m.clone(),
@@ -85,6 +88,32 @@ mod tests {
         assert_eq!(n.source.as_deref(), Some("shopify"));
         assert_eq!(n.metadata["shop"], "acme");
         assert_eq!(n.metadata["order"], 7);
+    }
+
+    #[test]
+    fn severity_sets_the_priority_when_there_is_none() {
+        let with = |extra: Value| {
+            let mut item = json!({"title": "x"});
+            item.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            normalise(&item).unwrap()
+        };
+        for (word, p) in [
+            ("critical", Priority::Urgent),
+            ("SEV1", Priority::Urgent),
+            ("p1", Priority::Urgent),
+            ("high", Priority::High),
+            ("major", Priority::High),
+            ("error", Priority::High),
+            ("sev2", Priority::High),
+            ("warning", Priority::Medium),
+            ("info", Priority::Low),
+        ] {
+            assert_eq!(with(json!({ "severity": word })).priority, Some(p), "{word}");
+        }
+        let n = with(json!({"severity": "high", "priority": "low"}));
+        assert_eq!(n.priority, Some(Priority::Low), "an explicit priority wins");
+        assert_eq!(n.metadata["severity"], "high", "the sender's word is kept");
+        assert_eq!(with(json!({"severity": "S-whatever"})).priority, None);
     }
 
     #[test]
