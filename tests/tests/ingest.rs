@@ -477,9 +477,36 @@ async fn flexible_mapping_and_batches() {
     ] {
         assert!(spec["paths"][path].is_object(), "{path} is documented");
     }
+}
+
+#[tokio::test]
+async fn health_names_the_endpoint() {
+    let app = common::spawn_app().await;
     let health = app.call(Method::GET, "/api/integrations/webhook/health", None, None, 200).await;
-    assert_eq!(health["status"], "ok");
+    assert_eq!(
+        (health["status"].as_str(), health["endpoint"].as_str()),
+        (Some("healthy"), Some("webhook")),
+        "{health}"
+    );
+    assert_eq!(health["path"], "/api/integrations/webhook");
     assert!(health["supported_platforms"].as_array().expect("list").contains(&json!("prometheus")));
+    assert!(health["features"].as_array().expect("list").contains(&json!("signature_verification")));
+    assert_eq!(
+        (health["batch_max_items"].as_u64(), health["max_body_bytes"].as_u64()),
+        (Some(app.config.ingest.batch_max_items as u64), Some(app.config.ingest.max_body_bytes as u64))
+    );
+
+    let spec = app.call(Method::GET, "/api/openapi.json", None, None, 200).await;
+    let answer = &spec["paths"]["/api/integrations/webhook/health"]["get"]["responses"]["200"];
+    assert_eq!(
+        answer["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/IngestHealth",
+        "{answer}"
+    );
+    let schema = &spec["components"]["schemas"]["IngestHealth"];
+    assert_eq!(
+        (&schema["properties"]["status"]["example"], &schema["properties"]["endpoint"]["example"]),
+        (&json!("healthy"), &json!("webhook"))
+    );
 }
 
 #[tokio::test]

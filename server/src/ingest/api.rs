@@ -6,7 +6,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
@@ -249,18 +249,47 @@ async fn batch_webhook(State(state): State<AppState>, headers: HeaderMap, body: 
     Ok(Json(batch::run(&state, &origin, items).await))
 }
 
+/// The inbound endpoint's health and what it accepts.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct IngestHealth {
+    /// `healthy` whenever the server answers.
+    #[schema(example = "healthy")]
+    pub status: &'static str,
+    /// Which endpoint this is.
+    #[schema(example = "webhook")]
+    pub endpoint: &'static str,
+    /// Where it takes flexible items; `/batch` next to it takes many.
+    #[schema(example = "/api/integrations/webhook")]
+    pub path: &'static str,
+    /// The sources of `POST /api/v1/tickets/webhook/{source}`.
+    pub supported_platforms: Vec<&'static str>,
+    pub features: Vec<&'static str>,
+    pub batch_max_items: usize,
+    pub max_body_bytes: usize,
+}
+
 /// What the inbound endpoint accepts (no credentials needed).
-#[utoipa::path(get, path = "/api/integrations/webhook/health", tag = "ingest", responses((status = 200, body = Object)))]
-async fn health(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
-        "endpoint": "/api/integrations/webhook",
-        "supported_platforms": sources::SOURCES,
-        "features": ["flexible_field_mapping", "batch_json", "batch_csv", "native_payloads", "signature_verification",
-                     "idempotent_upsert", "delivery_deduplication", "rate_limiting", "flap_detection"],
-        "batch_max_items": state.config.ingest.batch_max_items,
-        "max_body_bytes": state.config.ingest.max_body_bytes,
-    }))
+#[utoipa::path(get, path = "/api/integrations/webhook/health", tag = "ingest", responses((status = 200, body = IngestHealth)))]
+async fn health(State(state): State<AppState>) -> Json<IngestHealth> {
+    Json(IngestHealth {
+        status: "healthy",
+        endpoint: "webhook",
+        path: "/api/integrations/webhook",
+        supported_platforms: sources::SOURCES.to_vec(),
+        features: vec![
+            "flexible_field_mapping",
+            "batch_json",
+            "batch_csv",
+            "native_payloads",
+            "signature_verification",
+            "idempotent_upsert",
+            "delivery_deduplication",
+            "rate_limiting",
+            "flap_detection",
+        ],
+        batch_max_items: state.config.ingest.batch_max_items,
+        max_body_bytes: state.config.ingest.max_body_bytes,
+    })
 }
 
 /// Integrations, without their secrets (admin).
