@@ -33,6 +33,8 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     /// Sign-in attempts allowed per client address per minute (`TICKETWIRE_LOGIN_PER_MINUTE_PER_IP`).
     pub login_attempts_per_minute_per_ip: u32,
+    /// Accounts that one client address may register per hour (`TICKETWIRE_REGISTER_PER_HOUR_PER_IP`).
+    pub registrations_per_hour_per_ip: u32,
     /// Socket.IO connections one user may hold on one node (`TICKETWIRE_MAX_SOCKETS_PER_USER`).
     pub max_sockets_per_user: usize,
     /// `development` or `production` (`TICKETWIRE_ENV`); production refuses weak secrets.
@@ -41,12 +43,33 @@ pub struct Config {
     pub web_dir: PathBuf,
     pub webhooks: WebhookConfig,
     pub ingest: IngestConfig,
+    pub socketio: SocketIoConfig,
+}
+
+/// Engine.IO / Socket.IO settings, the same on every transport.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocketIoConfig {
+    /// How often the server pings each client, in milliseconds (`TICKETWIRE_SOCKETIO_PING_INTERVAL_MS`).
+    pub ping_interval_ms: u64,
+    /// How long a client may take to answer a ping before it is dropped, in milliseconds
+    /// (`TICKETWIRE_SOCKETIO_PING_TIMEOUT_MS`).
+    pub ping_timeout_ms: u64,
+    /// Largest message a client may send, in bytes (`TICKETWIRE_SOCKETIO_MAX_PAYLOAD`): one
+    /// WebSocket message, or one polling request's body. Advertised to clients as `maxPayload`.
+    pub max_payload_bytes: u64,
+    /// How long a client has, once its transport is open, to connect to the namespace, in
+    /// milliseconds (`TICKETWIRE_SOCKETIO_CONNECT_TIMEOUT_MS`).
+    pub connect_timeout_ms: u64,
 }
 
 /// Outbound webhook delivery settings.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookConfig {
+    /// Test sends and manual retries allowed per user per minute, together
+    /// (`TICKETWIRE_WEBHOOK_MANUAL_SENDS_PER_MINUTE`).
+    pub manual_sends_per_minute: u32,
     /// Delays after the first attempt, in milliseconds (`TICKETWIRE_WEBHOOK_RETRY_SCHEDULE_MS`, comma separated).
     pub retry_schedule_ms: Vec<u64>,
     /// Per-attempt timeout in milliseconds (`TICKETWIRE_WEBHOOK_TIMEOUT_MS`).
@@ -93,11 +116,24 @@ impl Default for Config {
             json_limit_bytes: 2 * 1024 * 1024,
             login_attempts_per_minute: 10,
             login_attempts_per_minute_per_ip: 120,
+            registrations_per_hour_per_ip: 20,
             max_sockets_per_user: 64,
             env: "development".into(),
             web_dir: PathBuf::from("web-client/dist"),
             webhooks: WebhookConfig::default(),
             ingest: IngestConfig::default(),
+            socketio: SocketIoConfig::default(),
+        }
+    }
+}
+
+impl Default for SocketIoConfig {
+    fn default() -> Self {
+        Self {
+            ping_interval_ms: 20_000,
+            ping_timeout_ms: 20_000,
+            max_payload_bytes: 100_000,
+            connect_timeout_ms: 45_000,
         }
     }
 }
@@ -106,6 +142,7 @@ impl Default for WebhookConfig {
     fn default() -> Self {
         const S: u64 = 1000;
         Self {
+            manual_sends_per_minute: 10,
             retry_schedule_ms: vec![5 * S, 300 * S, 1800 * S, 7200 * S, 18000 * S, 36000 * S, 36000 * S],
             timeout_ms: 10_000,
             max_in_flight: 256,
@@ -125,6 +162,25 @@ impl Default for IngestConfig {
             flap_window_secs: 300,
             rate_per_second: 50,
         }
+    }
+}
+
+impl SocketIoConfig {
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms)
+    }
+
+    pub fn ping_timeout(&self) -> Duration {
+        Duration::from_millis(self.ping_timeout_ms)
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// The payload cap as a size, for the WebSocket limits.
+    pub fn max_payload(&self) -> usize {
+        usize::try_from(self.max_payload_bytes).unwrap_or(usize::MAX)
     }
 }
 
@@ -201,6 +257,9 @@ impl Config {
         if let Some(v) = get("TICKETWIRE_LOGIN_PER_MINUTE_PER_IP") {
             self.login_attempts_per_minute_per_ip = parse("TICKETWIRE_LOGIN_PER_MINUTE_PER_IP", v)?;
         }
+        if let Some(v) = get("TICKETWIRE_REGISTER_PER_HOUR_PER_IP") {
+            self.registrations_per_hour_per_ip = parse("TICKETWIRE_REGISTER_PER_HOUR_PER_IP", v)?;
+        }
         if let Some(v) = get("TICKETWIRE_MAX_SOCKETS_PER_USER") {
             self.max_sockets_per_user = parse("TICKETWIRE_MAX_SOCKETS_PER_USER", v)?;
         }
@@ -221,6 +280,21 @@ impl Config {
         }
         if let Some(v) = get("TICKETWIRE_WEBHOOK_ALLOW_CIDRS") {
             self.webhooks.allow_cidrs = list("TICKETWIRE_WEBHOOK_ALLOW_CIDRS", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_WEBHOOK_MANUAL_SENDS_PER_MINUTE") {
+            self.webhooks.manual_sends_per_minute = parse("TICKETWIRE_WEBHOOK_MANUAL_SENDS_PER_MINUTE", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_SOCKETIO_PING_INTERVAL_MS") {
+            self.socketio.ping_interval_ms = parse("TICKETWIRE_SOCKETIO_PING_INTERVAL_MS", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_SOCKETIO_PING_TIMEOUT_MS") {
+            self.socketio.ping_timeout_ms = parse("TICKETWIRE_SOCKETIO_PING_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_SOCKETIO_MAX_PAYLOAD") {
+            self.socketio.max_payload_bytes = parse("TICKETWIRE_SOCKETIO_MAX_PAYLOAD", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_SOCKETIO_CONNECT_TIMEOUT_MS") {
+            self.socketio.connect_timeout_ms = parse("TICKETWIRE_SOCKETIO_CONNECT_TIMEOUT_MS", v)?;
         }
         if let Some(v) = get("TICKETWIRE_INGEST_FLAP_WINDOW_SECS") {
             self.ingest.flap_window_secs = parse("TICKETWIRE_INGEST_FLAP_WINDOW_SECS", v)?;
@@ -258,6 +332,7 @@ impl fmt::Debug for Config {
             .field("env", &self.env)
             .field("webhooks", &self.webhooks)
             .field("ingest", &self.ingest)
+            .field("socketio", &self.socketio)
             .finish()
     }
 }
@@ -302,6 +377,11 @@ mod tests {
         assert_eq!(parsed.webhooks.retry_schedule_ms, d.webhooks.retry_schedule_ms);
         assert_eq!(parsed.ingest.batch_max_items, d.ingest.batch_max_items);
         assert_eq!(parsed.max_sockets_per_user, d.max_sockets_per_user);
+        assert_eq!(parsed.webhooks.manual_sends_per_minute, d.webhooks.manual_sends_per_minute);
+        assert_eq!(parsed.socketio.ping_interval_ms, d.socketio.ping_interval_ms);
+        assert_eq!(parsed.socketio.ping_timeout_ms, d.socketio.ping_timeout_ms);
+        assert_eq!(parsed.socketio.max_payload_bytes, d.socketio.max_payload_bytes);
+        assert_eq!(parsed.socketio.connect_timeout_ms, d.socketio.connect_timeout_ms);
         assert!(toml::from_str::<Config>("no_such_key = 1").is_err(), "typos are refused");
     }
 

@@ -138,7 +138,15 @@ async fn build_socket_io(config: &Config) -> anyhow::Result<(IoLayer, realtime::
         // Clients send little (joins, acks), so a small read buffer per connection suffices;
         // larger frames are read in several steps. Saves 3 KiB of every idle connection.
         .ws_read_buffer_size(1024)
-        .ping_interval(std::time::Duration::from_secs(20));
+        .ping_interval(config.socketio.ping_interval())
+        .ping_timeout(config.socketio.ping_timeout())
+        .connect_timeout(config.socketio.connect_timeout())
+        // `max_payload` bounds polling bodies only; WebSocket messages have their own caps
+        // (64 MiB a message, 16 MiB a frame by default). The same cap on both, so the
+        // `maxPayload` clients are told is the one enforced.
+        .max_payload(config.socketio.max_payload_bytes)
+        .ws_max_message_size(config.socketio.max_payload())
+        .ws_max_frame_size(config.socketio.max_payload());
     Ok(match &config.redis_url {
         None => {
             let (layer, io) = builder.build_layer();

@@ -1,8 +1,11 @@
 //! Attachment bytes, stored under content-derived names. The original filename is metadata only,
 //! so no user input ever becomes part of a path.
 use std::{
+    collections::HashMap,
+    future::Future,
     io::ErrorKind,
     path::{Path, PathBuf},
+    sync::{Arc, Mutex},
 };
 
 use futures::future::BoxFuture;
@@ -17,10 +20,74 @@ pub trait BlobStore: Send + Sync {
     fn commit<'a>(&'a self, staged: StagedBlob) -> BoxFuture<'a, Result<()>>;
     /// Opens the content stored under `sha256`.
     fn open<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, Result<tokio::fs::File>>;
-    /// Removes content no attachment refers to any more.
+    /// Removes content no attachment refers to any more. Go through [`remove_unreferenced`],
+    /// which knows about uploads in flight.
     fn remove<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, Result<()>>;
     /// A fresh temporary file to stream an upload into.
     fn staging_path(&self) -> PathBuf;
+    /// Who is using which content before their rows are committed.
+    fn holds(&self) -> &Holds;
+}
+
+/// Content is shared by every attachment with the same bytes, so an upload may find its content
+/// already stored ([`BlobStore::commit`] is then a no-op) just as the last row that used it is
+/// deleted. An upload holds its hash from before it stores the bytes until its transaction is
+/// over; removal skips held content, and holding waits for a removal in progress, so removal
+/// never takes bytes from under a row about to commit. Within one process: nodes sharing one
+/// store could still race in that window.
+#[derive(Default)]
+pub struct Holds {
+    /// Taken to remove, and to add a hold: the two never interleave.
+    removing: tokio::sync::Mutex<()>,
+    held: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// Keeps one hash from removal until dropped.
+#[must_use = "the content is only protected while the hold is kept"]
+pub struct Hold {
+    held: Arc<Mutex<HashMap<String, usize>>>,
+    sha256: String,
+}
+
+impl Holds {
+    pub async fn hold(&self, sha256: &str) -> Hold {
+        let _removing = self.removing.lock().await;
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()).entry(sha256.to_string()).or_default() += 1;
+        Hold { held: self.held.clone(), sha256: sha256.to_string() }
+    }
+
+    fn is_held(&self, sha256: &str) -> bool {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).contains_key(sha256)
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = held.get_mut(&self.sha256) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.sha256);
+            }
+        }
+    }
+}
+
+/// Removes the content under `sha256` unless it is held or `referenced` (asked once no new hold
+/// can start) says a committed row still uses it. Call it after the transaction that dropped a
+/// reference is over, never inside it: a rollback must find its bytes. Returns whether it removed.
+pub async fn remove_unreferenced(
+    store: &dyn BlobStore,
+    sha256: &str,
+    referenced: impl Future<Output = Result<bool>>,
+) -> Result<bool> {
+    let holds = store.holds();
+    let _removing = holds.removing.lock().await;
+    if holds.is_held(sha256) || referenced.await? {
+        return Ok(false);
+    }
+    store.remove(sha256).await?;
+    Ok(true)
 }
 
 /// An upload written to a temporary file, hashed and counted while it streamed.
@@ -102,11 +169,12 @@ fn io_error(e: std::io::Error) -> Error {
 /// Content under `root/ab/cdef…`, staging under `root/tmp/`.
 pub struct LocalDisk {
     root: PathBuf,
+    holds: Holds,
 }
 
 impl LocalDisk {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self { root: root.into(), holds: Holds::default() }
     }
 
     fn path_for(&self, sha256: &str) -> Result<PathBuf> {
@@ -156,5 +224,35 @@ impl BlobStore for LocalDisk {
 
     fn staging_path(&self) -> PathBuf {
         self.root.join("tmp").join(uuid::Uuid::new_v4().to_string())
+    }
+
+    fn holds(&self) -> &Holds {
+        &self.holds
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn held_or_referenced_content_stays() {
+        let root = std::env::temp_dir().join(format!("tw-blobs-{}", uuid::Uuid::new_v4().simple()));
+        let disk = LocalDisk::new(&root);
+        let mut writer = BlobWriter::create(&disk, 100).await.unwrap();
+        writer.write(b"bytes").await.unwrap();
+        let staged = writer.finish().await.unwrap();
+        let sha = staged.sha256.clone();
+        disk.commit(staged).await.unwrap();
+
+        let hold = disk.holds().hold(&sha).await;
+        assert!(!remove_unreferenced(&disk, &sha, async { Ok(false) }).await.unwrap(), "held");
+        drop(hold);
+        assert!(!remove_unreferenced(&disk, &sha, async { Ok(true) }).await.unwrap(), "referenced");
+        assert!(disk.open(&sha).await.is_ok());
+        assert!(remove_unreferenced(&disk, &sha, async { Ok(false) }).await.unwrap());
+        assert!(matches!(disk.open(&sha).await, Err(Error::NotFound(_))));
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

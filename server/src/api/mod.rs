@@ -13,14 +13,15 @@ mod webhooks;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, State},
-    http::{StatusCode, Uri},
+    http::{HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{any, get, get_service},
 };
 use serde_json::json;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     services::{ServeDir, ServeFile},
+    set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
 use utoipa::{
@@ -64,7 +65,7 @@ impl Modify for ErrorsEverywhere {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         let error = ResponseBuilder::new()
-            .description("An error: `{code, detail}` with the status that fits (400, 401, 403, 404, 409, 413, 415, 422, 429, 503).")
+            .description("An error: `{code, detail}` with the status that fits (400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 503).")
             .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
             .build();
         for item in openapi.paths.paths.values_mut() {
@@ -87,9 +88,23 @@ pub fn openapi_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(kb::router())
         .merge(attachments::router(state.config.upload_limit_bytes))
         .merge(notifications::router())
-        .merge(webhooks::router())
+        .merge(webhooks::router(state.config.webhooks.manual_sends_per_minute))
         .merge(crate::ingest::api::router())
 }
+
+/// The policy of the web-client and of every API answer: scripts, styles and connections from
+/// this origin only, nothing inline, no plugins, never framed. `data:` images for the
+/// web-client's empty favicon.
+const APP_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// Swagger UI loads its bundle and initializer as files (no inline script), but its React
+/// components set inline styles and its stylesheet embeds `data:` icons: those two, and still
+/// no inline script.
+const DOCS_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
 
 pub fn router(state: AppState) -> Router {
     let (api, mut openapi) = openapi_router(&state).split_for_parts();
@@ -100,28 +115,52 @@ pub fn router(state: AppState) -> Router {
     let api = api
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .route("/api", any(api_not_found))
+        .route("/api/", any(api_not_found))
+        .route("/api/{*rest}", any(api_not_found))
         .layer(DefaultBodyLimit::max(state.config.json_limit_bytes))
         .with_state(state);
-    let web = ServeDir::new(&web_dir).fallback(ServeFile::new(index));
+    // The web-client is read-only: other methods get the same JSON 405 as the API.
+    let web = get_service(ServeDir::new(&web_dir).fallback(ServeFile::new(index))).fallback(method_not_allowed);
+    // The validator badge would send the document's address to a third party.
+    let swagger = SwaggerUi::new("/docs")
+        .url("/api/openapi.json", openapi)
+        .config(utoipa_swagger_ui::Config::new(["/api/openapi.json"]).validator_url("none"));
+    let docs = Router::from(swagger).layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOCS_POLICY),
+    ));
     Router::new()
-        .merge(SwaggerUi::new("/docs").url("/api/openapi.json", openapi))
+        .merge(docs)
         .merge(api)
+        // Last of the routes: it reaches only the method routers registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback_service(web)
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| Error::Internal(anyhow::anyhow!("handler panicked")).into_response()))
+        // Outermost, so panics and 405s carry them too. A route that set its own policy (the
+        // sandboxed attachment download, the docs) keeps it.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(APP_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
 }
 
-/// Unknown API paths answer in JSON; anything else falls through to the web-client.
+/// A known path asked with a method it does not have. The router adds `Allow`.
+async fn method_not_allowed(method: Method, uri: Uri) -> Error {
+    Error::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+}
+
+/// Unknown API paths answer in JSON (routed here for `/api` and below only).
 async fn api_not_found(uri: Uri) -> Response {
-    if uri.path().starts_with("/api/") {
-        return (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({ "code": "not_found", "detail": format!("no route for {}", uri.path()) })),
-        )
-            .into_response();
-    }
-    StatusCode::NOT_FOUND.into_response()
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({ "code": "not_found", "detail": format!("no route for {}", uri.path()) })),
+    )
+        .into_response()
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

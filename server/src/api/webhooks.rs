@@ -1,8 +1,12 @@
+use std::{num::NonZeroU32, sync::Arc};
+
 use axum::{
+    Extension,
     body::Bytes,
     extract::State,
     http::{HeaderMap, StatusCode},
 };
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -12,7 +16,7 @@ use super::extract::{Json, Path, Query};
 use crate::{
     auth::AuthUser,
     domain::Page,
-    error::{ErrorBody, Result},
+    error::{Error, ErrorBody, Result},
     state::AppState,
     webhooks::{
         endpoints::{self, Delivery, DeliveryQuery, Endpoint, EndpointInput, RecoverInput},
@@ -20,7 +24,34 @@ use crate::{
     },
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// Test sends and manual retries each make an outbound request to a URL the user chose: a
+/// token bucket per user keeps one account from turning the server into a request cannon.
+/// Automatic retries are not counted.
+pub struct ManualSends {
+    per_user: DefaultKeyedRateLimiter<String>,
+}
+
+impl ManualSends {
+    pub fn new(per_minute: u32) -> Self {
+        let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self { per_user: RateLimiter::keyed(Quota::per_minute(n).allow_burst(n)) }
+    }
+
+    fn check(&self, user: &AuthUser) -> Result<()> {
+        let clock = governor::clock::DefaultClock::default();
+        self.per_user.check_key(&user.id().to_string()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(clock.now());
+            Error::TooManyRequests { retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0) }
+        })?;
+        // Forget idle users now and then so the map stays small.
+        if rand::random::<u8>() == 0 {
+            self.per_user.retain_recent();
+        }
+        Ok(())
+    }
+}
+
+pub fn router(manual_sends_per_minute: u32) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get, put, delete))
         .routes(routes!(rotate_secret))
@@ -30,6 +61,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(retry_delivery))
         .routes(routes!(recover))
         .routes(routes!(receive))
+        .layer(Extension(Arc::new(ManualSends::new(manual_sends_per_minute))))
 }
 
 /// Your webhook endpoint, with its secret.
@@ -72,8 +104,13 @@ pub struct TestQueued {
 
 /// Send yourself a `webhook_test` notification through the normal pipeline.
 #[utoipa::path(post, path = "/api/users/me/webhook/test", tag = "webhooks", security(("bearer" = [])),
-    responses((status = 202, body = TestQueued), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn test(State(state): State<AppState>, user: AuthUser) -> Result<(StatusCode, Json<TestQueued>)> {
+    responses((status = 202, body = TestQueued), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn test(
+    State(state): State<AppState>,
+    Extension(limits): Extension<Arc<ManualSends>>,
+    user: AuthUser,
+) -> Result<(StatusCode, Json<TestQueued>)> {
+    limits.check(&user)?;
     let delivery_id = endpoints::send_test(&state, &user).await?;
     Ok((StatusCode::ACCEPTED, Json(TestQueued { delivery_id })))
 }
@@ -115,12 +152,14 @@ async fn get_delivery(State(state): State<AppState>, user: AuthUser, Path(id): P
 
 /// Send a delivery again now.
 #[utoipa::path(post, path = "/api/users/me/webhook/deliveries/{id}/retry", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 202, body = Delivery), (status = 404, body = ErrorBody)))]
+    responses((status = 202, body = Delivery), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn retry_delivery(
     State(state): State<AppState>,
+    Extension(limits): Extension<Arc<ManualSends>>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Delivery>)> {
+    limits.check(&user)?;
     Ok((StatusCode::ACCEPTED, Json(endpoints::retry(&state, &user, &id).await?)))
 }
 

@@ -12,7 +12,7 @@ use crate::{
     entity::{attachment, ticket},
     error::{Error, Result},
     state::AppState,
-    storage::StagedBlob,
+    storage::{self, StagedBlob},
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -54,11 +54,17 @@ pub struct AttachmentPatch {
     pub filename: String,
 }
 
-/// Keeps the last path component, drops control and path characters, caps the length.
+/// Keeps the last path component, drops control, bidirectional-control and path characters,
+/// caps the length. Bidirectional controls go so that a name shows as it is: with U+202E,
+/// `invoice\u{202E}fdp.exe` would display as `invoiceexe.pdf`; it is stored as `invoicefdp.exe`.
 pub fn clean_filename(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String =
-        last.chars().filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*')).collect();
+    let cleaned: String = last
+        .chars()
+        .filter(|&c| {
+            !c.is_control() && !validate::is_bidi_control(c) && !matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*')
+        })
+        .collect();
     let trimmed = cleaned.trim().trim_start_matches('.').trim();
     let mut name: String = trimmed.chars().take(200).collect();
     if name.is_empty() {
@@ -118,6 +124,27 @@ pub async fn create(
 ) -> Result<Attachment> {
     let filename = clean_filename(filename);
     let content_type = content_type_for(declared_type, &filename);
+    let (sha256, staged) = (blob.sha256.clone(), blob.path.clone());
+    let hold = state.storage.holds().hold(&sha256).await;
+    let created = insert(state, who, ticket_id, filename, content_type, blob).await;
+    drop(hold);
+    if created.is_err() {
+        // Whether it failed before or after the bytes were stored: neither the staging file
+        // nor content only this row would have used may stay.
+        let _ = tokio::fs::remove_file(&staged).await;
+        release_content(state, &sha256).await;
+    }
+    created
+}
+
+async fn insert(
+    state: &AppState,
+    who: &AuthUser,
+    ticket_id: &str,
+    filename: String,
+    content_type: String,
+    blob: StagedBlob,
+) -> Result<Attachment> {
     let mut tx = Tx::begin(&state.db, &state.hooks).await?;
     let t = match tickets::readable(&tx.txn, who, ticket_id).await {
         Ok(t) => t,
@@ -197,20 +224,39 @@ pub async fn replace_content(
     declared_type: Option<&str>,
     blob: StagedBlob,
 ) -> Result<Attachment> {
-    let tx = Tx::begin(&state.db, &state.hooks).await?;
-    let (current, t) = match readable(&tx.txn, who, id).await.and_then(|r| may_modify(who, &r.0).map(|_| r)) {
-        Ok(r) => r,
-        Err(e) => {
-            blob.discard().await;
-            return Err(e);
+    let (new_sha256, staged) = (blob.sha256.clone(), blob.path.clone());
+    let hold = state.storage.holds().hold(&new_sha256).await;
+    let replaced = swap_content(state, who, id, declared_type, blob).await;
+    drop(hold);
+    // Whichever content lost its row: the old one on success, the new one on failure.
+    match &replaced {
+        Ok((_, old_sha256)) => release_content(state, old_sha256).await,
+        Err(_) => {
+            let _ = tokio::fs::remove_file(&staged).await;
+            release_content(state, &new_sha256).await;
         }
-    };
+    }
+    replaced.map(|(view, _)| view)
+}
+
+/// The update of [`replace_content`]; also returns the content the row used before.
+async fn swap_content(
+    state: &AppState,
+    who: &AuthUser,
+    id: &str,
+    declared_type: Option<&str>,
+    blob: StagedBlob,
+) -> Result<(Attachment, String)> {
+    let tx = Tx::begin(&state.db, &state.hooks).await?;
+    let (current, t) = readable(&tx.txn, who, id).await?;
+    may_modify(who, &current)?;
+    let old_sha256 = current.sha256.clone();
     let mut am: attachment::ActiveModel = current.clone().into();
     am.size_bytes = Set(blob.size as i64);
     am.sha256 = Set(blob.sha256.clone());
     am.content_type = Set(content_type_for(declared_type, &current.filename));
     state.storage.commit(blob).await?;
-    save(tx, who, &t, current, am).await
+    Ok((save(tx, who, &t, current, am).await?, old_sha256))
 }
 
 /// Checked before a replacement is read.
@@ -224,19 +270,48 @@ pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
     let (current, t) = readable(&tx.txn, who, id).await?;
     may_modify(who, &current)?;
     attachment::Entity::delete_by_id(id.to_string()).exec(&tx.txn).await?;
-    let still_used =
-        attachment::Entity::find().filter(attachment::Column::Sha256.eq(current.sha256.clone())).count(&tx.txn).await?
-            > 0;
     let view = Attachment::from(current);
     tx.record(change_for(Action::Deleted, &view, &t, who.id())).await?;
     tx.commit().await?;
-    if !still_used {
-        // Best effort: an orphaned blob is harmless and content-addressed.
-        if let Err(e) = state.storage.remove(&view.sha256).await {
-            tracing::warn!(error = %e, "could not remove attachment content");
-        }
-    }
+    release_content(state, &view.sha256).await;
     Ok(())
+}
+
+/// Deletes the attachment rows of a ticket inside its deletion's transaction; returns the
+/// content they used, for [`release_contents`] once that transaction is over.
+pub async fn delete_on_ticket(txn: &impl ConnectionTrait, ticket_id: &str) -> Result<Vec<String>> {
+    let mut hashes: Vec<String> = attachment::Entity::find()
+        .filter(attachment::Column::TicketId.eq(ticket_id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|a| a.sha256)
+        .collect();
+    hashes.sort();
+    hashes.dedup();
+    attachment::Entity::delete_many().filter(attachment::Column::TicketId.eq(ticket_id)).exec(txn).await?;
+    Ok(hashes)
+}
+
+/// [`release_content`] for each hash.
+pub async fn release_contents(state: &AppState, hashes: &[String]) {
+    for sha256 in hashes {
+        release_content(state, sha256).await;
+    }
+}
+
+/// Removes the bytes under `sha256` if no committed attachment row refers to them (the same
+/// content may belong to several attachments). Runs after the transaction that dropped a
+/// reference, committed or not. Best effort: bytes left behind are harmless and found again
+/// by the next release of the same content.
+pub async fn release_content(state: &AppState, sha256: &str) {
+    let referenced = async {
+        let n = attachment::Entity::find().filter(attachment::Column::Sha256.eq(sha256)).count(&state.db).await?;
+        Ok(n > 0)
+    };
+    if let Err(e) = storage::remove_unreferenced(state.storage.as_ref(), sha256, referenced).await {
+        tracing::warn!(error = %e, sha256, "could not remove unused attachment content");
+    }
 }
 
 #[cfg(test)]
@@ -251,6 +326,8 @@ mod tests {
         assert_eq!(clean_filename(".."), "file");
         assert_eq!(clean_filename(".hidden"), "hidden");
         assert_eq!(clean_filename("\"quote\".txt"), "quote.txt");
+        assert_eq!(clean_filename("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(clean_filename("\u{2067}\u{200F}"), "file");
     }
 
     #[test]

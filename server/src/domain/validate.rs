@@ -42,6 +42,18 @@ pub fn optional_text(field: &str, value: &str, max: usize) -> Result<String> {
     Ok(value.to_string())
 }
 
+/// The Unicode bidirectional controls: embeddings and overrides (U+202A–U+202E), isolates
+/// (U+2066–U+2069) and the implicit marks (U+200E, U+200F, U+061C). In a name they make text
+/// display in another order than it is stored: `invoice\u{202E}fdp.exe` shows as `invoiceexe.pdf`.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// `value` without its bidirectional controls ([`is_bidi_control`]).
+pub fn without_bidi_controls(value: &str) -> String {
+    value.chars().filter(|&c| !is_bidi_control(c)).collect()
+}
+
 pub fn email(field: &str, value: &str) -> Result<String> {
     let value = value.trim().to_lowercase();
     let valid = value.len() <= 254
@@ -110,6 +122,14 @@ mod tests {
         assert_eq!(required_text("subject", " hi ", 10).unwrap(), "hi");
         assert!(required_text("subject", "a\0b", 10).is_err());
         assert!(required_text("subject", &"x".repeat(11), 10).is_err());
+    }
+
+    #[test]
+    fn bidi_controls_are_removed_and_nothing_else() {
+        assert_eq!(without_bidi_controls("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        let all = "\u{202A}\u{202B}\u{202C}\u{202D}\u{202E}\u{2066}\u{2067}\u{2068}\u{2069}\u{200E}\u{200F}\u{061C}";
+        assert_eq!(without_bidi_controls(&format!("a{all}b")), "ab");
+        assert_eq!(without_bidi_controls("résumé שלום.pdf"), "résumé שלום.pdf");
     }
 
     #[test]

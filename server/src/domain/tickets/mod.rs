@@ -15,7 +15,7 @@ pub use create::{TicketDraft, create, insert};
 use super::{Action, Change, Kind, Page, PageQuery, Tx, users::check_version, validate};
 use crate::{
     auth::{AuthUser, Role},
-    entity::{attachment, comment, ticket, user},
+    entity::{comment, ticket, user},
     error::{Error, Result},
     state::AppState,
 };
@@ -412,7 +412,7 @@ pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
         return Err(Error::forbidden("only agents and admins may delete tickets"));
     }
     comment::Entity::delete_many().filter(comment::Column::TicketId.eq(id)).exec(&tx.txn).await?;
-    attachment::Entity::delete_many().filter(attachment::Column::TicketId.eq(id)).exec(&tx.txn).await?;
+    let contents = super::attachments::delete_on_ticket(&tx.txn, id).await?;
     ticket::Entity::delete_by_id(id.to_string()).exec(&tx.txn).await?;
     let view = Ticket::from(current);
     tx.record(
@@ -421,5 +421,8 @@ pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
             .by(who.id()),
     )
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    // After the commit: a rollback keeps its rows, so it must keep their bytes.
+    super::attachments::release_contents(state, &contents).await;
+    Ok(())
 }
