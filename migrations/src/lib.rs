@@ -5,6 +5,7 @@ mod m20261122_000001_core;
 mod m20261122_000002_hooks;
 mod m20261122_000003_webhooks;
 mod m20261122_000004_integrations;
+mod m20261202_000001_sessions;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_hooks::Migration),
             Box::new(m20261122_000003_webhooks::Migration),
             Box::new(m20261122_000004_integrations::Migration),
+            Box::new(m20261202_000001_sessions::Migration),
         ]
     }
 }

@@ -63,10 +63,7 @@ pub async fn run(
         realtime: Realtime::new(io.clone(), db.clone(), head, stop.clone()),
         webhooks: Arc::new(Webhooks::new(&config.webhooks)?),
         ingest_limits: Arc::new(ingest::RateLimits::default()),
-        login_limits: Arc::new(auth::LoginLimits::new(
-            config.login_attempts_per_minute,
-            config.login_attempts_per_minute_per_ip,
-        )),
+        login_limits: Arc::new(auth::LoginLimits::from_config(&config)),
         hooks,
         cluster,
         config: Arc::new(config),

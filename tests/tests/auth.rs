@@ -160,10 +160,79 @@ async fn profile_updates_require_the_current_password() {
     assert_eq!(v["name"], "Cleo P.");
     assert_eq!(v["version"], 2);
     app.patch("/api/users/me", &c, json!({"password": "new-password-1"}), 422).await;
-    app.patch("/api/users/me", &c, json!({"password": "new-password-1", "current_password": "password123"}), 200).await;
-    app.login(&c.email, "new-password-1").await;
+    app.patch("/api/users/me", &c, json!({"password": "new-password-1", "current_password": "wrong-one"}), 422).await;
+    let v = app
+        .patch("/api/users/me", &c, json!({"password": "new-password-1", "current_password": "password123"}), 200)
+        .await;
+    assert!(v["access_token"].is_string(), "a new password comes with a fresh token: {v}");
+    let c = app.login(&c.email, "new-password-1").await;
     // Customers cannot change their role through their profile.
     app.patch("/api/users/me", &c, json!({"role": "admin"}), 422).await;
+}
+
+/// A client whose requests come from `ip` (any 127.0.0.0/8 address reaches the server on
+/// 127.0.0.1), as a separate machine's would.
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+async fn login_from(app: &common::TestApp, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
+    client.post(app.url("/api/auth/login")).json(&json!({"email": email, "password": password})).send().await.unwrap()
+}
+
+/// The server reads the client's address from the connection (it honours no forwarded header),
+/// so the two "machines" here are two loopback source addresses.
+#[tokio::test]
+async fn a_strangers_guesses_do_not_lock_the_owner_out_from_elsewhere() {
+    let app = common::spawn_with(|c| c.login_attempts_per_minute = 3).await;
+    let alice = app.customer("Alice").await;
+    let (stranger, owner) = (client_from("127.0.0.2"), client_from("127.0.0.3"));
+    for _ in 0..3 {
+        assert_eq!(login_from(&app, &stranger, &alice.email, "guess-guess").await.status(), 401);
+    }
+    for _ in 0..20 {
+        let resp = login_from(&app, &stranger, &alice.email, "guess-guess").await;
+        assert_eq!(resp.status(), 429);
+        assert!(resp.headers().contains_key("retry-after"));
+    }
+    let resp = login_from(&app, &stranger, &alice.email, "password123").await;
+    assert_eq!(resp.status(), 429, "the guessing address waits, even with the right password");
+
+    let resp = login_from(&app, &owner, &alice.email, "password123").await;
+    assert_eq!(resp.status(), 200, "the owner signs in from another address");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["user"]["id"], alice.id.as_str());
+    // And keeps their own budget there.
+    assert_eq!(login_from(&app, &owner, &alice.email, "password123").await.status(), 200);
+}
+
+#[tokio::test]
+async fn registration_is_throttled_per_client_address() {
+    let app = common::spawn_with(|c| c.registrations_per_hour_per_ip = 2).await;
+    let (here, elsewhere) = (client_from("127.0.0.2"), client_from("127.0.0.3"));
+    let register = |client: &reqwest::Client, email: &str| {
+        client
+            .post(app.url("/api/auth/register"))
+            .json(&json!({"email": email, "password": "password123", "name": "New"}))
+            .send()
+    };
+    assert_eq!(register(&here, "one@example.com").await.unwrap().status(), 201);
+    // A refused attempt counts too: each costs a hash, and a 409 tells an email exists.
+    assert_eq!(register(&here, "one@example.com").await.unwrap().status(), 409);
+    let resp = register(&here, "two@example.com").await.unwrap();
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry), "retry-after {retry}");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited");
+    assert!(body["detail"].is_string());
+    assert_eq!(register(&elsewhere, "two@example.com").await.unwrap().status(), 201);
+    // Signing in is a separate budget.
+    assert_eq!(login_from(&app, &here, "one@example.com", "password123").await.status(), 200);
 }
 
 #[tokio::test]

@@ -397,6 +397,8 @@ fn table() -> Vec<Row> {
             Json(r#"{"type":"ticket.created","notification":{"user_id":"{a}"}}"#),
             open(401),
         ),
+        // Last: it ends each identity's token.
+        r("POST", "/api/auth/logout", "/api/auth/logout", NoBody, signed_in(204, 204, 204, 204)),
     ]
 }
 

@@ -1,9 +1,12 @@
 use axum::{extract::FromRequestParts, http::request::Parts};
-use sea_orm::EntityTrait;
+use sea_orm::{
+    ColumnTrait, EntityTrait, QueryFilter,
+    sea_query::{Expr, Query},
+};
 
-use super::Role;
+use super::{Claims, Role, jwt::valid_after_millis};
 use crate::{
-    entity::user,
+    entity::{revoked_token, user},
     error::{Error, Result},
     state::AppState,
 };
@@ -30,6 +33,13 @@ impl AuthUser {
     }
 }
 
+/// The signed-in user and the token they sent, for what acts on the token itself (signing out).
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub user: AuthUser,
+    pub claims: Claims,
+}
+
 /// The signed-in user if there is a valid token; anonymous otherwise (but a bad token is an error).
 pub struct MaybeUser(pub Option<AuthUser>);
 
@@ -45,34 +55,78 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+fn unauthorized() -> Error {
+    Error::Unauthorized("invalid or expired token".into())
+}
+
 /// Resolves a raw token to an active user; shared by HTTP and Socket.IO.
 pub async fn user_from_token(state: &AppState, token: &str) -> Result<AuthUser> {
-    let unauthorized = || Error::Unauthorized("invalid or expired token".into());
+    Ok(session_from_token(state, token).await?.user)
+}
+
+/// Resolves a raw token to an active user and the token's claims (its `jti` and `exp`).
+pub async fn session_from_token(state: &AppState, token: &str) -> Result<Session> {
     let claims = state.jwt.verify(token).ok_or_else(unauthorized)?;
+    let user = user_for_claims(state, &claims).await?;
+    Ok(Session { user, claims })
+}
+
+/// Whether a token verified earlier (an open socket's) would still be accepted now: not expired,
+/// not signed out of, not older than the account's last password change, the account active.
+/// `Err` only when that cannot be told (the database is unreachable).
+pub async fn token_still_valid(state: &AppState, claims: &Claims) -> Result<bool> {
+    if claims.exp <= chrono::Utc::now().timestamp() {
+        return Ok(false);
+    }
+    match user_for_claims(state, claims).await {
+        Ok(_) => Ok(true),
+        Err(Error::Unauthorized(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+async fn user_for_claims(state: &AppState, claims: &Claims) -> Result<AuthUser> {
     // Remembered where it can be (see `SignedInUsers`). Read with `.all()`, not `.one()`: that
     // adds `LIMIT ?`, and SQLite re-prepares a statement each time a parameter its planner
     // looked at is bound again, a LIMIT's included (213 of the 254 re-prepares caught in 4 s of
-    // REST load, gdb on sqlite3Reprepare). A primary-key lookup needs no limit.
+    // REST load, gdb on sqlite3Reprepare). A primary-key lookup needs no limit. The revocation
+    // check rides along in the same statement: one round trip per request, as before.
     let signed_in = state.hooks.signed_in();
-    let user = match signed_in.get(&claims.sub) {
+    let user = match signed_in.get(&claims.sub, &claims.jti) {
         Some(user) => user,
         None => {
             let era = signed_in.era();
-            let user = user::Entity::find_by_id(claims.sub)
+            let revoked = Query::select()
+                .expr(Expr::val(1))
+                .from(revoked_token::Entity)
+                .and_where(revoked_token::Column::Jti.eq(claims.jti.as_str()))
+                .take();
+            let user = user::Entity::find_by_id(claims.sub.clone())
+                .filter(Expr::not_exists(revoked))
                 .all(&state.db)
                 .await?
                 .into_iter()
                 .next()
                 .ok_or_else(unauthorized)?;
-            signed_in.remember(user.clone(), era);
+            signed_in.remember(user.clone(), &claims.jti, era);
             user
         }
     };
-    if !user.is_active {
+    if !user.is_active || claims.tokens_valid_after < valid_after_millis(user.tokens_valid_after) {
         return Err(unauthorized());
     }
     let role = Role::parse(&user.role).ok_or_else(unauthorized)?;
     Ok(AuthUser { user, role })
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let token = bearer(parts)
+            .ok_or_else(|| Error::Unauthorized("missing `Authorization: Bearer <token>` header".into()))?;
+        session_from_token(state, token).await
+    }
 }
 
 impl FromRequestParts<AppState> for AuthUser {

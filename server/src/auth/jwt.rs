@@ -5,13 +5,28 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 /// What an access token says. `sub` is the user id; the role is re-read from the database on
-/// every request, so a demotion or deactivation takes effect at once.
+/// every request, so a demotion or deactivation takes effect at once. `jti` and `tva` have no
+/// default: a token without them (issued before they existed) cannot be signed out of, so it is
+/// refused rather than honoured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
     pub role: String,
     pub iat: i64,
     pub exp: i64,
+    /// This token's own id, which signing out revokes (`revoked_tokens`).
+    pub jti: String,
+    /// The account's `tokens_valid_after` when this token was issued, in milliseconds since the
+    /// epoch (0: never set). Compared with the stored value rather than with `iat`, so neither a
+    /// second's granularity nor the clocks of several nodes decide whether a token issued right
+    /// after a password change still works.
+    #[serde(rename = "tva")]
+    pub tokens_valid_after: i64,
+}
+
+/// A `users.tokens_valid_after` as carried in tokens.
+pub fn valid_after_millis(at: Option<chrono::DateTime<chrono::Utc>>) -> i64 {
+    at.map_or(0, |t| t.timestamp_millis())
 }
 
 /// Signing and verification keys. The algorithm is pinned to HS256: a token that names another
@@ -45,10 +60,27 @@ impl JwtKeys {
         &self.ingest_key
     }
 
+    /// A token for an account whose `tokens_valid_after` was never set.
     pub fn issue(&self, user_id: &str, role: &str) -> anyhow::Result<String> {
+        self.issue_valid_after(user_id, role, None)
+    }
+
+    /// A token for an account whose `tokens_valid_after` is `valid_after`.
+    pub fn issue_valid_after(
+        &self,
+        user_id: &str,
+        role: &str,
+        valid_after: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
-        let claims =
-            Claims { sub: user_id.to_string(), role: role.to_string(), iat: now, exp: now + self.ttl_secs as i64 };
+        let claims = Claims {
+            sub: user_id.to_string(),
+            role: role.to_string(),
+            iat: now,
+            exp: now + self.ttl_secs as i64,
+            jti: uuid::Uuid::new_v4().to_string(),
+            tokens_valid_after: valid_after_millis(valid_after),
+        };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
@@ -115,6 +147,28 @@ mod tests {
         let payload = token.split('.').nth(1).unwrap();
         let none = format!("{}.{payload}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#));
         assert!(keys.verify(&none).is_none());
+    }
+
+    #[test]
+    fn every_token_has_its_own_id_and_tokens_without_one_are_refused() {
+        let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef", 60);
+        let (a, b) = (keys.issue("u1", "admin").unwrap(), keys.issue("u1", "admin").unwrap());
+        assert_ne!(keys.verify(&a).unwrap().jti, keys.verify(&b).unwrap().jti);
+        let at = chrono::DateTime::from_timestamp_millis(1_700_000_000_123);
+        let c = keys.verify(&keys.issue_valid_after("u1", "admin", at).unwrap()).unwrap();
+        assert_eq!(c.tokens_valid_after, 1_700_000_000_123);
+
+        #[derive(Serialize)]
+        struct Old {
+            sub: &'static str,
+            role: &'static str,
+            iat: i64,
+            exp: i64,
+        }
+        let now = chrono::Utc::now().timestamp();
+        let old = Old { sub: "u1", role: "admin", iat: now, exp: now + 60 };
+        let old = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &old, &keys.encoding).unwrap();
+        assert!(keys.verify(&old).is_none());
     }
 
     #[test]

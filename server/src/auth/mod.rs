@@ -5,9 +5,9 @@ mod limits;
 mod password;
 mod signed_in;
 
-pub use extract::user_from_token;
-pub use extract::{AuthUser, MaybeUser, RequireAdmin, RequireStaff};
-pub use jwt::{Claims, JwtKeys, load_or_create_secret};
+pub use extract::{AuthUser, MaybeUser, RequireAdmin, RequireStaff, Session};
+pub use extract::{session_from_token, token_still_valid, user_from_token};
+pub use jwt::{Claims, JwtKeys, load_or_create_secret, valid_after_millis};
 pub use limits::LoginLimits;
 pub use password::{hash_password, verify_password};
 pub use signed_in::SignedInUsers;

@@ -9,12 +9,20 @@
 //! [`crate::domain::Tx`], whose commit forgets that user here before the change is answered; the
 //! next request reads the row again. Where several nodes share a database, another node's
 //! change would not reach this memory, so there is none ([`SignedInUsers::new`]).
+//!
+//! A row is remembered with the tokens it was read for, and only those are let through
+//! without a read: that read also checked that the token was not signed out of. Signing out
+//! forgets the user, like any change to their row, so the next request with that token reads
+//! again and is refused.
 use std::{collections::HashMap, sync::Mutex};
 
 use crate::entity::user;
 
 /// Past this many users the memory starts over (a row is a few hundred bytes).
 const CAPACITY: usize = 50_000;
+
+/// Tokens remembered per user (one a device, say); past that the oldest is read again.
+const TOKENS_PER_USER: usize = 8;
 
 #[derive(Default)]
 pub struct SignedInUsers {
@@ -24,9 +32,15 @@ pub struct SignedInUsers {
 
 #[derive(Default)]
 struct Memory {
-    users: HashMap<String, user::Model>,
+    users: HashMap<String, Remembered>,
     /// How many times a user was forgotten: see [`SignedInUsers::remember`].
     forgets: u64,
+}
+
+struct Remembered {
+    user: user::Model,
+    /// The `jti`s found not signed out of when `user` was read.
+    tokens: Vec<String>,
 }
 
 impl SignedInUsers {
@@ -35,11 +49,14 @@ impl SignedInUsers {
         Self { enabled, memory: Mutex::default() }
     }
 
-    pub fn get(&self, id: &str) -> Option<user::Model> {
+    /// The user `id`, if remembered for the token `jti`.
+    pub fn get(&self, id: &str, jti: &str) -> Option<user::Model> {
         if !self.enabled {
             return None;
         }
-        self.memory().users.get(id).cloned()
+        let memory = self.memory();
+        let remembered = memory.users.get(id)?;
+        remembered.tokens.iter().any(|t| t == jti).then(|| remembered.user.clone())
     }
 
     /// To be taken before reading a row that may be remembered.
@@ -47,9 +64,9 @@ impl SignedInUsers {
         self.memory().forgets
     }
 
-    /// Remembers `user`, read from the database after [`Self::era`] returned `era`, unless a
-    /// user was forgotten since: the row read may predate that change.
-    pub fn remember(&self, user: user::Model, era: u64) {
+    /// Remembers `user` for the token `jti`, both read from the database after [`Self::era`]
+    /// returned `era`, unless a user was forgotten since: the read may predate that change.
+    pub fn remember(&self, user: user::Model, jti: &str, era: u64) {
         if !self.enabled {
             return;
         }
@@ -57,13 +74,30 @@ impl SignedInUsers {
         if memory.forgets != era {
             return;
         }
-        if memory.users.len() >= CAPACITY {
+        if memory.users.len() >= CAPACITY && !memory.users.contains_key(&user.id) {
             memory.users.clear();
         }
-        memory.users.insert(user.id.clone(), user);
+        // The same era: the same row as any remembered before, and the tokens remembered with
+        // it are still not signed out of.
+        let remembered = match memory.users.entry(user.id.clone()) {
+            std::collections::hash_map::Entry::Occupied(entry) => {
+                let remembered = entry.into_mut();
+                remembered.user = user;
+                remembered
+            }
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(Remembered { user, tokens: Vec::with_capacity(1) })
+            }
+        };
+        if !remembered.tokens.iter().any(|t| t == jti) {
+            if remembered.tokens.len() >= TOKENS_PER_USER {
+                remembered.tokens.remove(0);
+            }
+            remembered.tokens.push(jti.to_string());
+        }
     }
 
-    /// Forgets a user whose row changed (called after the change's commit).
+    /// Forgets a user whose row changed or who signed out (called after the commit).
     pub fn forget(&self, id: &str) {
         if !self.enabled {
             return;
@@ -96,6 +130,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             version: 1,
+            tokens_valid_after: None,
         }
     }
 
@@ -105,18 +140,33 @@ mod tests {
         let era = users.era();
         // Another request changes and commits user b while this one was reading user a.
         users.forget("b");
-        users.remember(user("a", "old"), era);
-        assert!(users.get("a").is_none());
-        users.remember(user("a", "new"), users.era());
-        assert_eq!(users.get("a").unwrap().name, "new");
+        users.remember(user("a", "old"), "t1", era);
+        assert!(users.get("a", "t1").is_none());
+        users.remember(user("a", "new"), "t1", users.era());
+        assert_eq!(users.get("a", "t1").unwrap().name, "new");
         users.forget("a");
-        assert!(users.get("a").is_none());
+        assert!(users.get("a", "t1").is_none());
+    }
+
+    #[test]
+    fn only_the_tokens_a_row_was_read_for_are_let_through() {
+        let users = SignedInUsers::new(true);
+        users.remember(user("a", "x"), "t1", users.era());
+        assert!(users.get("a", "t1").is_some());
+        assert!(users.get("a", "t2").is_none(), "t2 may have been signed out of");
+        users.remember(user("a", "x"), "t2", users.era());
+        assert!(users.get("a", "t1").is_some() && users.get("a", "t2").is_some());
+        for i in 0..TOKENS_PER_USER {
+            users.remember(user("a", "x"), &format!("n{i}"), users.era());
+        }
+        assert!(users.get("a", "t1").is_none(), "the oldest token is read again");
+        assert!(users.get("a", "n0").is_some());
     }
 
     #[test]
     fn nothing_is_remembered_when_disabled() {
         let users = SignedInUsers::new(false);
-        users.remember(user("a", "x"), users.era());
-        assert!(users.get("a").is_none());
+        users.remember(user("a", "x"), "t1", users.era());
+        assert!(users.get("a", "t1").is_none());
     }
 }

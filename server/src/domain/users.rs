@@ -1,13 +1,16 @@
 //! Accounts: registration, sign-in, self-service and admin management.
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::OnConflict,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Action, Change, Kind, Page, PageQuery, Tx, validate};
 use crate::{
-    auth::{AuthUser, Role, hash_password, verify_password},
-    entity::user,
+    auth::{AuthUser, Claims, Role, hash_password, verify_password},
+    entity::{revoked_token, user},
     error::{Error, Result},
     state::AppState,
 };
@@ -23,6 +26,9 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// Tokens issued before this (set by every password change) no longer work; `null` until the
+    /// first change.
+    pub tokens_valid_after: Option<DateTime<Utc>>,
 }
 
 impl From<user::Model> for User {
@@ -36,6 +42,7 @@ impl From<user::Model> for User {
             created_at: m.created_at,
             updated_at: m.updated_at,
             version: m.version,
+            tokens_valid_after: m.tokens_valid_after,
         }
     }
 }
@@ -132,6 +139,7 @@ pub async fn insert(
             created_at: Set(now),
             updated_at: Set(now),
             version: Set(1),
+            tokens_valid_after: Set(None),
         }
         .insert(&tx.txn)
         .await
@@ -228,6 +236,7 @@ pub async fn update(
     }
     if let Some(pw) = &patch.password {
         am.password_hash = Set(hash_password(validate::password("password", pw)?).await?);
+        am.tokens_valid_after = Set(Some(next_tokens_valid_after(current.tokens_valid_after)));
     }
     save(tx, actor.id(), current, am).await
 }
@@ -252,8 +261,53 @@ pub async fn update_profile(state: &AppState, me: &AuthUser, patch: ProfilePatch
             return Err(Error::validation("current_password", "does not match"));
         }
         am.password_hash = Set(hash_password(new).await?);
+        am.tokens_valid_after = Set(Some(next_tokens_valid_after(current.tokens_valid_after)));
     }
     save(tx, me.id(), current, am).await
+}
+
+/// Where a password change moves `tokens_valid_after`: now, in whole milliseconds (what tokens
+/// carry), and always past the previous value, so two changes within one millisecond, or on
+/// nodes whose clocks disagree, still end the tokens issued between them.
+fn next_tokens_valid_after(previous: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    let now = Utc::now();
+    let now = now.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(now);
+    match previous {
+        Some(p) if p >= now => p + TimeDelta::milliseconds(1),
+        _ => now,
+    }
+}
+
+/// Ends one token (signing out). Remembered until it would have expired anyway, in the database,
+/// so every node refuses it; rows of tokens past their expiry are dropped on the way.
+pub async fn sign_out(state: &AppState, claims: &Claims) -> Result<()> {
+    let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
+    let (txn, turn) = super::change::begin_write(&state.db, &state.hooks).await?;
+    let written = async {
+        revoked_token::Entity::delete_many()
+            .filter(revoked_token::Column::ExpiresAt.lt(super::now()))
+            .exec(&txn)
+            .await?;
+        revoked_token::Entity::insert(revoked_token::ActiveModel {
+            jti: Set(claims.jti.clone()),
+            user_id: Set(claims.sub.clone()),
+            expires_at: Set(expires_at),
+        })
+        .on_conflict(OnConflict::column(revoked_token::Column::Jti).do_nothing().to_owned())
+        .exec_without_returning(&txn)
+        .await?;
+        Ok::<_, sea_orm::DbErr>(())
+    }
+    .await;
+    let committed = match written {
+        Ok(()) => txn.commit().await,
+        Err(e) => Err(e),
+    };
+    drop(turn);
+    // Whatever the outcome, as at any user change: a failed commit may still have happened.
+    state.hooks.signed_in().forget(&claims.sub);
+    Ok(committed?)
 }
 
 async fn save(mut tx: Tx, actor_id: &str, current: user::Model, am: user::ActiveModel) -> Result<User> {

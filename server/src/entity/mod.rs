@@ -7,6 +7,7 @@ pub mod ingest_receipt;
 pub mod integration;
 pub mod kb_article;
 pub mod notification;
+pub mod revoked_token;
 pub mod ticket;
 pub mod user;
 pub mod webhook_attempt;
