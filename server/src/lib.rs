@@ -12,6 +12,7 @@ pub mod error;
 pub mod hooks;
 pub mod ingest;
 pub mod memory;
+pub mod policy;
 pub mod realtime;
 pub mod state;
 pub mod storage;

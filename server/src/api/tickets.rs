@@ -42,7 +42,7 @@ async fn create(
 #[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Ticket), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<Ticket>> {
-    Ok(Json(tickets::readable(&state.db, &user, &id).await?.into()))
+    Ok(Json(Ticket::from(tickets::readable(&state.db, &user, &id).await?).seen_by(&user)))
 }
 
 /// Change a ticket. Send `If-Match: <version>` to refuse a stale write with 409.

@@ -9,6 +9,7 @@ use crate::{
     auth::AuthUser,
     entity::{comment, ticket},
     error::{Error, Result},
+    policy::{self, Subject},
     state::AppState,
 };
 
@@ -64,18 +65,15 @@ pub struct CommentPatch {
     pub internal: Option<bool>,
 }
 
-fn can_see(who: &AuthUser, c: &comment::Model) -> bool {
-    !c.internal || who.is_staff()
-}
-
-/// The comment and its ticket, if `who` may read both.
+/// The comment and its ticket, if `who` may read the comment.
 pub async fn readable(db: &impl ConnectionTrait, who: &AuthUser, id: &str) -> Result<(comment::Model, ticket::Model)> {
-    let c = comment::Entity::find_by_id(id.to_string())
-        .one(db)
-        .await?
-        .filter(|c| can_see(who, c))
-        .ok_or(Error::NotFound("comment"))?;
-    let t = tickets::readable(db, who, &c.ticket_id).await.map_err(|_| Error::NotFound("comment"))?;
+    let not_found = || Error::NotFound("comment");
+    let c = comment::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(not_found)?;
+    let t = ticket::Entity::find_by_id(c.ticket_id.clone()).one(db).await?.ok_or_else(not_found)?;
+    let subject = Subject::Comment { requester_id: t.requester_id.clone(), internal: c.internal };
+    if !policy::can_see(&who.viewer(), &subject) {
+        return Err(not_found());
+    }
     Ok((c, t))
 }
 

@@ -9,6 +9,7 @@ use crate::{
     auth::{AuthUser, Role},
     entity::event,
     error::{Error, Result},
+    policy::{self, Access, Present, Viewer},
     state::AppState,
 };
 
@@ -51,7 +52,8 @@ pub struct EventQuery {
     pub limit: Option<u64>,
 }
 
-/// Restricts a query to the events `role`/`user_id` may see.
+/// Narrows a query to the events `role`/`user_id` might see: a cheap filter in SQL, never the
+/// decision itself, which is [`crate::policy`]'s for each event.
 pub fn visible_to(query: Select<event::Entity>, user_id: &str, role: Role) -> Select<event::Entity> {
     use event::Column as C;
     let private_kinds = match role {
@@ -59,26 +61,59 @@ pub fn visible_to(query: Select<event::Entity>, user_id: &str, role: Role) -> Se
         Role::Agent => vec!["webhook", "user"],
         Role::Customer => {
             return query.filter(
-                Condition::any().add(C::OwnerId.eq(user_id)).add(
-                    Condition::all()
-                        .add(C::StaffOnly.eq(false))
-                        .add(Condition::any().add(C::RequesterId.eq(user_id)).add(C::Kind.eq("kb_article"))),
-                ),
+                Condition::any()
+                    .add(C::OwnerId.eq(user_id))
+                    .add(C::RequesterId.eq(user_id))
+                    .add(C::Kind.eq("kb_article")),
             );
         }
     };
     query.filter(Condition::any().add(C::Kind.is_not_in(private_kinds)).add(C::OwnerId.eq(user_id)))
 }
 
+/// `ev` as `viewer` may have it now, if at all.
+pub fn as_seen_by(viewer: &Viewer, present: &Present, ev: event::Model) -> Option<Event> {
+    match present.access(viewer, &ev) {
+        Access::Hidden => None,
+        Access::Full => {
+            let data = policy::shape(viewer, &ev.kind, &ev.data);
+            Some(Event { data, ..Event::from(ev) })
+        }
+        Access::Redacted => {
+            let data = policy::redacted(&ev);
+            Some(Event { action: "deleted".into(), actor_id: None, data, ..Event::from(ev) })
+        }
+    }
+}
+
+/// The events after `q.after` that `who` may see, up to `q.limit` of them: pages of the log are
+/// read until that many are visible or the log ends, so a short page means the end.
 pub async fn list(state: &AppState, who: &AuthUser, q: &EventQuery) -> Result<Vec<Event>> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(Error::validation("limit", "must be between 1 and 500"));
     }
-    let after = q.after.unwrap_or(0);
+    let mut after = q.after.unwrap_or(0);
     if after < 0 {
         return Err(Error::validation("after", "must not be negative"));
     }
-    let query = event::Entity::find().filter(event::Column::Id.gt(after)).order_by_asc(event::Column::Id).limit(limit);
-    Ok(visible_to(query, who.id(), who.role).all(&state.db).await?.into_iter().map(Event::from).collect())
+    let viewer = Viewer::new(who.id(), who.role);
+    let mut out = Vec::new();
+    loop {
+        let query =
+            event::Entity::find().filter(event::Column::Id.gt(after)).order_by_asc(event::Column::Id).limit(limit);
+        let rows = visible_to(query, who.id(), who.role).all(&state.db).await?;
+        let read = rows.len() as u64;
+        let present = Present::load(&state.db, &rows).await?;
+        for ev in rows {
+            after = ev.id;
+            if out.len() as u64 == limit {
+                return Ok(out);
+            }
+            out.extend(as_seen_by(&viewer, &present, ev));
+        }
+        if read < limit || out.len() as u64 == limit {
+            return Ok(out);
+        }
+    }
 }

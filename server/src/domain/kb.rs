@@ -9,6 +9,7 @@ use crate::{
     auth::AuthUser,
     entity::kb_article,
     error::{Error, Result},
+    policy::{self, Subject, Viewer},
     state::AppState,
 };
 
@@ -112,15 +113,15 @@ pub struct ArticleQuery {
     pub cursor: Option<String>,
 }
 
-fn is_staff(who: Option<&AuthUser>) -> bool {
-    who.is_some_and(AuthUser::is_staff)
+fn viewer(who: Option<&AuthUser>) -> Viewer<'_> {
+    who.map_or_else(Viewer::anonymous, AuthUser::viewer)
 }
 
 pub async fn get(state: &AppState, who: Option<&AuthUser>, id: &str) -> Result<Article> {
     kb_article::Entity::find_by_id(id.to_string())
         .one(&state.db)
         .await?
-        .filter(|a| a.status == "published" || is_staff(who))
+        .filter(|a| policy::can_see(&viewer(who), &Subject::Article { published: a.status == "published" }))
         .map(Article::from)
         .ok_or(Error::NotFound("article"))
 }
@@ -132,7 +133,9 @@ pub async fn list(state: &AppState, who: Option<&AuthUser>, q: &ArticleQuery) ->
     if let Some(cursor) = page.cursor()? {
         query = query.filter(kb_article::Column::Id.lt(cursor));
     }
-    let status = if is_staff(who) { q.status } else { Some(ArticleStatus::Published) };
+    // Drafts are for those the policy lets read them.
+    let drafts_readable = policy::can_see(&viewer(who), &Subject::Article { published: false });
+    let status = if drafts_readable { q.status } else { Some(ArticleStatus::Published) };
     if let Some(s) = status {
         query = query.filter(kb_article::Column::Status.eq(s.as_str()));
     }

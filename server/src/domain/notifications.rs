@@ -7,8 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::{Page, PageQuery};
 use crate::{
     auth::AuthUser,
-    entity::notification,
+    entity::{event, notification},
     error::{Error, Result},
+    policy::{Access, Present},
     state::AppState,
 };
 
@@ -49,6 +50,22 @@ impl From<notification::Model> for Notification {
     }
 }
 
+/// The body of a notification as its recipient gets it, on Socket.IO and (the same bytes) on
+/// webhooks: the notification and the full entity, as shaped for the recipient
+/// ([`crate::policy::shape`]).
+pub fn notification_payload(
+    ev: &crate::entity::event::Model,
+    n: &Notification,
+    data: &serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "event": "notification.created",
+        "event_id": ev.id,
+        "notification": n,
+        "data": data,
+    })
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct NotificationQuery {
     /// Only unread ones.
@@ -73,7 +90,22 @@ pub async fn list(state: &AppState, me: &AuthUser, q: &NotificationQuery) -> Res
         query = query.filter(notification::Column::Id.lt(cursor));
     }
     let rows = query.limit(limit + 1).all(&state.db).await?;
-    Ok(Page::from_rows(rows, limit, |r| r.id.clone(), Notification::from))
+    let mut page = Page::from_rows(rows, limit, |r| r.id.clone(), Notification::from);
+    // History follows the present: a notification about what the caller may no longer read
+    // (a ticket moved to someone else, a note made internal, a role taken away) is not shown.
+    // The cursor stays that of the rows read, so a short page still leads on.
+    let ids: Vec<i64> = page.items.iter().map(|n| n.event_id).collect();
+    let events: std::collections::HashMap<i64, event::Model> = event::Entity::find()
+        .filter(event::Column::Id.is_in(ids))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e))
+        .collect();
+    let present = Present::load(&state.db, events.values()).await?;
+    let viewer = me.viewer();
+    page.items.retain(|n| events.get(&n.event_id).is_some_and(|ev| present.access(&viewer, ev) == Access::Full));
+    Ok(page)
 }
 
 pub async fn unread_count(state: &AppState, me: &AuthUser) -> Result<u64> {

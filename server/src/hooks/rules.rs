@@ -5,9 +5,11 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
 
 use crate::{
+    auth::Role,
     domain::Kind,
     entity::{comment, event, ticket, user},
     error::Result,
+    policy::{self, Access, Now, Viewer},
 };
 
 /// One notification to create.
@@ -48,8 +50,7 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model, people: &mut Peo
     };
 
     // Only active people hear anything (a deactivated user gets no notification, so no webhook
-    // either); internal notes reach staff only.
-    let staff_only = ev.staff_only && kind == Kind::Comment;
+    // either), and only of what the policy lets them read as they are now.
     let candidates: Vec<String> = out.iter().map(|(id, _, _)| id.clone()).collect();
     let known = people.get(db, &candidates).await?;
     let mut seen = std::collections::HashSet::new();
@@ -58,10 +59,11 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model, people: &mut Peo
         if ev.actor_id.as_deref() == Some(user_id.as_str()) || !seen.insert(user_id.clone()) {
             continue;
         }
-        let Some(&Person { staff, active, .. }) = known.get(&user_id) else {
+        let Some(&Person { role, active, .. }) = known.get(&user_id) else {
             continue;
         };
-        if !active || (staff_only && !staff) {
+        let viewer = Viewer::new(&user_id, role);
+        if !active || policy::of_logged_event(&viewer, ev, Now::AsLeft) != Access::Full {
             continue;
         }
         planned.push(Planned {
@@ -279,7 +281,7 @@ pub struct People {
 #[derive(Clone)]
 pub struct Person {
     name: String,
-    staff: bool,
+    role: Role,
     active: bool,
 }
 
@@ -291,8 +293,8 @@ impl People {
         missing.dedup();
         for chunk in missing.chunks(500) {
             for u in user::Entity::find().filter(user::Column::Id.is_in(chunk.iter().cloned())).all(db).await? {
-                let staff = u.role == "admin" || u.role == "agent";
-                self.known.insert(u.id, Some(Person { name: u.name, staff, active: u.is_active }));
+                let role = Role::parse(&u.role).unwrap_or(Role::Customer);
+                self.known.insert(u.id, Some(Person { name: u.name, role, active: u.is_active }));
             }
         }
         for id in missing {

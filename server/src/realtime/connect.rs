@@ -95,10 +95,7 @@ async fn authenticate<A: Adapter>(state: AppState, s: SocketRef<A>, auth: Option
     let conn = Arc::new(Conn::new(user.user.id.clone(), user.role));
     s.extensions.insert(conn.clone());
 
-    let own_rooms = [
-        format!("user:{}", conn.user_id),
-        if conn.role.is_staff() { "role:staff".into() } else { rooms::CUSTOMERS.into() },
-    ];
+    let own_rooms = [rooms::user(&conn.user_id), rooms::of_role(conn.role()).to_string()];
     let mut permitted = Vec::new();
     for room in auth.rooms.iter().take(MAX_ROOMS_PER_SOCKET) {
         if let Ok(actual) = rooms::resolve(&state.db, &conn, room).await {
@@ -128,11 +125,17 @@ async fn authenticate<A: Adapter>(state: AppState, s: SocketRef<A>, auth: Option
     Ok(())
 }
 
+/// `join` and `leave` answer `{ok: true}` or `{ok: false, error}`, and take effect in the order
+/// the client sent them.
 fn register_handlers<A: Adapter>(state: &AppState, s: &SocketRef<A>, conn: Arc<Conn>) {
     let (st, c) = (state.clone(), conn.clone());
     s.on("join", move |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
         let (state, conn) = (st.clone(), c.clone());
+        let (previous, done) = conn.queue_room_change();
         async move {
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
             let answer = match req {
                 Err(_) => json!({ "ok": false, "error": "unknown_room" }),
                 Ok(_) if s.rooms().len() >= MAX_ROOMS_PER_SOCKET => json!({ "ok": false, "error": "too_many_rooms" }),
@@ -144,19 +147,26 @@ fn register_handlers<A: Adapter>(state: &AppState, s: &SocketRef<A>, conn: Arc<C
                     Err(e) => json!({ "ok": false, "error": e.as_str() }),
                 },
             };
+            drop(done);
             let _ = ack.send(&answer);
         }
     });
     s.on("leave", move |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
         let conn = conn.clone();
+        let (previous, done) = conn.queue_room_change();
         async move {
-            let answer = match req {
-                Ok(req) => {
-                    s.leave(rooms::leave_names(&conn, &req.room));
-                    json!({ "ok": true })
-                }
-                Err(_) => json!({ "ok": false, "error": "unknown_room" }),
-            };
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+            let answer =
+                match req.map_err(|_| rooms::JoinError::UnknownRoom).and_then(|r| rooms::leave_names(&conn, &r.room)) {
+                    Ok(names) => {
+                        s.leave(names);
+                        json!({ "ok": true })
+                    }
+                    Err(e) => json!({ "ok": false, "error": e.as_str() }),
+                };
+            drop(done);
             let _ = ack.send(&answer);
         }
     });
@@ -172,5 +182,5 @@ fn on_connected<A: Adapter>(state: AppState, s: SocketRef<A>) {
 
 /// How many sockets `user_id` has on this node.
 fn with_sockets_of<A: Adapter>(s: &SocketRef<A>, user_id: &str) -> usize {
-    s.within(format!("user:{user_id}")).sockets().len()
+    s.within(rooms::user(user_id)).sockets().len()
 }

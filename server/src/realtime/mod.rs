@@ -1,6 +1,7 @@
 //! Socket.IO: connect-time auth, room rules, live emits from the hooks layer, and catch-up from
 //! the event log so a client never misses an event, across reconnects, restarts and slow reads.
 mod connect;
+mod emits;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod fuzz;
@@ -15,27 +16,35 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
+use std::sync::atomic::AtomicU8;
+
+use emits::Emit;
 use socketioxide::{SendError, SocketError, SocketIo, adapter::Adapter};
 use tokio::sync::Mutex;
 
 pub use connect::register;
-use rooms::Target;
 
 use crate::{
     auth::Role,
     domain::notifications::Notification,
     entity::{event, notification},
     hooks::dispatcher::Dispatched,
+    policy::{self, Now, Viewer},
 };
 
 /// What the server knows about one connected socket (kept in its extensions).
 pub struct Conn {
     pub user_id: String,
-    pub role: Role,
+    /// The user's role as it is now: changed in place when a role change is dispatched, so the
+    /// policy judges every later emit by it.
+    role: AtomicU8,
     /// Set while live emits to this socket are paused: it is catching up from the log (after a
     /// reconnect, or because it read too slowly and its buffer filled). Cleared by the catch-up
     /// task once it meets the live stream.
     behind: AtomicBool,
+    /// The end of this socket's last `join`/`leave`: each waits for the one before, so they take
+    /// effect in the order the client sent them (socketioxide runs each handler as its own task).
+    last_room_change: std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
 
 /// Sockets whose live stream is paused while they catch up (see [`Conn`]): live emits skip this
@@ -44,7 +53,37 @@ pub(crate) const BEHIND: &str = "tw:behind";
 
 impl Conn {
     pub fn new(user_id: String, role: Role) -> Self {
-        Self { user_id, role, behind: AtomicBool::new(false) }
+        Self {
+            user_id,
+            role: AtomicU8::new(role as u8),
+            behind: AtomicBool::new(false),
+            last_room_change: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        match self.role.load(Ordering::Acquire) {
+            r if r == Role::Admin as u8 => Role::Admin,
+            r if r == Role::Agent as u8 => Role::Agent,
+            _ => Role::Customer,
+        }
+    }
+
+    fn set_role(&self, role: Role) {
+        self.role.store(role as u8, Ordering::Release);
+    }
+
+    pub fn viewer(&self) -> Viewer<'_> {
+        Viewer::new(&self.user_id, self.role())
+    }
+
+    /// Takes this socket's place in the order of room changes: called in the handler's
+    /// synchronous part (which runs in arrival order), it returns the previous change to wait
+    /// for and the sender that marks this one done (on send or drop).
+    fn queue_room_change(&self) -> (Option<tokio::sync::oneshot::Receiver<()>>, tokio::sync::oneshot::Sender<()>) {
+        let (done, next) = tokio::sync::oneshot::channel();
+        let previous = self.last_room_change.lock().unwrap_or_else(|p| p.into_inner()).replace(next);
+        (previous, done)
     }
 }
 
@@ -158,9 +197,11 @@ impl Realtime {
             if d.event.id <= *head {
                 continue;
             }
-            let targets = rooms::targets(&d.event, &d.notifications);
-            for (i, target) in targets.iter().enumerate() {
-                with_io!(self, io => self.send_live(io, &targets[..i], target, d.event.id));
+            // A role change applies before anything else is judged, this event's emits included.
+            with_io!(self, io => self.apply_role_change(io, &d.event));
+            let emits = emits::for_event(&d.event, &d.notifications);
+            for (i, emit) in emits.iter().enumerate() {
+                with_io!(self, io => self.send_live(io, &emits[..i], emit, &d.event));
             }
             let lag = (chrono::Utc::now() - d.event.created_at).to_std().unwrap_or_default();
             metrics::histogram!("ticketwire_event_emit_lag_seconds").record(lag.as_secs_f64());
@@ -205,30 +246,30 @@ impl Realtime {
         Ok(())
     }
 
-    /// `earlier` are the emits of the same event already sent.
-    fn send_live<A: Adapter>(&self, io: &SocketIo<A>, earlier: &[Target], target: &Target, event_id: i64) {
+    /// Sends `emit` to each local socket in its rooms that the policy lets have it, with the
+    /// payload it may have. `earlier` are the emits of the same event already sent.
+    fn send_live<A: Adapter>(&self, io: &SocketIo<A>, earlier: &[Emit], emit: &Emit, ev: &event::Model) {
         // Sockets catching up replay this event from the log instead.
-        let op = io.to(target.rooms.clone()).except(BEHIND).except(target.except.clone());
+        let op = io.to(emit.rooms.clone()).except(BEHIND);
         // Local sockets only, one by one: each emit says whether that socket's buffer was full.
         // Other nodes emit to their own sockets from the same log.
         for socket in op.sockets() {
-            if let Some(only) = &target.only
-                && !socket.rooms().iter().any(|r| r.as_ref() == only.as_str())
-            {
-                continue;
-            }
-            let sent = socket.emit(target.event, &*target.payload);
+            let Some(conn) = socket.extensions.get::<Arc<Conn>>() else { continue };
+            let viewer = conn.viewer();
+            let access = policy::of_logged_event(&viewer, ev, Now::AsLeft);
+            let Some(payload) = emit.payload_for(&viewer, access) else { continue };
+            let sent = socket.emit(emit.event, payload);
             if let Err(SendError::Socket(SocketError::InternalChannelFull)) = sent {
                 // socketioxide would drop this packet silently: pause the socket and replay
                 // from the log once it reads again.
-                let Some(conn) = socket.extensions.get::<Arc<Conn>>() else { continue };
                 metrics::counter!("ticketwire_socket_catch_ups_total", "reason" => "slow_reader").increment(1);
                 // It got this event's earlier emits that reach it (a socket that had missed one
                 // was already behind and skipped), so the replay starts just after them.
                 let rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
-                let from = match earlier.iter().rev().find(|t| t.reaches(&rooms)) {
-                    Some(last) => replay::ResumeAt { event_id, within: Some(last.event.to_string()) },
-                    None => replay::ResumeAt::after(event_id - 1),
+                let got = |e: &&Emit| e.reaches(&rooms) && e.payload_for(&viewer, access).is_some();
+                let from = match earlier.iter().rev().find(got) {
+                    Some(last) => replay::ResumeAt { event_id: ev.id, within: Some(last.event.to_string()) },
+                    None => replay::ResumeAt::after(ev.id - 1),
                 };
                 conn.behind.store(true, Ordering::Release);
                 socket.join(BEHIND);
@@ -237,16 +278,44 @@ impl Realtime {
         }
     }
 
-    /// A deactivated or re-roled user loses their sockets (they reconnect with what they may now
-    /// see); a ticket's former requester leaves its room.
+    /// A user whose role changed is judged by the new role from this event on, on this node's
+    /// sockets (every node does the same as it emits the event), and leaves the rooms that
+    /// role may not be in.
+    fn apply_role_change<A: Adapter>(&self, io: &SocketIo<A>, ev: &event::Model) {
+        if ev.kind != "user" || ev.action != "updated" {
+            return;
+        }
+        let role_of = |v: Option<&serde_json::Value>| {
+            v.and_then(|v| v.get("role")).and_then(|r| r.as_str()).and_then(Role::parse)
+        };
+        let (Some(new), old) = (role_of(Some(&ev.data)), role_of(ev.previous.as_ref())) else { return };
+        if old == Some(new) {
+            return;
+        }
+        for s in io.to(rooms::user(&ev.entity_id)).sockets() {
+            let Some(conn) = s.extensions.get::<Arc<Conn>>() else { continue };
+            conn.set_role(new);
+            let current: Vec<String> = s.rooms().iter().map(|r| r.to_string()).collect();
+            let leaving = rooms::no_longer_for(new, &current);
+            // The articles room follows the role: drafts for staff, published ones for others.
+            if new.is_staff() && current.iter().any(|r| r == rooms::KB_PUBLIC) {
+                s.leave(rooms::KB_PUBLIC);
+                s.join("kb");
+            } else if !new.is_staff() && current.iter().any(|r| r == "kb") {
+                s.join(rooms::KB_PUBLIC);
+            }
+            s.leave(leaving);
+            s.join(rooms::of_role(new));
+        }
+    }
+
+    /// A deactivated user loses their sockets; a ticket's former requester leaves its room.
     fn apply_membership_changes<A: Adapter>(&self, io: &SocketIo<A>, d: &Dispatched) {
         let ev = &d.event;
         match ev.kind.as_str() {
             "user" if ev.action == "updated" => {
-                let prev = ev.previous.as_ref();
-                let changed = |k: &str| prev.and_then(|p| p.get(k)) != ev.data.get(k);
-                if changed("is_active") || changed("role") {
-                    for s in io.to(format!("user:{}", ev.entity_id)).sockets() {
+                if ev.data.get("is_active") == Some(&serde_json::Value::Bool(false)) {
+                    for s in io.to(rooms::user(&ev.entity_id)).sockets() {
                         let _ = s.disconnect();
                     }
                 }
@@ -257,9 +326,9 @@ impl Realtime {
                 };
                 let (old, new) = (field(ev.previous.as_ref()), field(Some(&ev.data)));
                 if let Some(old) = old.filter(|o| Some(o) != new.as_ref()) {
-                    let room = format!("ticket:{}", ev.entity_id);
-                    for s in io.to(format!("user:{old}")).sockets() {
-                        if !s.extensions.get::<Arc<Conn>>().is_some_and(|c| c.role.is_staff()) {
+                    let room = rooms::ticket(&ev.entity_id);
+                    for s in io.to(rooms::user(&old)).sockets() {
+                        if !s.extensions.get::<Arc<Conn>>().is_some_and(|c| c.role().is_staff()) {
                             s.leave(room.clone());
                         }
                     }
@@ -271,7 +340,7 @@ impl Realtime {
 
     /// Emits an ad-hoc event (not from the log) to a user's sockets on every node.
     pub async fn emit_to_user(&self, user_id: &str, event: &str, payload: &serde_json::Value) {
-        let room = format!("user:{user_id}");
+        let room = rooms::user(user_id);
         let sent = with_io!(self, io => io.to(room.clone()).emit(event, payload).await);
         if let Err(e) = sent {
             tracing::debug!(error = %e, "emit to {room} failed");

@@ -4,10 +4,14 @@ use std::{sync::Arc, time::Duration};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use socketioxide::{SendError, SocketError, adapter::Adapter, extract::SocketRef};
 
-use super::{Conn, Realtime, rooms};
+use super::{
+    Conn, Realtime,
+    emits::{self, Emit},
+};
 use crate::{
     domain::{events::visible_to, notifications::Notification},
     entity::{event, notification},
+    policy::Present,
 };
 
 const PAGE: u64 = 500;
@@ -84,7 +88,9 @@ async fn catch_up<A: Adapter>(
     }
 }
 
-/// Sends every emit after `resume`, up to event `to`, the socket is owed; returns `to`.
+/// Sends every emit after `resume`, up to event `to`, the socket is owed; returns `to`. What it
+/// is owed is the policy's answer for the viewer and each entity as it is now: an event of
+/// something it can no longer read comes as a redaction, or not at all.
 async fn replay_range<A: Adapter>(
     rt: &Realtime,
     socket: &SocketRef<A>,
@@ -95,17 +101,13 @@ async fn replay_range<A: Adapter>(
 ) -> anyhow::Result<i64> {
     let mut from = resume.first_owed();
     while from < to {
-        let events = visible_to(
-            event::Entity::find()
-                .filter(event::Column::Id.gt(from))
-                .filter(event::Column::Id.lte(to))
-                .order_by_asc(event::Column::Id)
-                .limit(PAGE),
-            &conn.user_id,
-            conn.role,
-        )
-        .all(&rt.0.db)
-        .await?;
+        let viewer = conn.viewer();
+        let query = event::Entity::find()
+            .filter(event::Column::Id.gt(from))
+            .filter(event::Column::Id.lte(to))
+            .order_by_asc(event::Column::Id)
+            .limit(PAGE);
+        let mut events = visible_to(query, &conn.user_id, viewer.role).all(&rt.0.db).await?;
         let page_end = match events.last() {
             Some(e) if events.len() as u64 == PAGE => e.id,
             _ => to,
@@ -120,27 +122,27 @@ async fn replay_range<A: Adapter>(
             .into_iter()
             .map(Notification::from)
             .collect();
-        // Notifications can come from events the caller cannot list (e.g. a webhook test), so
-        // walk both in event order.
-        let mut ids: Vec<i64> = events.iter().map(|e| e.id).chain(notes.iter().map(|n| n.event_id)).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        for id in ids {
-            let own: Vec<Notification> = notes.iter().filter(|n| n.event_id == id).cloned().collect();
-            let ev = match events.iter().find(|e| e.id == id) {
-                Some(e) => e.clone(),
-                None => match event::Entity::find_by_id(id).one(&rt.0.db).await? {
-                    Some(e) => e,
-                    None => continue,
-                },
-            };
-            let visible = events.iter().any(|e| e.id == id);
-            let owed: Vec<rooms::Target> = rooms::targets(&ev, &own)
+        // Notifications can come from events the cheap filter leaves out (an agent told of a
+        // user event, say): read those too, and walk both in event order.
+        let missing: Vec<i64> =
+            notes.iter().map(|n| n.event_id).filter(|id| !events.iter().any(|e| e.id == *id)).collect();
+        if !missing.is_empty() {
+            events.extend(event::Entity::find().filter(event::Column::Id.is_in(missing)).all(&rt.0.db).await?);
+            events.sort_by_key(|e| e.id);
+            events.dedup_by_key(|e| e.id);
+        }
+        let present = Present::load(&rt.0.db, &events).await?;
+        for ev in &events {
+            let access = present.access(&viewer, ev);
+            let own: Vec<Notification> = notes.iter().filter(|n| n.event_id == ev.id).cloned().collect();
+            let owed: Vec<Emit> = emits::for_event(ev, &own)
                 .into_iter()
-                .filter(|t| (visible || t.event == "notification") && t.reaches(rooms))
+                .filter(|e| e.reaches(rooms) && e.payload_for(&viewer, access).is_some())
                 .collect();
-            for target in owed_after(owed, resume, id) {
-                send_waiting(socket, target.event, &target.payload).await?;
+            for emit in owed_after(owed, resume, ev.id) {
+                if let Some(payload) = emit.payload_for(&viewer, access) {
+                    send_waiting(socket, emit.event, payload).await?;
+                }
             }
         }
         from = page_end;
@@ -150,7 +152,7 @@ async fn replay_range<A: Adapter>(
 
 /// The emits of event `id` still owed after `resume`. An emit name the socket would not have got
 /// (a client's guess, or rooms that changed) resumes at the event's start: better twice than never.
-fn owed_after(owed: Vec<rooms::Target>, resume: &ResumeAt, id: i64) -> Vec<rooms::Target> {
+fn owed_after(owed: Vec<Emit>, resume: &ResumeAt, id: i64) -> Vec<Emit> {
     let seen = match &resume.within {
         Some(name) if id == resume.event_id => owed.iter().position(|t| t.event == name.as_str()),
         _ => None,
@@ -185,20 +187,11 @@ async fn send_waiting<A: Adapter>(
 mod tests {
     use super::*;
 
-    fn owed(names: &[&'static str]) -> Vec<rooms::Target> {
-        names
-            .iter()
-            .map(|&event| rooms::Target {
-                rooms: vec!["user:u".into()],
-                except: Vec::new(),
-                only: None,
-                event,
-                payload: serde_json::value::to_raw_value(&1).expect("json"),
-            })
-            .collect()
+    fn owed(names: &[&'static str]) -> Vec<Emit> {
+        names.iter().map(|&event| Emit::for_test(event, vec!["user:u".into()])).collect()
     }
 
-    fn names(targets: Vec<rooms::Target>) -> Vec<&'static str> {
+    fn names(targets: Vec<Emit>) -> Vec<&'static str> {
         targets.into_iter().map(|t| t.event).collect()
     }
 

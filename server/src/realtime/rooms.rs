@@ -1,119 +1,28 @@
-//! Which rooms an event goes to, and who may join which room.
-use serde_json::{Value, json, value::RawValue};
+//! The rooms: their names, and which of them a client may join or leave. Rooms only narrow
+//! who is considered for an emit; what each socket gets is the policy's answer (`emits`).
+use crate::{auth::Role, entity::ticket, realtime::Conn};
 
-use crate::{
-    auth::Role,
-    domain::notifications::Notification,
-    entity::{event, ticket},
-    realtime::Conn,
-};
+/// Every socket of one user, on every node. Owned by the server.
+pub fn user(id: &str) -> String {
+    format!("user:{id}")
+}
 
-/// Customers are in this room so staff-only emits can exclude them.
+/// Everyone following one ticket.
+pub fn ticket(id: &str) -> String {
+    format!("ticket:{id}")
+}
+
+/// The server's room for a role's sockets; clients can neither join nor leave it.
+pub fn of_role(role: Role) -> &'static str {
+    if role.is_staff() { STAFF } else { CUSTOMERS }
+}
+
+pub const STAFF: &str = "role:staff";
 pub const CUSTOMERS: &str = "role:customer";
 /// Readers of published articles only (what customers get when they join `kb`).
-const KB_PUBLIC: &str = "kb:public";
-
-/// One emit: an event name and payload for the sockets in any of `rooms` and none of `except`.
-pub struct Target {
-    pub rooms: Vec<String>,
-    pub except: Vec<String>,
-    /// When set, only sockets also in this room receive it.
-    pub only: Option<String>,
-    pub event: &'static str,
-    pub payload: Box<RawValue>,
-}
-
-impl Target {
-    fn new(rooms: Vec<String>, event: &'static str, payload: Value) -> Self {
-        Self {
-            rooms,
-            except: Vec::new(),
-            only: None,
-            event,
-            payload: serde_json::value::to_raw_value(&payload)
-                .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("valid JSON")),
-        }
-    }
-
-    fn except_customers(mut self) -> Self {
-        self.except.push(CUSTOMERS.into());
-        self
-    }
-
-    /// Whether a socket in `rooms` receives this (for replaying from the log).
-    pub fn reaches(&self, rooms: &[String]) -> bool {
-        self.rooms.iter().any(|r| rooms.contains(r))
-            && !self.except.iter().any(|r| rooms.contains(r))
-            && self.only.as_ref().is_none_or(|o| rooms.contains(o))
-    }
-}
-
-fn entity_payload(ev: &event::Model, action: &str, data: &Value) -> Value {
-    json!({ "event_id": ev.id, "action": action, "data": data })
-}
-
-/// The emits for one event: entity rooms first, then each recipient's notification.
-pub fn targets(ev: &event::Model, notes: &[Notification]) -> Vec<Target> {
-    let mut out = Vec::new();
-    let data = &ev.data;
-    let str_of = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_string);
-    let payload = entity_payload(ev, &ev.action, data);
-    match ev.kind.as_str() {
-        "ticket" => {
-            let mut rooms = vec!["tickets".to_string(), format!("ticket:{}", ev.entity_id)];
-            rooms.extend(str_of("requester_id").map(|r| format!("user:{r}")));
-            rooms.extend(str_of("assignee_id").map(|a| format!("user:{a}")));
-            out.push(Target::new(rooms, "ticket.update", payload));
-        }
-        "comment" => {
-            let rooms = vec!["comments".to_string(), format!("ticket:{}", ev.ticket_id.clone().unwrap_or_default())];
-            let t = Target::new(rooms.clone(), "comment.update", payload);
-            out.push(if ev.staff_only { t.except_customers() } else { t });
-            let was_public = ev.previous.as_ref().and_then(|p| p.get("internal")) == Some(&Value::Bool(false));
-            if ev.staff_only && was_public {
-                // Made internal: customers drop it, and learn nothing of its content.
-                let gone = json!({ "id": ev.entity_id, "ticket_id": ev.ticket_id, "internal": true });
-                let mut t = Target::new(rooms, "comment.update", entity_payload(ev, "deleted", &gone));
-                t.only = Some(CUSTOMERS.into());
-                out.push(t);
-            }
-        }
-        "attachment" => {
-            let rooms = vec!["attachments".to_string(), format!("ticket:{}", ev.ticket_id.clone().unwrap_or_default())];
-            out.push(Target::new(rooms, "attachment.update", payload));
-        }
-        "kb_article" => {
-            let published =
-                |v: Option<&Value>| v.and_then(|v| v.get("status")).and_then(Value::as_str) == Some("published");
-            let (now, before) = (published(Some(data)), published(ev.previous.as_ref()));
-            if now {
-                out.push(Target::new(vec!["kb".into(), KB_PUBLIC.into()], "kb.update", payload));
-            } else {
-                out.push(Target::new(vec!["kb".into()], "kb.update", payload));
-                let was_public = before || (ev.action == "deleted" && ev.previous.is_none() && published(Some(data)));
-                if was_public && ev.action == "updated" {
-                    // Unpublished: readers drop it, and see it only as it was while public.
-                    let as_was = ev.previous.clone().unwrap_or(Value::Null);
-                    out.push(Target::new(vec![KB_PUBLIC.into()], "kb.update", entity_payload(ev, "deleted", &as_was)));
-                }
-            }
-        }
-        "user" => {
-            out.push(Target::new(vec!["users".into(), format!("user:{}", ev.entity_id)], "user.update", payload));
-        }
-        _ => {}
-    }
-    for n in notes {
-        let payload = json!({
-            "event": "notification.created",
-            "event_id": ev.id,
-            "notification": n,
-            "data": data,
-        });
-        out.push(Target::new(vec![format!("user:{}", n.user_id)], "notification", payload));
-    }
-    out
-}
+pub const KB_PUBLIC: &str = "kb:public";
+/// The rooms only staff may be in.
+pub const STAFF_ONLY: [&str; 5] = ["tickets", "comments", "attachments", "users", "kb"];
 
 /// Why a join was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,18 +40,22 @@ impl JoinError {
     }
 }
 
-/// The rooms a socket actually joins when it asks for `room`, if it may.
+/// The rooms a socket actually joins when it asks for `room`, if it may. The server's own
+/// rooms (`user:*`, `role:*` and the internal ones) are not for clients to ask for: a socket is
+/// in its own user room from the start.
 pub async fn resolve(db: &sea_orm::DatabaseConnection, conn: &Conn, room: &str) -> Result<Vec<String>, JoinError> {
-    let staff = conn.role.is_staff();
+    let role = conn.role();
+    let staff = role.is_staff();
     let allow = |ok: bool| if ok { Ok(vec![room.to_string()]) } else { Err(JoinError::Forbidden) };
     match room {
         "tickets" | "comments" | "attachments" => allow(staff),
-        "users" => allow(conn.role == Role::Admin),
+        "users" => allow(role == Role::Admin),
         "kb" if staff => Ok(vec!["kb".into()]),
         "kb" => Ok(vec![KB_PUBLIC.into()]),
         _ => {
             if let Some(id) = room.strip_prefix("user:") {
-                return allow(id == conn.user_id);
+                // Already in it when it is one's own; nobody else's.
+                return if id == conn.user_id { Ok(Vec::new()) } else { Err(JoinError::Forbidden) };
             }
             if let Some(id) = room.strip_prefix("ticket:") {
                 if uuid::Uuid::parse_str(id).is_err() {
@@ -163,11 +76,30 @@ pub async fn resolve(db: &sea_orm::DatabaseConnection, conn: &Conn, room: &str) 
     }
 }
 
-/// The rooms `requested` maps to, for a socket leaving.
-pub fn leave_names(conn: &Conn, requested: &str) -> Vec<String> {
+/// The rooms `requested` maps to, for a socket leaving: only rooms a client may have joined
+/// itself. The server's own rooms stay (leaving `role:customer` must not be a way around
+/// anything, and one's own user room is not optional).
+pub fn leave_names(conn: &Conn, requested: &str) -> Result<Vec<String>, JoinError> {
     match requested {
-        "kb" if !conn.role.is_staff() => vec![KB_PUBLIC.into()],
-        r if r.starts_with("user:") => Vec::new(), // one's own room is not optional
-        r => vec![r.to_string()],
+        "kb" if !conn.role().is_staff() => Ok(vec![KB_PUBLIC.into()]),
+        "tickets" | "comments" | "attachments" | "users" | "kb" => Ok(vec![requested.to_string()]),
+        r if r.strip_prefix("ticket:").is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()) => Ok(vec![r.to_string()]),
+        r if r.starts_with("user:") || r.starts_with("role:") || r == KB_PUBLIC || r.starts_with("tw:") => {
+            Err(JoinError::Forbidden)
+        }
+        _ => Err(JoinError::UnknownRoom),
     }
+}
+
+/// The rooms a socket in `rooms` must leave when its user's role becomes `role`.
+pub fn no_longer_for(role: Role, rooms: &[String]) -> Vec<String> {
+    rooms
+        .iter()
+        .filter(|r| match r.as_str() {
+            "users" => role != Role::Admin,
+            r if STAFF_ONLY.contains(&r) || r == STAFF => !role.is_staff(),
+            r => r == CUSTOMERS && role.is_staff(),
+        })
+        .cloned()
+        .collect()
 }

@@ -11,29 +11,23 @@ pub mod worker;
 use std::collections::HashSet;
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
-use serde_json::json;
 
 use crate::{
-    domain::{self, notifications::Notification},
-    entity::{event, webhook_delivery, webhook_endpoint},
+    auth::Role,
+    domain::{
+        self,
+        notifications::{Notification, notification_payload},
+    },
+    entity::{event, user, webhook_delivery, webhook_endpoint},
     error::Result,
     hooks::dispatcher::Dispatched,
+    policy::{self, Viewer},
 };
 
 /// The `webhook-id` of the delivery of event `event_id` to `user_id`. Deterministic, so a
 /// re-dispatch could never create a second delivery, and sortable by event.
 pub fn delivery_id(event_id: i64, user_id: &str) -> String {
     format!("msg_{event_id:012}_{}", user_id.replace('-', ""))
-}
-
-/// The body every receiver gets: exactly what Socket.IO's `notification` event carries.
-pub fn payload(ev: &event::Model, n: &Notification) -> serde_json::Value {
-    json!({
-        "event": "notification.created",
-        "event_id": ev.id,
-        "notification": n,
-        "data": ev.data,
-    })
 }
 
 /// The delivery of each notification whose recipient has an enabled endpoint, for a batch of
@@ -62,6 +56,20 @@ pub async fn plan_deliveries(
             .await?;
         subscribed.extend(ids);
     }
+    // The body is shaped for its recipient ([`policy::shape`]), so a customer's differs where
+    // an integration's data is involved.
+    let mut customers = HashSet::new();
+    for chunk in subscribed.iter().collect::<Vec<_>>().chunks(500) {
+        let ids: Vec<String> = user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .filter(user::Column::Id.is_in(chunk.iter().map(|s| s.to_string())))
+            .filter(user::Column::Role.eq(Role::Customer.as_str()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        customers.extend(ids);
+    }
     let rows: Vec<webhook_delivery::ActiveModel> = batch
         .iter()
         .flat_map(|d| d.notifications.iter().map(move |n| (&d.event, n)))
@@ -71,7 +79,7 @@ pub async fn plan_deliveries(
             user_id: Set(n.user_id.clone()),
             notification_id: Set(n.id.clone()),
             event_id: Set(ev.id),
-            payload: Set(payload(ev, n).to_string()),
+            payload: Set(body_for(ev, n, customers.contains(&n.user_id)).to_string()),
             status: Set("pending".into()),
             attempt_count: Set(0),
             last_status_code: Set(None),
@@ -80,6 +88,13 @@ pub async fn plan_deliveries(
         })
         .collect();
     Ok(rows)
+}
+
+/// What the recipient of `n` gets: exactly what its Socket.IO `notification` carries.
+pub fn body_for(ev: &event::Model, n: &Notification, customer: bool) -> serde_json::Value {
+    let role = if customer { Role::Customer } else { Role::Agent };
+    let data = policy::shape(&Viewer::new(&n.user_id, role), &ev.kind, &ev.data);
+    notification_payload(ev, n, &data)
 }
 
 /// Marks `rows` as queued now, due at once and leased to this node (to be handed to its worker

@@ -28,10 +28,12 @@ use super::{
     ssrf,
 };
 use crate::{
+    auth::Role,
     config::WebhookConfig,
     domain::{self, change::begin_write},
-    entity::{user, webhook_delivery, webhook_endpoint},
+    entity::{event, user, webhook_delivery, webhook_endpoint},
     error::Result,
+    policy::{Access, Present, Viewer},
     state::AppState,
 };
 
@@ -166,17 +168,31 @@ async fn start(state: &AppState, deliveries: Vec<webhook_delivery::Model>) -> Re
         .map(|e| (e.user_id.clone(), e))
         .collect();
     // Checked at every attempt, retries included: a user deactivated after the delivery was
-    // queued hears nothing more.
-    let active: HashSet<String> = user::Entity::find()
+    // queued hears nothing more, and nobody hears of what the policy no longer lets them read.
+    let active: HashMap<String, Role> = user::Entity::find()
         .select_only()
-        .column(user::Column::Id)
+        .columns([user::Column::Id, user::Column::Role])
         .filter(user::Column::Id.is_in(users))
         .filter(user::Column::IsActive.eq(true))
-        .into_tuple()
+        .into_tuple::<(String, String)>()
         .all(&state.db)
         .await?
         .into_iter()
+        .map(|(id, role)| (id, Role::parse(&role).unwrap_or(Role::Customer)))
         .collect();
+    let event_ids: HashSet<i64> = deliveries.iter().map(|d| d.event_id).collect();
+    let events: HashMap<i64, event::Model> = event::Entity::find()
+        .filter(event::Column::Id.is_in(event_ids))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e))
+        .collect();
+    let present = Present::load(&state.db, events.values()).await?;
+    let may_read = |d: &webhook_delivery::Model, role: Role| {
+        let viewer = Viewer::new(&d.user_id, role);
+        events.get(&d.event_id).is_some_and(|ev| present.access(&viewer, ev) == Access::Full)
+    };
     let Some(recorder) = hooks.recorder.lock().expect("not poisoned").clone() else {
         // Not running (starting or shutting down): the claim loop takes them when their lease expires.
         let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
@@ -186,7 +202,8 @@ async fn start(state: &AppState, deliveries: Vec<webhook_delivery::Model>) -> Re
     let mut abandoned: HashMap<&'static str, Vec<String>> = HashMap::new();
     for d in deliveries {
         let checked = match endpoints.get(&d.user_id) {
-            _ if !active.contains(&d.user_id) => Err("the user was deactivated"),
+            _ if !active.contains_key(&d.user_id) => Err("the user was deactivated"),
+            _ if !may_read(&d, active[&d.user_id]) => Err("the recipient may no longer read what it is about"),
             Some(e) if e.enabled => Ok(e.clone()),
             _ => Err("the webhook endpoint was removed or disabled"),
         };
@@ -247,8 +264,8 @@ async fn send_one(
     Finished { delivery: d, endpoint, outcome, latency, attempted_at }
 }
 
-/// Deliveries whose endpoint is gone or disabled, or whose user was deactivated, fail without
-/// an attempt: one statement for all of them, in the writers' queue like every other write.
+/// Deliveries whose endpoint is gone or disabled, whose user was deactivated, or whose
+/// recipient may no longer read what they are about, fail without an attempt: one statement for all of them, in the writers' queue like every other write.
 async fn abandon(state: &AppState, ids: &[String], why: &str) -> Result<()> {
     let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
     webhook_delivery::Entity::update_many()

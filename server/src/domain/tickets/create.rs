@@ -17,16 +17,28 @@ pub async fn create(state: &AppState, who: &AuthUser, input: NewTicket) -> Resul
         && (input.requester_id.as_deref().is_some_and(|r| r != who.id())
             || input.assignee_id.is_some()
             || input.status.is_some_and(|s| s != Status::Open)
+            || input.requester_email.as_deref().is_some_and(|e| !e.trim().eq_ignore_ascii_case(&who.user.email))
             || input.source.is_some()
+            || input.external_id.is_some()
+            || input.category.is_some()
+            || input.metadata.is_some()
             || input.classification.is_some())
     {
-        return Err(Error::forbidden("customers cannot set requester, assignee, status, source or classification"));
+        return Err(Error::forbidden(
+            "customers open tickets in their own name and cannot set requester, assignee, status, source, \
+             category, external_id, metadata or classification",
+        ));
     }
     let source = input.source.clone().unwrap_or_else(|| if who.is_staff() { "api" } else { "web" }.into());
-    let requester_id = match &input.requester_id {
-        Some(r) if who.is_staff() => Some(active_user(&state.db, "requester_id", r).await?.id),
-        _ if input.requester_email.is_some() && who.is_staff() => None,
-        _ => Some(who.id().to_string()),
+    // The requester's address is the account's own whenever the requester is an account, so
+    // nobody can pass a ticket off as someone else's.
+    let (requester_id, requester_email) = match &input.requester_id {
+        Some(r) if who.is_staff() => {
+            let requester = active_user(&state.db, "requester_id", r).await?;
+            (Some(requester.id), Some(requester.email))
+        }
+        _ if input.requester_email.is_some() && who.is_staff() => (None, input.requester_email.clone()),
+        _ => (Some(who.id().to_string()), Some(who.user.email.clone())),
     };
     let assignee_id = match &input.assignee_id {
         Some(a) => Some(check_assignee(&state.db, a).await?),
@@ -42,7 +54,7 @@ pub async fn create(state: &AppState, who: &AuthUser, input: NewTicket) -> Resul
         source,
         external_id: input.external_id,
         requester_id,
-        requester_email: input.requester_email,
+        requester_email,
         assignee_id,
         metadata: input.metadata.unwrap_or_else(|| Value::Object(Default::default())),
         classification: input.classification,

@@ -17,6 +17,7 @@ use crate::{
     auth::{AuthUser, Role},
     entity::{comment, ticket, user},
     error::{Error, Result},
+    policy::{self, Subject},
     state::AppState,
 };
 
@@ -138,6 +139,16 @@ impl From<ticket::Model> for Ticket {
     }
 }
 
+impl Ticket {
+    /// The ticket as `who` may read it ([`policy::shape`]).
+    pub fn seen_by(mut self, who: &AuthUser) -> Self {
+        if !who.is_staff() {
+            policy::strip_sender_data(&mut self.metadata);
+        }
+        self
+    }
+}
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTicket {
@@ -242,7 +253,7 @@ pub async fn readable(db: &impl ConnectionTrait, who: &AuthUser, id: &str) -> Re
 }
 
 pub fn can_read(who: &AuthUser, t: &ticket::Model) -> bool {
-    who.is_staff() || t.requester_id.as_deref() == Some(who.id())
+    policy::can_see(&who.viewer(), &Subject::Ticket { requester_id: t.requester_id.clone() })
 }
 
 pub async fn list(state: &AppState, who: &AuthUser, q: &TicketQuery) -> Result<Page<Ticket>> {
@@ -282,7 +293,7 @@ pub async fn list(state: &AppState, who: &AuthUser, q: &TicketQuery) -> Result<P
         );
     }
     let rows = query.limit(limit + 1).all(&state.db).await?;
-    Ok(Page::from_rows(rows, limit, |r| r.id.clone(), Ticket::from))
+    Ok(Page::from_rows(rows, limit, |r| r.id.clone(), |r| Ticket::from(r).seen_by(who)))
 }
 
 async fn active_user(db: &impl ConnectionTrait, field: &str, id: &str) -> Result<user::Model> {
@@ -371,7 +382,7 @@ pub async fn update(
     if let Some(s) = patch.status {
         am.status = Set(s.as_str().into());
     }
-    save(tx, Some(who.id()), current, am).await
+    Ok(save(tx, Some(who.id()), current, am).await?.seen_by(who))
 }
 
 /// Writes an update guarded by the version read, records the event and commits.
