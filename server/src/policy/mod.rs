@@ -178,13 +178,18 @@ pub fn differs_for_customers(kind: &str, data: &Value) -> bool {
     kind == "ticket" && data.get("metadata").and_then(|m| m.get("raw")).is_some()
 }
 
-/// The marker a viewer gets instead of an entity it may no longer read: its id (and the ticket
-/// it hangs on, so a client can drop it from the right thread), nothing of its content.
+/// The marker a viewer gets instead of an entity it may no longer read: its id (with the ticket
+/// it hangs on, so a client can drop it from the right thread, and its version, so a client can
+/// order it against later changes), nothing of its content.
 pub fn redacted(ev: &event::Model) -> Value {
-    match ev.kind.as_str() {
-        "comment" | "attachment" => json!({ "id": ev.entity_id, "ticket_id": ev.ticket_id, "deleted": true }),
-        _ => json!({ "id": ev.entity_id, "deleted": true }),
+    let mut marker = json!({ "id": ev.entity_id, "deleted": true });
+    if matches!(ev.kind.as_str(), "comment" | "attachment") {
+        marker["ticket_id"] = json!(ev.ticket_id);
     }
+    if let Some(version) = ev.data.get("version").and_then(Value::as_i64) {
+        marker["version"] = json!(version);
+    }
+    marker
 }
 
 #[cfg(test)]
