@@ -387,6 +387,98 @@ async fn concurrent_identical_deliveries_make_one_ticket() {
     assert_eq!(t["metadata"]["occurrences"], 10);
 }
 
+/// Several external ids at once, each delivered concurrently through both routes that take the
+/// flexible shape: each id still makes one ticket, every delivery is counted, nothing fails.
+#[tokio::test]
+async fn concurrent_deliveries_of_several_ids_through_both_routes() {
+    let app = common::spawn_app().await;
+    let (_, key) = integration(&app, "custom").await;
+    let (ids, per_id) = (4, 8);
+    let deliveries = (0..ids * per_id).map(|i| {
+        let path = if i % 2 == 0 { native("custom") } else { "/api/integrations/webhook".to_string() };
+        let item = json!({"title": format!("burst {}", i % ids), "id": format!("B-{}", i % ids), "platform": "burst"});
+        let (app, key) = (&app, &key);
+        async move { post_key(app, &path, key, item.to_string().into_bytes()).await }
+    });
+    let replies = futures::future::join_all(deliveries).await;
+    let answers: Vec<String> = replies.iter().map(|r| format!("{} {}", r.status, r.body)).collect();
+    assert!(replies.iter().all(|r| r.status == 201 || r.status == 200), "{answers:#?}");
+    assert_eq!(replies.iter().filter(|r| r.status == 201).count(), ids, "{answers:#?}");
+    let list = app.get("/api/tickets?source=burst&limit=100", &app.admin, 200).await;
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.len(), ids);
+    for t in items {
+        assert_eq!(t["metadata"]["occurrences"], per_id, "{t}");
+    }
+}
+
+/// A delivery that PostgreSQL aborts as a deadlock victim is run again rather than answered
+/// with an error. The deadlock is made on purpose: another writer holds the event-order lock
+/// (what every transaction that records an event takes) while the delivery, having updated the
+/// ticket, waits for it; that writer then updates the same ticket. The delivery waited first,
+/// so PostgreSQL's check (after `deadlock_timeout`, 1 s) finds the cycle in it and aborts it.
+#[tokio::test]
+async fn a_delivery_aborted_by_a_deadlock_is_run_again() {
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
+    let app = common::spawn_app().await;
+    let url = app.config.database_url.clone().expect("database url");
+    if !url.starts_with("postgres") {
+        return; // SQLite's writers take turns: there is no deadlock to make.
+    }
+    let (_, key) = integration(&app, "datadog").await;
+    let (path, body) = (native("datadog"), fixture("datadog_triggered.json"));
+    let first = post_key(&app, &path, &key, body.clone()).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let id = first.body["id"].as_str().expect("id").to_string();
+    // The creation's notifications written, nothing else will be waiting for the lock.
+    let admin = app.admin.clone();
+    app.eventually(|| {
+        let (app, admin, id) = (&app, &admin, id.clone());
+        async move {
+            let list = app.get("/api/notifications", admin, 200).await;
+            list["items"].as_array()?.iter().find(|n| n["related_id"] == id.as_str()).cloned()
+        }
+    })
+    .await;
+
+    let db = Database::connect(&url).await.expect("connect");
+    let other = db.begin().await.expect("begin");
+    other.execute_unprepared("SELECT pg_advisory_xact_lock(7245300201)").await.expect("event-order lock");
+    let writer = async {
+        // Until the delivery waits for an advisory lock, holding the ticket's row.
+        loop {
+            let waiting = other
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                ))
+                .await
+                .expect("pg_locks")
+                .and_then(|row| row.try_get::<i64>("", "n").ok())
+                .unwrap_or(0);
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let update = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE tickets SET subject = subject WHERE id = $1",
+            [id.clone().into()],
+        );
+        let updated = other.execute_raw(update).await.map(|r| r.rows_affected());
+        other.commit().await.expect("commit");
+        updated
+    };
+    let (reply, updated) = tokio::join!(post_key(&app, &path, &key, body), writer);
+    assert_eq!(updated.expect("the other writer went through once the delivery gave way"), 1);
+    assert_eq!((reply.status, reply.body["id"].as_str()), (200, Some(id.as_str())), "{}", reply.body);
+    assert_eq!(reply.body["metadata"]["occurrences"], 2, "counted once: the aborted attempt left nothing");
+    let t = app.get(&format!("/api/tickets/{id}"), &app.admin, 200).await;
+    assert_eq!((&t["version"], &t["metadata"]["occurrences"]), (&json!(2), &json!(2)), "{t}");
+}
+
 #[tokio::test]
 async fn flexible_mapping_and_batches() {
     let app = common::spawn_app().await;

@@ -7,7 +7,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::planned;
-use crate::{entity::event, error::Result, hooks::HooksHandle};
+use crate::{
+    entity::event,
+    error::{Error, Result},
+    hooks::HooksHandle,
+};
 
 /// What kind of entity changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -192,6 +196,47 @@ impl Tx {
         self.hooks.wake();
         Ok(())
     }
+}
+
+/// How often a whole write transaction runs at most when PostgreSQL keeps aborting it.
+const TRANSIENT_ATTEMPTS: u32 = 4;
+
+/// Runs `transaction` (one whole write transaction: [`Tx::begin`] to commit, nothing done
+/// outside it that must not happen twice) again when PostgreSQL aborted it to break a deadlock
+/// (SQLSTATE 40P01) or as a serialization failure (40001). Those abort the whole transaction,
+/// which then did nothing, and running it again is the remedy PostgreSQL documents. Still
+/// failing after the last attempt, it answers 503: the caller may retry, nothing broke.
+pub async fn retry_transient<T, F, Fut>(mut transaction: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match transaction().await {
+            Err(e) if is_transient(&e) => {
+                if attempt >= TRANSIENT_ATTEMPTS {
+                    tracing::warn!(error = %e, attempts = attempt, "write transaction kept being aborted");
+                    return Err(Error::Unavailable("the database is busy; try again".into()));
+                }
+                tracing::debug!(error = %e, attempt, "write transaction aborted by the database; running it again");
+                // Jittered, so the two sides of a deadlock do not meet again in step.
+                let jitter = u64::from(rand::random::<u8>() % 10);
+                tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt) + jitter)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether PostgreSQL aborted the transaction as a deadlock victim or a serialization failure.
+pub fn is_transient(e: &Error) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    let Error::Db(DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner))) = e else {
+        return false;
+    };
+    matches!(inner.as_ref(), sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
 }
 
 /// Commits `writes` and the events of `changes` in one transaction planned in full

@@ -1,8 +1,11 @@
 //! Idempotent create-or-update on `(source, external_id)`, through the ordinary ticket path
 //! ([`tickets::insert`] / [`tickets::save`]), so every ingested change is an event.
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Set, Statement,
+};
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 use super::{AlertState, Normalised};
 use crate::{
@@ -45,27 +48,14 @@ pub async fn ingest(state: &AppState, origin: &Origin<'_>, n: Normalised) -> Res
         return Ok(done);
     }
     let (requester_id, requester_email) = requester(&state.db, &n).await?;
+    let requester = (requester_id.as_deref(), requester_email.as_deref());
     let mut attempt = 0;
     let outcome = loop {
         attempt += 1;
-        let tx = Tx::begin(&state.db, &state.hooks).await?;
-        let existing = match &n.external_id {
-            Some(ext) => find(&tx.txn, &source, ext).await?,
-            None => None,
-        };
-        let result = match existing {
-            None => {
-                let draft = draft(state, origin, &n, &source, requester_id.clone(), requester_email.clone());
-                tickets::insert(tx, origin.actor_id, draft).await.map(|ticket| Outcome { ticket, created: true })
-            }
-            Some(current) => {
-                update(state, origin, &n, tx, current, requester_id.as_deref(), requester_email.as_deref())
-                    .await
-                    .map(|ticket| Outcome { ticket, created: false })
-            }
-        };
+        let result = domain::change::retry_transient(|| upsert_once(state, origin, &n, &source, requester)).await;
         match result {
-            // A concurrent delivery created it (unique violation) or changed it (version): again, as an update.
+            // A ticket created or changed outside ingestion (the API, which does not take the
+            // key's lock) won the race: unique violation or version. Again, as an update.
             Err(Error::Conflict(_)) if attempt < ATTEMPTS => {
                 tokio::time::sleep(std::time::Duration::from_millis(5 * attempt as u64)).await;
                 continue;
@@ -77,8 +67,64 @@ pub async fn ingest(state: &AppState, origin: &Origin<'_>, n: Normalised) -> Res
     Ok(outcome)
 }
 
-/// The existing ticket, locked for this transaction on PostgreSQL (`FOR UPDATE`) so concurrent
-/// deliveries queue instead of failing the version check; SQLite's writer lock does the same.
+/// One transaction: find the ticket of the external id, then create or update it.
+async fn upsert_once(
+    state: &AppState,
+    origin: &Origin<'_>,
+    n: &Normalised,
+    source: &str,
+    (requester_id, requester_email): (Option<&str>, Option<&str>),
+) -> Result<Outcome> {
+    let tx = Tx::begin(&state.db, &state.hooks).await?;
+    let existing = match &n.external_id {
+        Some(ext) => {
+            lock_key(&tx.txn, source, ext).await?;
+            find(&tx.txn, source, ext).await?
+        }
+        None => None,
+    };
+    match existing {
+        None => {
+            let draft =
+                draft(state, origin, n, source, requester_id.map(str::to_string), requester_email.map(str::to_string));
+            tickets::insert(tx, origin.actor_id, draft).await.map(|ticket| Outcome { ticket, created: true })
+        }
+        Some(current) => update(state, origin, n, tx, current, requester_id, requester_email)
+            .await
+            .map(|ticket| Outcome { ticket, created: false }),
+    }
+}
+
+/// Advisory-lock class of `(source, external_id)` keys: the two-key form, a space apart from
+/// the one-key event-order lock.
+const KEY_LOCK_CLASS: i32 = 724_530;
+
+/// Queues this transaction behind any other ingesting the same `(source, external_id)`, until
+/// commit (PostgreSQL; SQLite's writers take turns already). Without it, concurrent deliveries
+/// deadlock: one that looked before the ticket was committed inserts it while holding the
+/// event-order lock, and the insert's unique check waits for another delivery that found the
+/// ticket and has updated it, which in turn waits for the event-order lock. Taken before any row
+/// lock, this makes each delivery look only once the one before has committed, so it finds the
+/// ticket and updates it.
+async fn lock_key(db: &impl ConnectionTrait, source: &str, external_id: &str) -> Result<()> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    // Two different keys sharing a hash only queue behind each other, which is harmless.
+    let digest = Sha256::new().chain_update(source).chain_update([0]).chain_update(external_id.trim()).finalize();
+    let key = i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    let lock = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        [KEY_LOCK_CLASS.into(), key.into()],
+    );
+    db.execute_raw(lock).await?;
+    Ok(())
+}
+
+/// The existing ticket, locked for this transaction on PostgreSQL (`FOR UPDATE`) so an update
+/// from the API meanwhile queues instead of failing the version check; SQLite's writer lock does
+/// the same.
 async fn find(db: &impl ConnectionTrait, source: &str, external_id: &str) -> Result<Option<ticket::Model>> {
     Ok(ticket::Entity::find()
         .filter(ticket::Column::Source.eq(source))
