@@ -24,6 +24,10 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// A write made from an outdated view: 409 with what the caller missed (`missed`, as the
+    /// caller may see it) and the position to resend from.
+    #[error("{detail}")]
+    Outdated { detail: String, missed: Vec<serde_json::Value>, position: i64 },
     /// The path exists, the method does not; the router adds the `Allow` header.
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -55,6 +59,13 @@ pub struct ErrorBody {
     pub code: String,
     /// What went wrong, for a person.
     pub detail: String,
+    /// `new_activity` only: the events the caller had not seen, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub missed: Option<Vec<serde_json::Value>>,
+    /// `new_activity` only: the newest event of the thread, to resend with as `seen_event_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
 }
 
 impl Error {
@@ -86,6 +97,7 @@ impl Error {
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::Outdated { .. } => (StatusCode::CONFLICT, "new_activity"),
             Error::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Error::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation"),
@@ -170,7 +182,11 @@ impl Error {
             Error::Unavailable(why) => why.clone(),
             other => other.to_string(),
         };
-        (status, ErrorBody { code: code.to_string(), detail })
+        let (missed, position) = match self {
+            Error::Outdated { missed, position, .. } => (Some(missed.clone()), Some(*position)),
+            _ => (None, None),
+        };
+        (status, ErrorBody { code: code.to_string(), detail, missed, position })
     }
 }
 

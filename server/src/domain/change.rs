@@ -174,7 +174,9 @@ impl Tx {
         Ok(())
     }
 
-    async fn take_event_order_lock(&mut self) -> Result<()> {
+    /// Serialises this transaction with every other writer of events from here to commit (it is
+    /// taken at the first event anyway): a check read after it sees every earlier commit.
+    pub async fn take_event_order_lock(&mut self) -> Result<()> {
         if self.ordered {
             return Ok(());
         }

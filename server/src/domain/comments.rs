@@ -4,7 +4,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Action, Change, Kind, Page, PageQuery, Tx, tickets, users::check_version, validate};
+use super::{Action, Change, Kind, Page, PageQuery, Tx, collision, tickets, users::check_version, validate};
 use crate::{
     auth::AuthUser,
     entity::{comment, ticket},
@@ -54,6 +54,16 @@ pub struct NewComment {
     /// Staff only.
     #[serde(default)]
     pub internal: bool,
+    /// Collision protection for a public reply: the ticket's `version` its author had seen.
+    /// If someone else replied publicly or changed the status since, the reply is refused with
+    /// 409 `new_activity` listing what was missed, and nothing is written. Internal notes are
+    /// never refused.
+    #[schema(minimum = 1)]
+    pub seen_version: Option<i64>,
+    /// The same, by the newest `event_id` of the thread its author had seen (the `position` a
+    /// 409 answers with).
+    #[schema(minimum = 0)]
+    pub seen_event_id: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -123,6 +133,15 @@ pub async fn create(state: &AppState, who: &AuthUser, ticket_id: &str, input: Ne
             Some(parent.id)
         }
     };
+    let seen = match (input.seen_event_id, input.seen_version) {
+        (Some(id), _) => Some(collision::Seen::Event(id)),
+        (None, Some(v)) => Some(collision::Seen::Version(v)),
+        (None, None) => None,
+    };
+    if let Some(seen) = seen.filter(|_| !internal) {
+        tx.take_event_order_lock().await?;
+        collision::check_nothing_missed(&tx.txn, who, &t.id, seen).await?;
+    }
     let now = super::now();
     let model = comment::ActiveModel {
         id: Set(super::new_id()),

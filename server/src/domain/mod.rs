@@ -3,6 +3,7 @@
 //! Nothing here knows about HTTP or Socket.IO.
 pub mod attachments;
 pub mod change;
+pub mod collision;
 pub mod comments;
 pub mod events;
 pub mod group_commit;
