@@ -19,19 +19,22 @@ after(async () => { await srv?.stop(); });
 
 test('connections without a valid token are refused with "unauthorized"', async () => {
   const now = Math.floor(Date.now() / 1000);
+  // Every token the server issues has its own id and the account's tokens-valid-after mark.
+  const base = { sub: cust.user.id, role: 'customer', jti: '0190f2a0-0000-7000-8000-00000000abcd', tva: 0 };
   const cases = {
     'no auth': undefined,
     'no token': {},
     'garbage token': { token: 'not-a-jwt' },
-    'expired token': { token: signJwt({ sub: cust.user.id, role: 'customer', iat: now - 7200, exp: now - 3600 }) },
-    'other key': { token: signJwt({ sub: cust.user.id, role: 'customer', iat: now, exp: now + 3600 }, 'another-secret-0123456789abcdef012345') },
+    'expired token': { token: signJwt({ ...base, iat: now - 7200, exp: now - 3600 }) },
+    'other key': { token: signJwt({ ...base, iat: now, exp: now + 3600 }, 'another-secret-0123456789abcdef012345') },
+    'no token id': { token: signJwt({ sub: cust.user.id, role: 'customer', iat: now, exp: now + 3600 }) },
     'alg none': { token: Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url') + '.' + Buffer.from(JSON.stringify({ sub: admin.user.id, role: 'admin', iat: now, exp: now + 3600 })).toString('base64url') + '.' },
   };
   for (const [name, auth] of Object.entries(cases)) {
     assert.equal(await refusedMessage(srv, auth), 'unauthorized', name);
   }
   // Positive control: the same forging code with the right key is accepted.
-  const good = await connect(srv, { token: signJwt({ sub: cust.user.id, role: 'customer', iat: now, exp: now + 3600 }) });
+  const good = await connect(srv, { token: signJwt({ ...base, iat: now, exp: now + 3600 }) });
   good.close();
 });
 

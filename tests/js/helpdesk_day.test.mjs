@@ -94,7 +94,8 @@ async function barrier() {
 
 function forgedTokens(adminId) {
   const now = Math.floor(Date.now() / 1000);
-  const claims = { sub: adminId, role: 'admin', iat: now, exp: now + 3600 };
+  // Shaped like the server's own tokens, so each is refused for the one flaw it has.
+  const claims = { sub: adminId, role: 'admin', iat: now, exp: now + 3600, jti: '0190f2a0-0000-7000-8000-00000000beef', tva: 0 };
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
   return {
     expired: signJwt({ ...claims, iat: now - 7200, exp: now - 60 }),

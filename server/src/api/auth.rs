@@ -96,6 +96,7 @@ async fn login(
     responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn logout(State(state): State<AppState>, session: Session) -> Result<StatusCode> {
     users::sign_out(&state, &session.claims).await?;
+    state.realtime.disconnect_token(&session.claims.jti).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,7 +12,7 @@ use socketioxide::{
 use socketioxide_core::adapter::DefinedAdapter;
 
 use super::{Conn, replay, rooms};
-use crate::{auth::user_from_token, state::AppState};
+use crate::{auth::session_from_token, state::AppState};
 
 /// Most rooms one socket may be in (its own rooms included).
 const MAX_ROOMS_PER_SOCKET: usize = 200;
@@ -85,8 +85,8 @@ async fn authenticate<A: Adapter>(state: AppState, s: SocketRef<A>, auth: Option
         None => ConnectAuth::default(),
     };
     let token = auth.token.as_deref().ok_or(Refused("unauthorized"))?;
-    let claims = state.jwt.verify(token).ok_or(Refused("unauthorized"))?;
-    let user = user_from_token(&state, token).await.map_err(|_| Refused("unauthorized"))?;
+    let session = session_from_token(&state, token).await.map_err(|_| Refused("unauthorized"))?;
+    let (user, claims) = (session.user, session.claims);
     // A cap per user and node, so one account cannot exhaust the server's connections.
     let open = with_sockets_of(&s, &user.user.id);
     if open >= state.config.max_sockets_per_user {
@@ -103,6 +103,8 @@ async fn authenticate<A: Adapter>(state: AppState, s: SocketRef<A>, auth: Option
         }
     }
     s.join(own_rooms[1].clone());
+    // Signing out ends this token's sockets on every node, through this room.
+    s.join(rooms::token(&claims.jti));
     match auth.last_event_id {
         Some(from) if from >= 0 => {
             // Rooms are entered only when the replay meets the live stream.

@@ -314,7 +314,11 @@ impl Realtime {
         let ev = &d.event;
         match ev.kind.as_str() {
             "user" if ev.action == "updated" => {
-                if ev.data.get("is_active") == Some(&serde_json::Value::Bool(false)) {
+                // Deactivated, or a new password that ended the tokens these sockets were opened
+                // with (the client reconnects with its fresh token).
+                let tokens_ended =
+                    ev.previous.as_ref().and_then(|p| p.get("tokens_valid_after")) != ev.data.get("tokens_valid_after");
+                if ev.data.get("is_active") == Some(&serde_json::Value::Bool(false)) || tokens_ended {
                     for s in io.to(rooms::user(&ev.entity_id)).sockets() {
                         let _ = s.disconnect();
                     }
@@ -335,6 +339,15 @@ impl Realtime {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Closes the sockets opened with token `jti`, on every node (it was signed out).
+    pub async fn disconnect_token(&self, jti: &str) {
+        let room = rooms::token(jti);
+        let closed = with_io!(self, io => io.to(room.clone()).disconnect().await);
+        if let Err(e) = closed {
+            tracing::debug!(error = %e, "closing the sockets of {room} failed");
         }
     }
 

@@ -7,6 +7,11 @@ pub fn user(id: &str) -> String {
     format!("user:{id}")
 }
 
+/// The sockets opened with one token (by its `jti`). Owned by the server.
+pub fn token(jti: &str) -> String {
+    format!("token:{jti}")
+}
+
 /// Everyone following one ticket.
 pub fn ticket(id: &str) -> String {
     format!("ticket:{id}")
@@ -84,7 +89,7 @@ pub fn leave_names(conn: &Conn, requested: &str) -> Result<Vec<String>, JoinErro
         "kb" if !conn.role().is_staff() => Ok(vec![KB_PUBLIC.into()]),
         "tickets" | "comments" | "attachments" | "users" | "kb" => Ok(vec![requested.to_string()]),
         r if r.strip_prefix("ticket:").is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()) => Ok(vec![r.to_string()]),
-        r if r.starts_with("user:") || r.starts_with("role:") || r == KB_PUBLIC || r.starts_with("tw:") => {
+        r if ["user:", "role:", "token:", "tw:"].iter().any(|p| r.starts_with(p)) || r == KB_PUBLIC => {
             Err(JoinError::Forbidden)
         }
         _ => Err(JoinError::UnknownRoom),
