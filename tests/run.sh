@@ -9,6 +9,13 @@ PG_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 started=$(date +%s)
 step() { echo; echo "==> $* ($(( $(date +%s) - started ))s)"; }
 
+step "format and lints (rustfmt.toml; clippy with the workspace lints, warnings are errors)"
+cargo fmt --all --check
+cargo clippy --workspace --locked --all-targets -- -D warnings
+
+step "module layering: no import cycle between the server's top-level modules"
+python3 tests/layering.py server/src
+
 step "build"
 cargo build --workspace --locked --all-targets
 export TICKETWIRE_BIN="$ROOT/target/debug/ticketwire"

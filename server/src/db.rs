@@ -1,10 +1,12 @@
-//! Connecting to SQLite or PostgreSQL, and migrating.
-use std::time::Duration;
+//! Connecting to SQLite or PostgreSQL, migrating, and the handle every writer shares: its turn
+//! on an embedded database, and the wakes of what a commit feeds.
+use std::{sync::Arc, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use tokio::sync::Notify;
 
-use crate::config::Config;
+use crate::{auth::SignedInUsers, config::Config};
 
 /// Connects (creating the SQLite file and its folder if needed) and applies pending migrations.
 pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<DatabaseConnection> {
@@ -48,4 +50,51 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
                 .foreign_keys(false)
         });
     Ok(Database::connect(options).await?)
+}
+
+/// Wakes the dispatcher (after a commit) and the webhook worker (after a dispatch), orders the
+/// writers of an embedded database, and forgets remembered users whose rows a commit changed.
+#[derive(Clone, Default)]
+pub struct HooksHandle {
+    events: Arc<Notify>,
+    deliveries: Arc<Notify>,
+    writes: Arc<tokio::sync::Mutex<()>>,
+    signed_in: Arc<SignedInUsers>,
+}
+
+impl HooksHandle {
+    /// `remember_users` only where this process is its database's only writer (see
+    /// [`SignedInUsers`]).
+    pub fn new(remember_users: bool) -> Self {
+        Self { signed_in: Arc::new(SignedInUsers::new(remember_users)), ..Self::default() }
+    }
+
+    pub fn signed_in(&self) -> &SignedInUsers {
+        &self.signed_in
+    }
+
+    /// One writer at a time, queued in order. SQLite allows a single writer anyway, but lets the
+    /// others wait in its busy handler, which sleeps in growing steps (up to 100 ms): queueing
+    /// here instead hands the lock over the moment it is free.
+    pub async fn write_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.writes.clone().lock_owned().await
+    }
+
+    /// A new event was committed.
+    pub fn wake(&self) {
+        self.events.notify_one();
+    }
+
+    /// New webhook deliveries are due.
+    pub fn wake_deliveries(&self) {
+        self.deliveries.notify_one();
+    }
+
+    pub fn events(&self) -> &Notify {
+        &self.events
+    }
+
+    pub fn deliveries(&self) -> &Notify {
+        &self.deliveries
+    }
 }

@@ -4,6 +4,7 @@ mod attachments;
 mod auth;
 mod comments;
 pub mod extract;
+mod ingest;
 mod kb;
 mod notifications;
 mod tickets;
@@ -89,7 +90,7 @@ pub fn openapi_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(attachments::router(state.config.upload_limit_bytes))
         .merge(notifications::router())
         .merge(webhooks::router(state.config.webhooks.manual_sends_per_minute))
-        .merge(crate::ingest::api::router())
+        .merge(ingest::router())
 }
 
 /// The policy of the web-client and of every API answer: scripts, styles and connections from

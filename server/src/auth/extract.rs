@@ -31,11 +31,6 @@ impl AuthUser {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
-
-    /// This user as the visibility policy sees them.
-    pub fn viewer(&self) -> crate::policy::Viewer<'_> {
-        crate::policy::Viewer::new(&self.user.id, self.role)
-    }
 }
 
 /// The signed-in user and the token they sent, for what acts on the token itself (signing out).

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::planned;
 use crate::{
+    db::HooksHandle,
     entity::event,
     error::{Error, Result},
-    hooks::HooksHandle,
 };
 
 /// What kind of entity changed.

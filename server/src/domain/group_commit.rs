@@ -18,8 +18,8 @@ use super::{
     change::{WriteTurn, commit_planned, write_turn},
 };
 use crate::{
+    db::HooksHandle,
     error::{Error, Result},
-    hooks::HooksHandle,
 };
 
 /// At most this many creations per transaction (a ticket row binds 18 parameters: 64 rows stay

@@ -11,6 +11,7 @@ pub mod kb;
 pub mod notifications;
 pub mod pagination;
 pub mod planned;
+pub mod suggestions;
 pub mod tickets;
 pub mod users;
 pub mod validate;

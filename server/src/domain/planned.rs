@@ -251,7 +251,7 @@ mod shared_pool {
     use std::time::Duration;
 
     use super::*;
-    use crate::{domain::change, hooks::HooksHandle};
+    use crate::{db::HooksHandle, domain::change};
 
     fn sql(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
         Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)

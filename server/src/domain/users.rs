@@ -119,7 +119,7 @@ pub async fn create(state: &AppState, actor: Option<&AuthUser>, input: NewUser) 
 /// Inserts a user with an already hashed password (also used by `create-admin`).
 pub async fn insert(
     db: &sea_orm::DatabaseConnection,
-    hooks: &crate::hooks::HooksHandle,
+    hooks: &crate::db::HooksHandle,
     actor_id: Option<&str>,
     email: String,
     name: String,

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::rules;
+use super::{deliveries, rules};
 use crate::{
     domain::{
         self,
@@ -18,7 +18,6 @@ use crate::{
     entity::{dispatch_cursor, event, notification, webhook_delivery},
     error::{Error, Result},
     state::AppState,
-    webhooks,
 };
 
 const CURSOR: &str = "main";
@@ -132,7 +131,7 @@ async fn plan_batch(state: &AppState, from: i64) -> Result<Batch> {
         batch.notifications.extend(rows);
         batch.dispatched.push(Dispatched { event: ev, notifications: notes });
     }
-    batch.deliveries = webhooks::plan_deliveries(&state.db, &batch.dispatched).await?;
+    batch.deliveries = deliveries::plan(&state.db, &batch.dispatched).await?;
     Ok(batch)
 }
 
@@ -162,7 +161,7 @@ async fn write_batch(state: &AppState, from: i64, newest: i64, batch: &mut Batch
         }
         return Ok(Some(moved));
     }
-    webhooks::stamp_queued(&mut batch.deliveries, state.webhooks.lease());
+    deliveries::stamp_queued(&mut batch.deliveries, state.webhooks.lease());
     let mut inserts = domain::insert_statements(backend, std::mem::take(&mut batch.notifications));
     inserts.extend(domain::insert_statements(backend, batch.deliveries.clone()));
     txn.commit(inserts).await?;

@@ -4,14 +4,9 @@
 //! notifications the [`rules`] call for (and the webhook deliveries that carry them), advances
 //! its cursor, and then hands the event to the realtime emitter. Webhook delivery runs on its
 //! own worker from the rows written here.
+pub mod deliveries;
 pub mod dispatcher;
 pub mod rules;
-
-use std::sync::Arc;
-
-use tokio::sync::Notify;
-
-use crate::auth::SignedInUsers;
 
 /// The runtime the dispatcher runs on: one thread of its own. During a large fan-out the
 /// server's runtime queues thousands of socket-writer tasks; there each of the dispatcher's
@@ -44,49 +39,4 @@ impl Drop for Pipeline {
     }
 }
 
-/// Wakes the dispatcher (after a commit) and the webhook worker (after a dispatch), orders the
-/// writers of an embedded database, and forgets remembered users whose rows a commit changed.
-#[derive(Clone, Default)]
-pub struct HooksHandle {
-    events: Arc<Notify>,
-    deliveries: Arc<Notify>,
-    writes: Arc<tokio::sync::Mutex<()>>,
-    signed_in: Arc<SignedInUsers>,
-}
-
-impl HooksHandle {
-    /// `remember_users` only where this process is its database's only writer (see
-    /// [`SignedInUsers`]).
-    pub fn new(remember_users: bool) -> Self {
-        Self { signed_in: Arc::new(SignedInUsers::new(remember_users)), ..Self::default() }
-    }
-
-    pub fn signed_in(&self) -> &SignedInUsers {
-        &self.signed_in
-    }
-
-    /// One writer at a time, queued in order. SQLite allows a single writer anyway, but lets the
-    /// others wait in its busy handler, which sleeps in growing steps (up to 100 ms): queueing
-    /// here instead hands the lock over the moment it is free.
-    pub async fn write_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
-        self.writes.clone().lock_owned().await
-    }
-
-    /// A new event was committed.
-    pub fn wake(&self) {
-        self.events.notify_one();
-    }
-
-    /// New webhook deliveries are due.
-    pub fn wake_deliveries(&self) {
-        self.deliveries.notify_one();
-    }
-
-    pub(crate) fn events(&self) -> &Notify {
-        &self.events
-    }
-
-    pub(crate) fn deliveries(&self) -> &Notify {
-        &self.deliveries
-    }
-}
+pub use crate::db::HooksHandle;

@@ -11,11 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::domain::tickets::{Priority, Status};
 
-pub mod api;
 pub mod auth;
 pub mod batch;
 pub mod sources;
-pub mod suggest;
 pub mod upsert;
 
 /// A token bucket per integration: `rate` per second, bursts up to twice that.

@@ -13,7 +13,10 @@ mod present;
 
 pub use present::Present;
 
-use crate::{auth::Role, entity::event};
+use crate::{
+    auth::{AuthUser, Role},
+    entity::event,
+};
 
 /// The person something is about to be handed to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +37,13 @@ impl<'a> Viewer<'a> {
 
     fn is(&self, user_id: Option<&str>) -> bool {
         self.id.is_some() && self.id == user_id
+    }
+}
+
+impl AuthUser {
+    /// This user as the visibility policy sees them.
+    pub fn viewer(&self) -> Viewer<'_> {
+        Viewer::new(&self.user.id, self.role)
     }
 }
 

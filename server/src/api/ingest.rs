@@ -1,4 +1,4 @@
-//! Routes for inbound ingestion. Handlers stay thin: read and authenticate the request
+//! Routes for inbound ingestion (and a ticket's suggested articles, ranked from its text). Handlers stay thin: read and authenticate the request
 //! ([`receive`]), then hand over to the normalisers and [`upsert`].
 use axum::{
     body::{Body, Bytes},
@@ -9,19 +9,19 @@ use axum::{
 use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{
-    auth::{self, CreatedIntegration, Integration, NewIntegration, Scope},
-    batch::{self, BatchResult},
-    sources::{self, freshdesk},
-    suggest::{self, Suggestion},
-    upsert::{self, Origin},
-};
+use super::extract::{Json, Path};
 use crate::{
-    api::extract::{Json, Path},
     auth::{AuthUser, RequireAdmin},
+    domain::suggestions::{self, Suggestion},
     domain::tickets::Ticket,
     entity::integration,
     error::{Error, ErrorBody, Result},
+    ingest::{
+        auth::{self, CreatedIntegration, Integration, NewIntegration, Scope},
+        batch::{self, BatchResult},
+        sources::{self, freshdesk},
+        upsert::{self, Origin},
+    },
     state::AppState,
 };
 
@@ -147,7 +147,7 @@ pub struct Acknowledged {
 
 /// Ingests every normalised item; answers with the first ticket (201 if any was created) and
 /// lists every ticket id in `X-Ticket-Ids`.
-async fn ingest_all(state: &AppState, origin: Origin<'_>, items: Vec<super::Normalised>) -> Result<Response> {
+async fn ingest_all(state: &AppState, origin: Origin<'_>, items: Vec<crate::ingest::Normalised>) -> Result<Response> {
     let (mut first, mut created, mut ids) = (None, false, Vec::new());
     for (i, n) in items.into_iter().enumerate() {
         let delivery_id = origin.delivery_id.as_ref().map(|d| if i == 0 { d.clone() } else { format!("{d}#{i}") });
@@ -330,7 +330,7 @@ async fn suggested_articles(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<Suggestion>>> {
-    Ok(Json(suggest::for_ticket(&state, &user, &id).await?))
+    Ok(Json(suggestions::for_ticket(&state, &user, &id).await?))
 }
 
 /// The flexible shape's one rule the schema can state: `subject` or `title` must be present
