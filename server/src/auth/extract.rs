@@ -87,10 +87,9 @@ pub async fn token_still_valid(state: &AppState, claims: &Claims) -> Result<bool
 
 async fn user_for_claims(state: &AppState, claims: &Claims) -> Result<AuthUser> {
     // Remembered where it can be (see `SignedInUsers`). Read with `.all()`, not `.one()`: that
-    // adds `LIMIT ?`, and SQLite re-prepares a statement each time a parameter its planner
-    // looked at is bound again, a LIMIT's included (213 of the 254 re-prepares caught in 4 s of
-    // REST load, gdb on sqlite3Reprepare). A primary-key lookup needs no limit. The revocation
-    // check rides along in the same statement: one round trip per request, as before.
+    // adds `LIMIT ?`, and SQLite re-prepares a statement whenever a parameter its planner looked
+    // at is bound again, a LIMIT's included. A primary-key lookup needs no limit. The revocation
+    // check rides along in the same statement: one round trip per request.
     let signed_in = state.hooks.signed_in();
     let user = match signed_in.get(&claims.sub, &claims.jti) {
         Some(user) => user,

@@ -53,9 +53,7 @@ where
 
 /// Runs `statements` in order, in one round trip where the database allows it. On SQLite each
 /// statement is a hand-off to the connection's own thread and back, and under load each such
-/// hand-off costs about a millisecond of waiting for a core (measured: a group-commit
-/// transaction's steps took 0.9-1.3 ms each at 32 writers, 0.2-0.3 ms at 2), all of it under
-/// the one write lock. Sent as one multi-statement query, sqlx binds each statement's `?`
+/// hand-off can cost a millisecond of waiting for a core, all of it under the one write lock. Sent as one multi-statement query, sqlx binds each statement's `?`
 /// parameters in turn and runs them all in one hand-off. PostgreSQL's extended protocol takes
 /// one statement per query, so there they run one after another.
 pub async fn execute_together(db: &impl ConnectionTrait, statements: Vec<Statement>) -> Result<(), DbErr> {

@@ -9,10 +9,8 @@ pub mod dispatcher;
 pub mod rules;
 
 /// The runtime the dispatcher runs on: one thread of its own. During a large fan-out the
-/// server's runtime queues thousands of socket-writer tasks; there each of the dispatcher's
-/// database round trips (a dozen per batch) waited behind the whole queue before going on
-/// (10k clients x 10 writes/s, p99 from the write's request start: 561 ms with the dispatcher on
-/// the server's runtime, 268-453 ms here; bench/results).
+/// server's runtime queues thousands of socket-writer tasks, and each of the dispatcher's
+/// database round trips (a dozen per batch) would wait behind the whole queue (BENCHMARKS.md).
 pub struct Pipeline(Option<tokio::runtime::Runtime>);
 
 impl Pipeline {

@@ -136,8 +136,7 @@ impl Realtime {
         }));
         let emitter = Arc::downgrade(&rt.0);
         // On the server's runtime, like the sockets' writer tasks: each emit wakes one of them,
-        // which from another thread costs a cross-thread wake-up per socket (measured: p99 at
-        // 10k x 10/s 319-377 ms here, 642-1,070 ms from the dispatcher's thread).
+        // which from another thread would cost a cross-thread wake-up per socket.
         tokio::spawn(async move {
             while let Some(batch) = inbox.recv().await {
                 let Some(inner) = emitter.upgrade() else { break };
