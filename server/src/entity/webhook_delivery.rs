@@ -10,7 +10,7 @@ pub struct Model {
     pub notification_id: String,
     pub event_id: i64,
     pub payload: String,
-    /// pending, succeeded or failed.
+    /// A [`Status`], stored by its name.
     pub status: String,
     pub attempt_count: i32,
     pub next_attempt_at: DateTimeUtc,
@@ -26,3 +26,30 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Where a delivery stands. Stored as its name (`pending`, `succeeded`, `failed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Due (again) at `next_attempt_at`.
+    Pending,
+    Succeeded,
+    /// No further attempt: the schedule ran out, the receiver refused it for good, or the
+    /// recipient may no longer have it.
+    Failed,
+}
+
+impl Status {
+    pub const ALL: [Status; 3] = [Status::Pending, Status::Succeeded, Status::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+}

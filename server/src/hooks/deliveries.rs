@@ -64,7 +64,7 @@ pub async fn plan(db: &impl ConnectionTrait, batch: &[Dispatched]) -> Result<Vec
             notification_id: Set(n.id.clone()),
             event_id: Set(ev.id),
             payload: Set(body_for(ev, n, customers.contains(&n.user_id)).to_string()),
-            status: Set("pending".into()),
+            status: Set(webhook_delivery::Status::Pending.as_str().into()),
             attempt_count: Set(0),
             last_status_code: Set(None),
             last_error: Set(None),

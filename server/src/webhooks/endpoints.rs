@@ -8,7 +8,11 @@ use super::{signing, ssrf};
 use crate::{
     auth::AuthUser,
     domain::{self, Action, Change, Kind, Page, Tx},
-    entity::{webhook_attempt, webhook_delivery, webhook_endpoint},
+    entity::{
+        webhook_attempt,
+        webhook_delivery::{self, Status},
+        webhook_endpoint,
+    },
     error::{Error, Result},
     state::AppState,
 };
@@ -199,7 +203,7 @@ pub struct Attempt {
 impl From<webhook_delivery::Model> for Delivery {
     fn from(m: webhook_delivery::Model) -> Self {
         Self {
-            next_attempt_at: (m.status == "pending").then_some(m.next_attempt_at),
+            next_attempt_at: (m.status == Status::Pending.as_str()).then_some(m.next_attempt_at),
             id: m.id,
             event_id: m.event_id,
             notification_id: m.notification_id,
@@ -233,10 +237,9 @@ pub async fn list_deliveries(state: &AppState, me: &AuthUser, q: &DeliveryQuery)
         .filter(webhook_delivery::Column::UserId.eq(me.id()))
         .order_by_desc(webhook_delivery::Column::Id);
     if let Some(status) = q.status.as_deref() {
-        if !matches!(status, "pending" | "succeeded" | "failed") {
-            return Err(Error::validation("status", "must be pending, succeeded or failed"));
-        }
-        query = query.filter(webhook_delivery::Column::Status.eq(status));
+        let status =
+            Status::parse(status).ok_or_else(|| Error::validation("status", "must be pending, succeeded or failed"))?;
+        query = query.filter(webhook_delivery::Column::Status.eq(status.as_str()));
     }
     if let Some(cursor) = q.cursor.as_deref().filter(|c| !c.is_empty()) {
         query = query.filter(webhook_delivery::Column::Id.lt(cursor));
@@ -281,7 +284,7 @@ pub async fn get_delivery(state: &AppState, me: &AuthUser, id: &str) -> Result<D
 pub async fn retry(state: &AppState, me: &AuthUser, id: &str) -> Result<Delivery> {
     let m = own_delivery(state, me, id).await?;
     let mut am: webhook_delivery::ActiveModel = m.into();
-    am.status = Set("pending".into());
+    am.status = Set(Status::Pending.as_str().into());
     am.next_attempt_at = Set(domain::now());
     am.locked_until = Set(None);
     am.updated_at = Set(domain::now());
@@ -300,12 +303,12 @@ pub struct RecoverInput {
 /// Re-queues every failed delivery since `since` with a fresh retry schedule.
 pub async fn recover(state: &AppState, me: &AuthUser, since: DateTime<Utc>) -> Result<u64> {
     let res = webhook_delivery::Entity::update_many()
-        .col_expr(webhook_delivery::Column::Status, Expr::value("pending"))
+        .col_expr(webhook_delivery::Column::Status, Expr::value(Status::Pending.as_str()))
         .col_expr(webhook_delivery::Column::AttemptCount, Expr::value(0))
         .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(domain::now()))
         .col_expr(webhook_delivery::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .filter(webhook_delivery::Column::UserId.eq(me.id()))
-        .filter(webhook_delivery::Column::Status.eq("failed"))
+        .filter(webhook_delivery::Column::Status.eq(Status::Failed.as_str()))
         .filter(webhook_delivery::Column::CreatedAt.gte(since))
         .exec(&state.db)
         .await?;

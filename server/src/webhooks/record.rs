@@ -13,7 +13,11 @@ use crate::{
         change::{WriteTurn, write_turn},
         planned,
     },
-    entity::{webhook_attempt, webhook_delivery, webhook_endpoint},
+    entity::{
+        webhook_attempt,
+        webhook_delivery::{self, Status},
+        webhook_endpoint,
+    },
     error::Result,
     state::AppState,
 };
@@ -107,7 +111,7 @@ async fn write_batch(
         let becomes = DeliveryState::after(f, verdict, now, &state.config.webhooks.retry_schedule_ms);
         let label = match (verdict, becomes.status) {
             (Verdict::Succeeded, _) => "succeeded",
-            (_, "pending") => "retrying",
+            (_, Status::Pending) => "retrying",
             _ => "failed",
         };
         metrics::counter!("ticketwire_webhook_attempts_total", "outcome" => label).increment(1);
@@ -121,7 +125,7 @@ async fn write_batch(
     }
     for (becomes, ids) in states {
         let mut update = webhook_delivery::Entity::update_many()
-            .col_expr(webhook_delivery::Column::Status, Expr::value(becomes.status))
+            .col_expr(webhook_delivery::Column::Status, Expr::value(becomes.status.as_str()))
             .col_expr(webhook_delivery::Column::AttemptCount, Expr::value(becomes.attempts))
             .col_expr(webhook_delivery::Column::LastStatusCode, Expr::value(becomes.status_code))
             .col_expr(webhook_delivery::Column::LastError, Expr::value(becomes.last_error))
@@ -170,7 +174,7 @@ async fn write_batch(
 /// What a delivery's row becomes after an attempt.
 #[derive(PartialEq, Eq, Hash)]
 struct DeliveryState {
-    status: &'static str,
+    status: Status,
     attempts: i32,
     status_code: Option<i32>,
     last_error: Option<String>,
@@ -181,15 +185,15 @@ impl DeliveryState {
     fn after(f: &Finished, verdict: Verdict, now: DateTime<Utc>, schedule_ms: &[u64]) -> Self {
         let attempts = f.delivery.attempt_count + 1;
         let (status, next_attempt_at) = match verdict {
-            Verdict::Succeeded => ("succeeded", None),
+            Verdict::Succeeded => (Status::Succeeded, None),
             Verdict::Retry => match backoff(schedule_ms, attempts as usize) {
                 Some(delay) => {
                     let delay = f.outcome.retry_after.map_or(delay, |ra| ra.max(delay));
-                    ("pending", Some(now + chrono::Duration::from_std(delay).unwrap_or_default()))
+                    (Status::Pending, Some(now + chrono::Duration::from_std(delay).unwrap_or_default()))
                 }
-                None => ("failed", None),
+                None => (Status::Failed, None),
             },
-            Verdict::Failed | Verdict::Gone => ("failed", None),
+            Verdict::Failed | Verdict::Gone => (Status::Failed, None),
         };
         let last_error =
             f.outcome.error.clone().or_else(|| {

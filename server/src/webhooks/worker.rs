@@ -31,7 +31,11 @@ use crate::{
     auth::Role,
     config::WebhookConfig,
     domain::{self, change::begin_write},
-    entity::{event, user, webhook_delivery, webhook_endpoint},
+    entity::{
+        event, user,
+        webhook_delivery::{self, Status},
+        webhook_endpoint,
+    },
     error::Result,
     policy::{Access, Present, Viewer},
     state::AppState,
@@ -269,7 +273,7 @@ async fn send_one(
 async fn abandon(state: &AppState, ids: &[String], why: &str) -> Result<()> {
     let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
     webhook_delivery::Entity::update_many()
-        .col_expr(webhook_delivery::Column::Status, Expr::value("failed"))
+        .col_expr(webhook_delivery::Column::Status, Expr::value(Status::Failed.as_str()))
         .col_expr(webhook_delivery::Column::LastError, Expr::value(why))
         .col_expr(webhook_delivery::Column::LockedUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
         .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(domain::now()))
@@ -322,7 +326,7 @@ async fn release_own_leases(state: &AppState) -> Result<()> {
     }
     webhook_delivery::Entity::update_many()
         .col_expr(webhook_delivery::Column::LockedUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
-        .filter(webhook_delivery::Column::Status.eq("pending"))
+        .filter(webhook_delivery::Column::Status.eq(Status::Pending.as_str()))
         .filter(webhook_delivery::Column::LockedUntil.is_not_null())
         .exec(&state.db)
         .await?;
@@ -363,7 +367,7 @@ pub async fn claim_due(state: &AppState) -> Result<Duration> {
 /// Pending, due, and not leased by anyone: oldest first.
 fn due_query(now: chrono::DateTime<Utc>) -> sea_orm::Select<webhook_delivery::Entity> {
     webhook_delivery::Entity::find()
-        .filter(webhook_delivery::Column::Status.eq("pending"))
+        .filter(webhook_delivery::Column::Status.eq(Status::Pending.as_str()))
         .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
         .filter(
             Condition::any()
@@ -403,7 +407,7 @@ fn pick_within_capacity(
 /// Until the earliest pending delivery is due (at most a second; commits wake us sooner).
 async fn next_wait(state: &AppState) -> Result<Duration> {
     let next = webhook_delivery::Entity::find()
-        .filter(webhook_delivery::Column::Status.eq("pending"))
+        .filter(webhook_delivery::Column::Status.eq(Status::Pending.as_str()))
         .order_by_asc(webhook_delivery::Column::NextAttemptAt)
         .one(&state.db)
         .await?;
