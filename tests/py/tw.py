@@ -25,9 +25,11 @@ ADMIN = {"email": "admin@example.com", "password": "admin-password", "name": "Ad
 
 
 class Server:
-    def __init__(self, allow_cidrs: bool = True):
+    def __init__(self, allow_cidrs: bool = True, database_url: str | None = None):
         self.data_dir = tempfile.mkdtemp(prefix="tw-py-")
         self.allow_cidrs = allow_cidrs
+        # None: the SQLite file in the data dir (or whatever DATABASE_URL the caller exported).
+        self.database_url = database_url
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.url: str | None = None
@@ -47,6 +49,8 @@ class Server:
             "TICKETWIRE_WEBHOOK_TIMEOUT_MS": "1500",
             "RUST_LOG": os.environ.get("RUST_LOG", "warn"),
         })
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
         if self.allow_cidrs:
             env["TICKETWIRE_WEBHOOK_ALLOW_CIDRS"] = "127.0.0.0/8"
         else:
@@ -137,6 +141,26 @@ class User:
 
 
 _seq = itertools.count(1)
+_db_seq = itertools.count(1)
+
+
+def create_postgres_database(base_url: str, prefix: str = "tw_py") -> str:
+    """A new, empty database on the PostgreSQL server of `base_url` (a URL naming any existing
+    database there); returns its URL. Names start with `prefix`: `tests/run.sh` drops leftover
+    `tw_%` databases."""
+    name = f"{prefix}_{os.getpid()}_{time.time_ns() % 10**9}_{next(_db_seq)}"
+    subprocess.run(["psql", base_url, "-qc", f"CREATE DATABASE {name}"], check=True, timeout=60,
+                   stdout=subprocess.DEVNULL)
+    return re.sub(r"/[^/?]*(\?.*)?$", lambda m: f"/{name}{m.group(1) or ''}", base_url)
+
+
+def drop_postgres_database(url: str, base_url: str) -> None:
+    """Drops a database made by `create_postgres_database` (best effort), connected through
+    `base_url`."""
+    m = re.match(r".*/([^/?]+)(\?.*)?$", url)
+    if m:
+        subprocess.run(["psql", base_url, "-qc", f"DROP DATABASE IF EXISTS {m.group(1)} WITH (FORCE)"],
+                       timeout=60, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def admin(srv: Server) -> User:
