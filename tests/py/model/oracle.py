@@ -37,15 +37,25 @@ CHECKED_KINDS = set(PATHS) | {"user"}
 
 
 def is_marker(action, data) -> bool:
-    """A redaction: says something is gone from sight, with ids only, nothing of its content."""
+    """A redaction: says something is gone from sight, with ids only (and the flags and version
+    number a client orders and files it by), nothing of its content."""
     if data is None:
         return action == "deleted"
     if not isinstance(data, dict):
         return False
     if not (action == "deleted" or data.get("deleted") is True):
         return False
-    return all(k == "id" or k.endswith("_id") or (k in MARKER_FLAGS and isinstance(v, bool) or v is None)
-               for k, v in data.items())
+
+    def bare(k, v) -> bool:
+        if v is None:
+            return True
+        if k == "id" or k.endswith("_id"):
+            return isinstance(v, str)
+        if k in MARKER_FLAGS:
+            return isinstance(v, bool)
+        return k == "version" and isinstance(v, int) and not isinstance(v, bool)
+
+    return all(bare(k, v) for k, v in data.items())
 
 
 @dataclass

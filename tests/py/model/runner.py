@@ -12,7 +12,7 @@ import tw
 
 from .oracle import Checker, Leak
 from .ops import Planned, choose
-from .world import World, short
+from .world import Item, World, compact, short
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Totals:
     unjudged: list[str] = field(default_factory=list)
     rest_errors: list[str] = field(default_factory=list)
     unquiet: int = 0  # steps after which quiescence was not reached within the bound
+    blind: list[str] = field(default_factory=list)  # calibration items judged wrongly
     logs: dict[int, list[str]] = field(default_factory=dict)  # seed -> step log
     seconds: float = 0.0
 
@@ -37,6 +38,7 @@ class Totals:
         self.unjudged += other.unjudged
         self.rest_errors += other.rest_errors
         self.unquiet += other.unquiet
+        self.blind += other.blind
         self.logs.update(other.logs)
 
     def summary(self, backend: str) -> str:
@@ -75,6 +77,7 @@ def run_sequence(seed: int, steps: int, database_url: str | None = None) -> Tota
             world.log.append(f"step {step}: {planned.desc} -> {result}" + (f" | events {events}" if events else ""))
             _check(world, checker, seed, planned.desc, totals)
             totals.steps += step <= steps
+        totals.blind += [f"seed {seed}: {b}" for b in calibrate(world, checker)]
         totals.sequences += 1
         totals.rest_errors += [f"seed {seed} {e}" for e in world.rest_errors]
     finally:
@@ -83,6 +86,45 @@ def run_sequence(seed: int, steps: int, database_url: str | None = None) -> Tota
             world.close()
         srv.stop()
     return totals
+
+
+def calibrate(world: World, checker: Checker) -> list[str]:
+    """The check is not blind and not trigger-happy: items made up from what the admin reads
+    are judged as if a customer had received them. Another customer's ticket, an internal note
+    and a draft must be leaks; the customer's own ticket and a bare redaction must not."""
+    cust = next((p for p in world.customers()), None)
+    if cust is None:
+        return []
+    admin = world.admin()
+
+    def entity(kind, eid):
+        path = {"ticket": "/api/tickets/{}", "comment": "/api/comments/{}", "kb_article": "/api/kb/articles/{}"}[kind]
+        return admin.api.get(path.format(eid))
+
+    cases = []
+    for tid, t in sorted(world.tickets.items()):
+        mine = t["requester"] == cust.name
+        if not any(c[2] == mine for c in cases if c[0] == "ticket"):
+            cases.append(("ticket", tid, mine))
+    for cid, c in sorted(world.comments.items()):
+        if c["internal"]:
+            cases.append(("comment", cid, False))
+            break
+    for aid, a in sorted(world.articles.items()):
+        if a["status"] == "draft":
+            cases.append(("kb_article", aid, False))
+            break
+    problems = []
+    for kind, eid, allowed in cases:
+        data = entity(kind, eid)
+        for item, ok in [(Item(cust.name, "socket", "calibration", kind, "updated", eid, data, None), allowed),
+                         (Item(cust.name, "socket", "calibration", kind, "deleted", eid,
+                               {"id": eid, "deleted": True, "version": data.get("version")}, None), True)]:
+            leaks, _ = checker.check([item], 0, "calibration")
+            if bool(leaks) == ok:
+                problems.append(f"{cust.name} given {kind} {short(eid)} ({item.action}) was judged "
+                                f"{'a leak' if leaks else 'fine'}: {leaks[0].reason if leaks else compact(data)}")
+    return problems
 
 
 def sweep(world: World, which: int) -> Planned:
