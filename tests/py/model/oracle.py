@@ -11,7 +11,9 @@ must be something REST lets that identity read *now*:
   customer never gets an internal note, a draft article or a ticket whose requester is not
   them;
 - a notification is the identity's own, and its entity and `ticket_id` obey the same rule;
-- a redacted marker (action `deleted`, or `deleted: true`, with nothing but ids) is always fine;
+- a redacted marker (action `deleted`, or `deleted: true`, with nothing but ids) is always fine,
+  and so is an emit about the stream itself (numbers and flags only, such as `catch_up`);
+- anything else no rule covers fails the test as unjudged, rather than passing unexamined;
 - an entity's own `deleted` event, and an account's own deactivation, may carry the entity as it
   was if REST let the identity read it just before the step that made the event.
 
@@ -56,6 +58,12 @@ def is_marker(action, data) -> bool:
         return k == "version" and isinstance(v, int) and not isinstance(v, bool)
 
     return all(bare(k, v) for k, v in data.items())
+
+
+def is_control(payload) -> bool:
+    """An emit about the stream itself (say `catch_up {position, recovered}`): numbers and flags
+    only, no text, no entity."""
+    return isinstance(payload, dict) and all(v is None or isinstance(v, (bool, int)) for v in payload.values())
 
 
 @dataclass
@@ -152,6 +160,8 @@ class Checker:
         if it.channel == "events" and it.kind == "webhook":
             return []  # one's own webhook test: `GET /api/events` shows it to its owner only
         if it.kind not in CHECKED_KINDS:
+            if it.channel == "socket" and is_control(it.raw):
+                return []  # a stream position or a flag: nothing of any entity
             unjudged.append(f"{it.who}: {it.brief()} {compact(it.raw)}")
             return []
         out = []
