@@ -25,7 +25,7 @@ async fn list(
     Path(id): Path<String>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<Comment>>> {
-    Ok(Json(comments::list(&state, &user, &id, &page).await?))
+    Ok(Json(Page::at_position(&state.db, comments::list(&state, &user, &id, &page)).await?))
 }
 
 /// Comment on a ticket; `parent_id` makes a reply, `internal: true` a staff-only note.

@@ -1,4 +1,7 @@
-use axum::extract::State;
+use axum::{
+    extract::State,
+    http::{HeaderName, HeaderValue},
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -10,6 +13,7 @@ use crate::{
         Page,
         events::{self, Event, EventQuery},
         notifications::{self, Notification, NotificationQuery},
+        pagination::log_position,
     },
     error::{ErrorBody, Result},
     state::AppState,
@@ -37,7 +41,7 @@ async fn list(
     user: AuthUser,
     Query(q): Query<NotificationQuery>,
 ) -> Result<Json<Page<Notification>>> {
-    Ok(Json(notifications::list(&state, &user, &q).await?))
+    Ok(Json(Page::at_position(&state.db, notifications::list(&state, &user, &q)).await?))
 }
 
 /// How many of your notifications are unread.
@@ -65,13 +69,19 @@ async fn mark_all_read(State(state): State<AppState>, user: AuthUser) -> Result<
     Ok(Json(Count { count: notifications::mark_all_read(&state, &user).await? }))
 }
 
-/// Events you may see, oldest first, after `after` (an `event_id`).
+/// Events you may see, oldest first, after `after` (an `event_id`). The `log-position` header is
+/// the log position read before them: after a page shorter than `limit`, every event you may see
+/// up to it was listed, so the next `after` may be the larger of it and the last `event_id`.
 #[utoipa::path(get, path = "/api/events", tag = "events", security(("bearer" = [])), params(EventQuery),
-    responses((status = 200, body = Vec<Event>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses(
+        (status = 200, body = Vec<Event>, headers(("log-position" = i64, description = "The log position read before the events."))),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_events(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<EventQuery>,
-) -> Result<Json<Vec<Event>>> {
-    Ok(Json(events::list(&state, &user, &q).await?))
+) -> Result<([(HeaderName, HeaderValue); 1], Json<Vec<Event>>)> {
+    let position = log_position(&state.db).await?;
+    let events = events::list(&state, &user, &q).await?;
+    Ok(([(HeaderName::from_static("log-position"), HeaderValue::from(position))], Json(events)))
 }

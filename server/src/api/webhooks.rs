@@ -140,7 +140,7 @@ async fn list_deliveries(
     user: AuthUser,
     Query(q): Query<DeliveryQuery>,
 ) -> Result<Json<Page<Delivery>>> {
-    Ok(Json(endpoints::list_deliveries(&state, &user, &q).await?))
+    Ok(Json(Page::at_position(&state.db, endpoints::list_deliveries(&state, &user, &q)).await?))
 }
 
 /// One delivery, with its payload and every attempt.
