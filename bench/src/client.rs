@@ -116,9 +116,11 @@ impl Swarm {
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-async fn open(run: &Running, i: usize, auth: &str) -> Result<Ws> {
+/// One authenticated Socket.IO connection (`auth` is the CONNECT packet's JSON), from the `i`-th
+/// source address.
+pub async fn open(run: &Running, i: usize, auth: &str) -> Result<Ws> {
     let sock = TcpSocket::new_v4()?;
     sock.bind(source(i))?;
     let stream =

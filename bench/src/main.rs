@@ -7,8 +7,10 @@
 mod client;
 mod fanout;
 mod metrics;
+mod presence;
 mod receiver;
 mod report;
+mod scale;
 mod servers;
 mod two_nodes;
 
@@ -75,6 +77,15 @@ enum Cmd {
     /// Scenario 5: fan-out with the clients split across two ticketwire nodes on PostgreSQL + Redis,
     /// writes through node A.
     TwoNodes(two_nodes::TwoNodesArgs),
+    /// Scenario 6: a helpdesk of N tickets seeded through the API, then its read routes timed.
+    Scale(scale::ScaleArgs),
+    /// Markdown tables of the scale runs in results.jsonl, with the growth per 10× tickets.
+    ScaleReport,
+    /// Scenario 7: presence and typing on one busy ticket during the fan-out, against the same
+    /// run without presence.
+    Presence(presence::PresenceArgs),
+    /// Scenario 7: RSS per idle socket spread over many tickets, without and with presence.
+    PresenceIdle(presence::PresenceIdleArgs),
     /// Markdown tables + SVG plot from results.jsonl.
     Report,
 }
@@ -195,6 +206,24 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::TwoNodes(a) => {
             let r = two_nodes::two_nodes(&cli, a).await?;
             save(&cli, &r)?;
+        }
+        Cmd::Scale(a) => {
+            for &n in a.sizes() {
+                let r = scale::scale(&cli, a, n).await?;
+                save(&cli, &r)?;
+            }
+            println!("{}", scale::report(&cli.out)?);
+        }
+        Cmd::ScaleReport => println!("{}", scale::report(&cli.out)?),
+        Cmd::Presence(a) => {
+            for r in presence::presence(&cli, a).await? {
+                save(&cli, &r)?;
+            }
+        }
+        Cmd::PresenceIdle(a) => {
+            for r in presence::presence_idle(&cli, a).await? {
+                save(&cli, &r)?;
+            }
         }
         Cmd::Report => report::write(&cli.out)?,
     }

@@ -69,9 +69,12 @@ pub struct Tw {
     base: String,
 }
 
-fn mint(sub: &str, role: &str) -> Result<String> {
+/// A token as the server issues them: with its own id (`jti`) and the account's
+/// `tokens_valid_after` (`tva`, 0: never set), without which the server refuses it.
+pub fn mint(sub: &str, role: &str) -> Result<String> {
     let now = chrono::Utc::now().timestamp();
-    let claims = json!({ "sub": sub, "role": role, "iat": now, "exp": now + 6 * 3600 });
+    let jti = format!("{sub}-{}", now_us());
+    let claims = json!({ "sub": sub, "role": role, "iat": now, "exp": now + 6 * 3600, "jti": jti, "tva": 0 });
     Ok(jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
@@ -94,6 +97,8 @@ pub async fn start(cli: &Cli, target: Target, agents: usize) -> Result<Running> 
 pub enum Setup<'a> {
     /// A fresh server: for ticketwire an admin, `agents` agents and the tickets the writer updates.
     Fresh { agents: usize },
+    /// A fresh ticketwire with its admin and nothing else: the caller creates the rest.
+    Empty,
     /// Another ticketwire node on the same database as this one: it already has the accounts and
     /// tickets, so it creates nothing and shares their tokens and ids (the clients match receipts
     /// by ticket id whichever node they are on). It gets no admin: write through the first.
@@ -118,7 +123,7 @@ pub async fn start_with(
         Target::Ticketwire => {
             let mut envs = tw_env(&dir);
             envs.extend_from_slice(extra_env);
-            if let Setup::Fresh { .. } = setup {
+            if let Setup::Fresh { .. } | Setup::Empty = setup {
                 let st = Command::new(&cli.server)
                     .args([
                         "create-admin",
@@ -176,8 +181,12 @@ pub async fn start_with(
 
     let (tokens, ids, tw) = match (setup, target) {
         (Setup::NodeOf(first), _) => (first.tokens.clone(), first.ids.clone(), None),
+        (Setup::Empty, _) => {
+            let tw = Tw::setup(&http, &base, 0, 0).await?;
+            (Vec::new(), Arc::new(HashMap::new()), Some(tw.tw))
+        }
         (Setup::Fresh { agents }, Target::Ticketwire) => {
-            let tw = Tw::setup(&http, &base, agents).await?;
+            let tw = Tw::setup(&http, &base, agents, 4).await?;
             let tokens = tw.agent_tokens.clone();
             let ids = tw.tw.tickets.iter().enumerate().map(|(i, t)| (t.clone(), i as u64)).collect();
             (tokens, Arc::new(ids), Some(tw.tw))
@@ -215,6 +224,11 @@ fn tw_env(dir: &std::path::Path) -> Vec<(String, String)> {
 }
 
 impl Server {
+    /// The server's working directory (its SQLite database is under `data/`).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     pub async fn stop(&self) {
         if let Some(mut c) = self.child.lock().await.take() {
             let _ = c.start_kill();
@@ -262,7 +276,7 @@ struct TwSetup {
 }
 
 impl Tw {
-    async fn setup(http: &reqwest::Client, base: &str, agents: usize) -> Result<TwSetup> {
+    async fn setup(http: &reqwest::Client, base: &str, agents: usize, tickets: usize) -> Result<TwSetup> {
         let login = ok_json(
             http.post(format!("{base}/api/auth/login"))
                 .json(&json!({ "email": "admin@example.com", "password": "admin-password" }))
@@ -274,7 +288,7 @@ impl Tw {
         let mut tw = Tw { admin_token, agents, tickets: Vec::new(), http: http.clone(), base: base.to_string() };
         let ids = tw.create_users("agent", agents).await?;
         let agent_tokens = ids.iter().map(|id| mint(id, "agent")).collect::<Result<Vec<_>>>()?;
-        for i in 0..4 {
+        for i in 0..tickets {
             let t = ok_json(
                 http.post(format!("{base}/api/tickets"))
                     .bearer_auth(&tw.admin_token)
@@ -297,8 +311,12 @@ impl Tw {
         self.agents
     }
 
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
     /// Creates `n` users (8 at a time: the server hashes each password), returns their ids.
-    async fn create_users(&self, role: &str, n: usize) -> Result<Vec<String>> {
+    pub async fn create_users(&self, role: &str, n: usize) -> Result<Vec<String>> {
         use futures::StreamExt;
         let tag = format!("{role}{}", now_us());
         let made: Vec<Result<String>> = futures::stream::iter(0..n)

@@ -136,16 +136,16 @@ fn summary_line(t: &Tally, expected: u64, node: Option<&Value>) -> String {
 }
 
 /// A database of the run's own on the PostgreSQL server, dropped at the end.
-struct ScratchDb {
+pub struct ScratchDb {
     admin: String,
-    name: String,
-    url: String,
+    pub name: String,
+    pub url: String,
 }
 
 impl ScratchDb {
-    async fn create(admin: &str) -> Result<Self> {
+    pub async fn create(admin: &str) -> Result<Self> {
         use sea_orm::{ConnectionTrait, Database};
-        let name = format!("tw_bench_{}_{}", std::process::id(), chrono::Utc::now().timestamp());
+        let name = format!("tw_bench_{}_{}", std::process::id(), chrono::Utc::now().timestamp_micros());
         let (server, _) =
             admin.split('?').next().unwrap_or(admin).rsplit_once('/').context("--pg needs a database in its path")?;
         let conn = Database::connect(admin).await.with_context(|| format!("connecting to {admin}"))?;
@@ -154,7 +154,7 @@ impl ScratchDb {
         Ok(Self { admin: admin.to_string(), url: format!("{server}/{name}"), name })
     }
 
-    async fn drop(&self) {
+    pub async fn drop(&self) {
         use sea_orm::{ConnectionTrait, Database};
         let dropped = async {
             let conn = Database::connect(&self.admin).await?;

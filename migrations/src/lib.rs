@@ -6,6 +6,11 @@ mod m20261122_000002_hooks;
 mod m20261122_000003_webhooks;
 mod m20261122_000004_integrations;
 mod m20261202_000001_sessions;
+mod m20261203_000001_ticket_numbers;
+mod m20261203_000002_canned_replies_and_preferences;
+mod m20261204_000001_retention;
+mod m20261205_000001_list_indexes;
+mod m20261205_000002_full_text_search;
 
 pub struct Migrator;
 
@@ -18,6 +23,11 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_webhooks::Migration),
             Box::new(m20261122_000004_integrations::Migration),
             Box::new(m20261202_000001_sessions::Migration),
+            Box::new(m20261203_000001_ticket_numbers::Migration),
+            Box::new(m20261203_000002_canned_replies_and_preferences::Migration),
+            Box::new(m20261204_000001_retention::Migration),
+            Box::new(m20261205_000001_list_indexes::Migration),
+            Box::new(m20261205_000002_full_text_search::Migration),
         ]
     }
 }

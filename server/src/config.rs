@@ -44,6 +44,65 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     pub ingest: IngestConfig,
     pub socketio: SocketIoConfig,
+    pub catch_up: CatchUpConfig,
+    pub retention: RetentionConfig,
+    pub presence: PresenceConfig,
+}
+
+/// How far back a reconnecting Socket.IO client is replayed from the event log. Past this
+/// window it is told `recovered: false` and reloads instead: a replay's cost grows with the
+/// log it walks, and any signed-in user may ask for one.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatchUpConfig {
+    /// Most events of the log one catch-up walks (`TICKETWIRE_CATCH_UP_MAX_EVENTS`).
+    pub max_events: u64,
+    /// Oldest missed event a catch-up replays, in seconds (`TICKETWIRE_CATCH_UP_MAX_AGE_SECS`).
+    pub max_age_secs: u64,
+}
+
+/// How long finished history is kept. 0 keeps it forever. Whatever is set here, nothing a
+/// client inside the catch-up window may still be replayed is removed, nor any event the
+/// dispatcher has not yet handled.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Events older than this many days (`TICKETWIRE_RETENTION_EVENTS_DAYS`); an event that a
+    /// remaining notification refers to stays with it.
+    pub events_days: u64,
+    /// Read notifications older than this many days (`TICKETWIRE_RETENTION_READ_NOTIFICATIONS_DAYS`).
+    pub read_notifications_days: u64,
+    /// Unread notifications older than this many days (`TICKETWIRE_RETENTION_UNREAD_NOTIFICATIONS_DAYS`).
+    pub unread_notifications_days: u64,
+    /// Webhook deliveries that succeeded or failed for good, with their attempts, this many days
+    /// after their last attempt (`TICKETWIRE_RETENTION_WEBHOOK_DELIVERIES_DAYS`).
+    pub webhook_deliveries_days: u64,
+    /// How often each node prunes, in seconds (`TICKETWIRE_RETENTION_INTERVAL_SECS`); 0: only
+    /// `ticketwire prune` does.
+    pub interval_secs: u64,
+    /// Rows removed per statement (`TICKETWIRE_RETENTION_BATCH`).
+    pub batch: u64,
+    /// Pause between two batches, in milliseconds (`TICKETWIRE_RETENTION_PAUSE_MS`), so that
+    /// pruning never holds the writers' turn for long.
+    pub pause_ms: u64,
+}
+
+/// Who is on a ticket and who is typing (kept in memory only, shared between nodes over Redis).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PresenceConfig {
+    /// A connection's presence ends this long after it last confirmed it, in milliseconds
+    /// (`TICKETWIRE_PRESENCE_EXPIRY_MS`); clients confirm about every 20 s.
+    pub expiry_ms: u64,
+    /// Typing ends this long after it was last confirmed, in milliseconds
+    /// (`TICKETWIRE_PRESENCE_TYPING_EXPIRY_MS`).
+    pub typing_expiry_ms: u64,
+    /// Changes are sent at most this often per ticket, in milliseconds (`TICKETWIRE_PRESENCE_BATCH_MS`).
+    pub batch_ms: u64,
+    /// Presence and typing messages one socket may send per second (`TICKETWIRE_PRESENCE_UPDATES_PER_SECOND`)
+    /// once its burst (`TICKETWIRE_PRESENCE_UPDATES_BURST`) is spent.
+    pub updates_per_second: u32,
+    pub updates_burst: u32,
 }
 
 /// Engine.IO / Socket.IO settings, the same on every transport.
@@ -123,6 +182,35 @@ impl Default for Config {
             webhooks: WebhookConfig::default(),
             ingest: IngestConfig::default(),
             socketio: SocketIoConfig::default(),
+            catch_up: CatchUpConfig::default(),
+            retention: RetentionConfig::default(),
+            presence: PresenceConfig::default(),
+        }
+    }
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        Self { expiry_ms: 45_000, typing_expiry_ms: 5_000, batch_ms: 150, updates_per_second: 10, updates_burst: 20 }
+    }
+}
+
+impl Default for CatchUpConfig {
+    fn default() -> Self {
+        Self { max_events: 1000, max_age_secs: 24 * 3600 }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            events_days: 30,
+            read_notifications_days: 90,
+            unread_notifications_days: 0,
+            webhook_deliveries_days: 30,
+            interval_secs: 3600,
+            batch: 1000,
+            pause_ms: 50,
         }
     }
 }
@@ -296,6 +384,42 @@ impl Config {
         if let Some(v) = get("TICKETWIRE_SOCKETIO_CONNECT_TIMEOUT_MS") {
             self.socketio.connect_timeout_ms = parse("TICKETWIRE_SOCKETIO_CONNECT_TIMEOUT_MS", v)?;
         }
+        if let Some(v) = get("TICKETWIRE_CATCH_UP_MAX_EVENTS") {
+            self.catch_up.max_events = parse("TICKETWIRE_CATCH_UP_MAX_EVENTS", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_CATCH_UP_MAX_AGE_SECS") {
+            self.catch_up.max_age_secs = parse("TICKETWIRE_CATCH_UP_MAX_AGE_SECS", v)?;
+        }
+        let retention: [(&str, &mut u64); 7] = [
+            ("TICKETWIRE_RETENTION_EVENTS_DAYS", &mut self.retention.events_days),
+            ("TICKETWIRE_RETENTION_READ_NOTIFICATIONS_DAYS", &mut self.retention.read_notifications_days),
+            ("TICKETWIRE_RETENTION_UNREAD_NOTIFICATIONS_DAYS", &mut self.retention.unread_notifications_days),
+            ("TICKETWIRE_RETENTION_WEBHOOK_DELIVERIES_DAYS", &mut self.retention.webhook_deliveries_days),
+            ("TICKETWIRE_RETENTION_INTERVAL_SECS", &mut self.retention.interval_secs),
+            ("TICKETWIRE_RETENTION_BATCH", &mut self.retention.batch),
+            ("TICKETWIRE_RETENTION_PAUSE_MS", &mut self.retention.pause_ms),
+        ];
+        for (key, field) in retention {
+            if let Some(v) = get(key) {
+                *field = parse(key, v)?;
+            }
+        }
+        let presence: [(&str, &mut u64); 3] = [
+            ("TICKETWIRE_PRESENCE_EXPIRY_MS", &mut self.presence.expiry_ms),
+            ("TICKETWIRE_PRESENCE_TYPING_EXPIRY_MS", &mut self.presence.typing_expiry_ms),
+            ("TICKETWIRE_PRESENCE_BATCH_MS", &mut self.presence.batch_ms),
+        ];
+        for (key, field) in presence {
+            if let Some(v) = get(key) {
+                *field = parse(key, v)?;
+            }
+        }
+        if let Some(v) = get("TICKETWIRE_PRESENCE_UPDATES_PER_SECOND") {
+            self.presence.updates_per_second = parse("TICKETWIRE_PRESENCE_UPDATES_PER_SECOND", v)?;
+        }
+        if let Some(v) = get("TICKETWIRE_PRESENCE_UPDATES_BURST") {
+            self.presence.updates_burst = parse("TICKETWIRE_PRESENCE_UPDATES_BURST", v)?;
+        }
         if let Some(v) = get("TICKETWIRE_INGEST_FLAP_WINDOW_SECS") {
             self.ingest.flap_window_secs = parse("TICKETWIRE_INGEST_FLAP_WINDOW_SECS", v)?;
         }
@@ -333,6 +457,9 @@ impl fmt::Debug for Config {
             .field("webhooks", &self.webhooks)
             .field("ingest", &self.ingest)
             .field("socketio", &self.socketio)
+            .field("catch_up", &self.catch_up)
+            .field("retention", &self.retention)
+            .field("presence", &self.presence)
             .finish()
     }
 }
@@ -382,6 +509,13 @@ mod tests {
         assert_eq!(parsed.socketio.ping_timeout_ms, d.socketio.ping_timeout_ms);
         assert_eq!(parsed.socketio.max_payload_bytes, d.socketio.max_payload_bytes);
         assert_eq!(parsed.socketio.connect_timeout_ms, d.socketio.connect_timeout_ms);
+        assert_eq!(parsed.catch_up.max_events, d.catch_up.max_events);
+        assert_eq!(parsed.catch_up.max_age_secs, d.catch_up.max_age_secs);
+        assert_eq!(parsed.retention.events_days, d.retention.events_days);
+        assert_eq!(parsed.retention.read_notifications_days, d.retention.read_notifications_days);
+        assert_eq!(parsed.retention.unread_notifications_days, d.retention.unread_notifications_days);
+        assert_eq!(parsed.retention.webhook_deliveries_days, d.retention.webhook_deliveries_days);
+        assert_eq!(parsed.retention.interval_secs, d.retention.interval_secs);
         assert!(toml::from_str::<Config>("no_such_key = 1").is_err(), "typos are refused");
     }
 

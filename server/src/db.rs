@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
 use tokio::sync::Notify;
 
 use crate::{auth::SignedInUsers, config::Config};
@@ -60,6 +60,7 @@ pub struct HooksHandle {
     deliveries: Arc<Notify>,
     writes: Arc<tokio::sync::Mutex<()>>,
     signed_in: Arc<SignedInUsers>,
+    ticket_numbers: Arc<TicketNumbers>,
 }
 
 impl HooksHandle {
@@ -71,6 +72,11 @@ impl HooksHandle {
 
     pub fn signed_in(&self) -> &SignedInUsers {
         &self.signed_in
+    }
+
+    /// Hands out ticket numbers (`#1042`).
+    pub fn ticket_numbers(&self) -> &TicketNumbers {
+        &self.ticket_numbers
     }
 
     /// One writer at a time, queued in order. SQLite allows a single writer anyway, but lets the
@@ -96,5 +102,59 @@ impl HooksHandle {
 
     pub fn deliveries(&self) -> &Notify {
         &self.deliveries
+    }
+}
+
+/// Ticket numbers (`#1042`): handed out before a ticket's row is built, because the number is
+/// part of what the creation returns and of its event.
+///
+/// On PostgreSQL they come from a sequence, which several nodes share and which never hands a
+/// number out twice. On SQLite this process is its database's only writer, so it counts on from
+/// the highest number it found at its first creation, without a round trip. Either way a creation
+/// that fails leaves a gap, never a duplicate.
+#[derive(Default)]
+pub struct TicketNumbers {
+    /// The last number handed out on SQLite (`None` until read from the database).
+    last: tokio::sync::Mutex<Option<i64>>,
+}
+
+impl TicketNumbers {
+    /// `count` fresh numbers, in increasing order.
+    pub async fn take(&self, db: &impl ConnectionTrait, count: usize) -> Result<Vec<i64>, DbErr> {
+        match db.get_database_backend() {
+            DbBackend::Postgres => {
+                let rows = db
+                    .query_all_raw(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        "SELECT nextval('ticket_number_seq') AS n FROM generate_series(1, $1)",
+                        [(count as i64).into()],
+                    ))
+                    .await?;
+                let mut numbers = rows.iter().map(|r| r.try_get::<i64>("", "n")).collect::<Result<Vec<_>, _>>()?;
+                numbers.sort_unstable();
+                Ok(numbers)
+            }
+            backend => {
+                let mut last = self.last.lock().await;
+                let start = match *last {
+                    Some(n) => n,
+                    None => {
+                        let highest =
+                            Statement::from_string(backend, "SELECT COALESCE(MAX(number), 1000) AS n FROM tickets");
+                        match db.query_one_raw(highest).await? {
+                            Some(row) => row.try_get::<i64>("", "n")?,
+                            None => return Err(DbErr::RecordNotFound("the highest ticket number".into())),
+                        }
+                    }
+                };
+                *last = Some(start + count as i64);
+                Ok((1..=count as i64).map(|i| start + i).collect())
+            }
+        }
+    }
+
+    /// One fresh number.
+    pub async fn next(&self, db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+        self.take(db, 1).await?.pop().ok_or_else(|| DbErr::RecordNotFound("a ticket number".into()))
     }
 }

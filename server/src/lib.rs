@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod memory;
 pub mod policy;
 pub mod realtime;
+pub mod retention;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
@@ -82,10 +83,16 @@ pub async fn run(
     if let Some(cluster) = state.cluster.clone() {
         tokio::spawn(follow_other_nodes(state.clone(), cluster, stop.clone()));
     }
+    tokio::spawn(retention::run(state.db.clone(), state.hooks.clone(), state.config.clone(), stop.clone()));
     state.hooks.wake();
     state.hooks.wake_deliveries();
 
     tracing::info!(addr = %listener.local_addr()?, "ticketwire listening");
+    if let Some(link) = domain::setup::link_if_needed(&state, listener.local_addr()?).await? {
+        // On stdout, like the address: the one place a first-time user is sure to look.
+        println!("ticketwire first-run setup: no admin account yet; open {link} to create the first admin");
+        tracing::warn!(%link, "no admin account yet: open the setup link to create the first admin");
+    }
     let serve_stop = stop.clone();
     let server = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move {

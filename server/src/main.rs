@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use ticketwire::{auth::Role, config::Config};
+use ticketwire::{auth::Role, config::Config, retention};
 
 /// ticketwire: a support-ticketing backend where every change reaches people the moment it happens.
 #[derive(Parser)]
@@ -29,6 +29,15 @@ enum Command {
         #[arg(long, default_value = "Administrator")]
         name: String,
     },
+    /// Remove now what retention removes in the background: old events, read notifications and
+    /// finished webhook deliveries (see `[retention]`); prints the count per table.
+    Prune {
+        /// Only count what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Copy the SQLite database to FILE, consistently, while the server runs (PostgreSQL: use pg_dump).
+    Backup { file: PathBuf },
 }
 
 #[tokio::main]
@@ -52,6 +61,28 @@ async fn main() -> anyhow::Result<()> {
         Command::CreateAdmin { email, password, name } => {
             let user = ticketwire::cli::create_user(&config, &email, &password, &name, Role::Admin).await?;
             println!("created admin {} ({})", user.email, user.id);
+            Ok(())
+        }
+        Command::Prune { dry_run } => {
+            let mode = if dry_run { retention::Mode::DryRun } else { retention::Mode::Remove };
+            let r = ticketwire::cli::prune(&config, mode).await?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            println!("{verb}:");
+            println!("  events              {}", r.events);
+            println!("  notifications       {}", r.notifications);
+            println!("  webhook_deliveries  {}", r.webhook_deliveries);
+            println!("  webhook_attempts    {}", r.webhook_attempts);
+            Ok(())
+        }
+        Command::Backup { file } => {
+            let r = ticketwire::cli::backup(&config, &file).await?;
+            println!(
+                "backed up to {} ({} bytes, SQLite {}, {} ms)",
+                file.display(),
+                r.bytes,
+                r.sqlite_version,
+                r.took.as_millis()
+            );
             Ok(())
         }
     }

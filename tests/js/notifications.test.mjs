@@ -87,7 +87,7 @@ test('ticket_updated reaches requester and assignee, not the actor', async () =>
   const fresh = await c1.api.get(`/api/tickets/${ticket.id}`);
   assert.deepEqual(got.c1[0].data, fresh);
   assert.deepEqual(got.agent[0].data, fresh);
-  assert.match(got.c1[0].notification.message, /in_progress/);
+  assert.match(got.c1[0].notification.message, /status: Open → In progress/, 'the change in words, not the raw value');
   // And the actor being the assignee means only the requester hears of it.
   await expectNotified('ticket_updated', ['c1'], () => agent.api.patch(`/api/tickets/${ticket.id}`, { priority: 'high' }));
 });

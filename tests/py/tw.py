@@ -25,9 +25,10 @@ ADMIN = {"email": "admin@example.com", "password": "admin-password", "name": "Ad
 
 
 class Server:
-    def __init__(self, allow_cidrs: bool = True, database_url: str | None = None):
+    def __init__(self, allow_cidrs: bool = True, database_url: str | None = None, extra_env: dict | None = None):
         self.data_dir = tempfile.mkdtemp(prefix="tw-py-")
         self.allow_cidrs = allow_cidrs
+        self.extra_env = extra_env or {}
         # None: the SQLite file in the data dir (or whatever DATABASE_URL the caller exported).
         self.database_url = database_url
         self.proc: subprocess.Popen | None = None
@@ -51,6 +52,7 @@ class Server:
         })
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
+        env.update(self.extra_env)
         if self.allow_cidrs:
             env["TICKETWIRE_WEBHOOK_ALLOW_CIDRS"] = "127.0.0.0/8"
         else:

@@ -102,8 +102,8 @@ fn table() -> Vec<Row> {
         ),
         r("GET", "/api/users/me", "/api/users/me", NoBody, signed_in(200, 200, 200, 200)),
         r("PATCH", "/api/users/me", "/api/users/me", Json(r#"{"name":"Still Me"}"#), signed_in(200, 200, 200, 200)),
-        // users: admins only.
-        r("GET", "/api/users", "/api/users", NoBody, signed_in(403, 403, 403, 200)),
+        // users: staff look people up (agents see name, email and role); the rest is for admins.
+        r("GET", "/api/users", "/api/users", NoBody, signed_in(403, 403, 200, 200)),
         r(
             "POST",
             "/api/users",
@@ -397,6 +397,56 @@ fn table() -> Vec<Row> {
             Json(r#"{"type":"ticket.created","notification":{"user_id":"{a}"}}"#),
             open(401),
         ),
+        // A ticket's timeline names who worked on it: staff only.
+        r("GET", "/api/tickets/{id}/timeline", "/api/tickets/{ta}/timeline", NoBody, signed_in(404, 403, 200, 200)),
+        // Canned replies are staff's working material.
+        r("GET", "/api/canned-replies", "/api/canned-replies", NoBody, signed_in(403, 403, 200, 200)),
+        r(
+            "POST",
+            "/api/canned-replies",
+            "/api/canned-replies",
+            Json(r#"{"title":"Thanks {uniq}","body":"Hello {{requester.name}}"}"#),
+            signed_in(403, 403, 201, 201),
+        ),
+        r(
+            "PATCH",
+            "/api/canned-replies/{id}",
+            "/api/canned-replies/{canned}",
+            Json(r#"{"body":"Hello again {{requester.name}}"}"#),
+            signed_in(403, 403, 200, 200),
+        ),
+        r(
+            "DELETE",
+            "/api/canned-replies/{id}",
+            "/api/canned-replies/{fresh_canned}",
+            NoBody,
+            signed_in(403, 403, 204, 204),
+        ),
+        // Notification preferences: your own; only staff can ask for unassigned tickets.
+        r(
+            "GET",
+            "/api/users/me/notification-preferences",
+            "/api/users/me/notification-preferences",
+            NoBody,
+            signed_in(200, 200, 200, 200),
+        ),
+        r(
+            "PUT",
+            "/api/users/me/notification-preferences",
+            "/api/users/me/notification-preferences",
+            Json(r#"{"new_unassigned_tickets":true}"#),
+            signed_in(403, 403, 200, 200),
+        ),
+        // First run: anyone may ask; creating the first admin takes the logged token, and an
+        // admin exists here anyway.
+        r("GET", "/api/setup", "/api/setup", NoBody, open(200)),
+        r(
+            "POST",
+            "/api/setup",
+            "/api/setup",
+            Json(r#"{"token":"not-the-token","email":"{uniq}@example.com","name":"Eve","password":"password123"}"#),
+            open(403),
+        ),
         // Last: it ends each identity's token.
         r("POST", "/api/auth/logout", "/api/auth/logout", NoBody, signed_in(204, 204, 204, 204)),
     ]
@@ -505,6 +555,9 @@ async fn seed(app: &TestApp) -> Seed {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     app.delete(&format!("/api/users/{}", deactivated.id), admin, 200).await;
+    let canned = id(&app
+        .post("/api/canned-replies", &agent, json!({ "title": "Welcome", "body": "Hello {{requester.name}}" }), 201)
+        .await);
 
     Seed {
         ids: vec![
@@ -521,6 +574,7 @@ async fn seed(app: &TestApp) -> Seed {
             ("{a}", a.id.clone()),
             ("{b}", b.id.clone()),
             ("{a_email}", a.email.clone()),
+            ("{canned}", canned),
         ],
         a,
         b,
@@ -564,6 +618,9 @@ async fn fresh(app: &TestApp, s: &Seed, name: &str) -> String {
             .post("/api/kb/articles", &s.agent, json!({ "title": "to delete", "status": "published" }), 201)
             .await),
         "{fresh_attachment}" => id(upload(app, &s.a.token, ta, b"to delete").await),
+        "{fresh_canned}" => {
+            id(app.post("/api/canned-replies", &s.agent, json!({ "title": "to delete", "body": "x" }), 201).await)
+        }
         other => panic!("no fresh resource {other}"),
     }
 }

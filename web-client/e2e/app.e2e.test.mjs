@@ -1,6 +1,6 @@
 // Browser tests against a real ticketwire server: node --test, playwright-core, system Chromium.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
@@ -11,6 +11,22 @@ const SHOTS = path.join(repoRoot, 'artifacts', 'screenshots');
 const ADMIN = { email: 'admin@example.com', password: 'admin-password-1', name: 'Ada Admin' };
 const AGENT = { email: 'agent@example.com', password: 'agent-password-1', name: 'Andy Agent' };
 const CUSTOMER = { email: 'customer@example.com', password: 'customer-password-1', name: 'Cory Customer' };
+const AGENT2 = { email: 'bea@example.com', password: 'agent-password-2', name: 'Bea Agent' };
+const AXE = path.join(repoRoot, 'web-client', 'node_modules', 'axe-core', 'axe.min.js');
+const AXE_SOURCE = readFileSync(AXE, 'utf8');
+const axeFindings = [];
+
+/** Runs axe-core on the page as it is; serious and critical findings fail the last test. */
+async function axe(page, name) {
+  // Evaluated through the debugging protocol: the app's Content-Security-Policy refuses inline
+  // scripts, which is what addScriptTag would add.
+  if (!(await page.evaluate(() => !!window.axe))) await page.evaluate(AXE_SOURCE);
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`);
+  });
+  for (const f of found) axeFindings.push(`${name}: ${f}`);
+}
 
 const server = new Server();
 let base; // the server itself, for API calls made by the test
@@ -86,7 +102,9 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
     gate = new Gate(server.port);
     web = await gate.listen();
     const adminApi = apiClient(base, await token(ADMIN));
-    const r = await adminApi('POST', '/api/users', { ...AGENT, role: 'agent' });
+    let r = await adminApi('POST', '/api/users', { ...AGENT, role: 'agent' });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    r = await adminApi('POST', '/api/users', { ...AGENT2, role: 'agent' });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     // Playwright gives every launch its own fresh --user-data-dir (it refuses one passed in args).
     browser = await chromium.launch({
@@ -115,6 +133,7 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
     agent = await newPage('agent');
     await agent.goto('/login');
     await shot(agent, '01-sign-in');
+    await axe(agent, 'sign in');
     await signIn(agent, AGENT);
     customer = await newPage('customer');
     await customer.goto('/register');
@@ -152,29 +171,40 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
     await agent.locator('.ticket-row').first().getByText(subject).click();
     await agent.waitForURL(`**/tickets/${ticketId}`);
     await agent.getByRole('heading', { name: subject }).waitFor();
-    const before = await unread(customer);
+    // Staff see who opened it, by name, and its number.
+    await agent.getByTestId('requester').getByText(CUSTOMER.name).waitFor();
+    assert.match(await agent.getByTestId('ticket-number').textContent(), /^#\d+$/);
 
-    await agent.getByLabel('Internal note (visible to staff only)').check();
-    await agent.getByRole('textbox', { name: 'Comment', exact: true }).fill('Internal: customer seems to be a VIP');
+    await agent.getByLabel('Internal note (staff only)').check();
+    await agent.getByTestId('internal-warning').waitFor();
+    await agent.getByRole('textbox', { name: 'Message' }).fill('Internal: customer seems to be a VIP');
     await agent.getByRole('button', { name: 'Add internal note' }).click();
     await agent.locator('.comment.internal').getByText('Internal: customer seems to be a VIP').waitFor();
+    // After a note the composer is back to a public reply, and says so.
+    assert.equal(await agent.getByTestId('internal-warning').count(), 0);
 
-    await agent.getByRole('textbox', { name: 'Comment', exact: true }).fill('We are sending a technician.');
-    await agent.getByRole('button', { name: 'Comment', exact: true }).click();
-    await customer.locator('.comment').getByText('We are sending a technician.').waitFor({ timeout: 3000 });
-    await customer.waitForFunction((n) => Number(document.querySelector('[data-testid=unread-count]')?.textContent) > n, before, { timeout: 3000 });
-    await customer.getByTestId('toast').first().waitFor();
+    await agent.getByRole('textbox', { name: 'Message' }).fill('We are sending a **technician**.');
+    await agent.getByRole('textbox', { name: 'Message' }).press('Control+Enter');
+    await customer.locator('.comment').getByText('technician').waitFor({ timeout: 3000 });
+    // Markdown is rendered, safely.
+    assert.equal(await customer.locator('.comment strong', { hasText: 'technician' }).count(), 1);
+    // The ticket is on the customer's screen: its notification is read at once, with no toast.
+    await customer.waitForTimeout(400);
+    assert.equal(await customer.getByTestId('toast').count(), 0);
+    assert.equal(await unread(customer), 0);
     // The internal note came first; the public comment after it is here, so a leak would be too.
     assert.equal(await customer.getByText('Internal: customer seems to be a VIP').count(), 0);
     assert.equal(await customer.locator('.comment.internal').count(), 0);
 
     // Threaded reply from the customer shows up nested on the agent's side.
     await customer.getByRole('button', { name: /Reply to .*comment/ }).first().click();
-    await customer.getByLabel('Your reply').fill('Thanks, I will be here.');
-    await customer.getByRole('button', { name: 'Reply', exact: true }).click();
+    await customer.getByRole('textbox', { name: 'Message' }).fill('Thanks, I will be here.');
+    await customer.getByRole('button', { name: 'Send', exact: true }).click();
     await agent.locator('.replies .comment').getByText('Thanks, I will be here.').waitFor({ timeout: 3000 });
     await shot(agent, '03-agent-ticket-page');
     await shot(customer, '04-customer-ticket-page');
+    await axe(agent, 'agent ticket page');
+    await axe(customer, 'customer ticket page');
   });
 
   it('a status change updates both pages and the lists', async () => {
@@ -211,7 +241,6 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
     await waitOnline(customer);
     await waitOnline(agent);
     restarting = true;
-    const unreadBefore = await unread(customer);
     gate.hold(); // the pages' reconnects are refused until the missed changes are made
     await server.kill();
     await customer.locator('[data-testid=connection][data-status=reconnecting]').waitFor({ timeout: 10_000 });
@@ -228,7 +257,6 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
     await waitOnline(customer);
     await customer.getByText('Posted while you were away.').waitFor({ timeout: 5000 });
     await customer.getByTestId('ticket-status').getByText('Pending').waitFor({ timeout: 5000 });
-    await customer.waitForFunction((n) => Number(document.querySelector('[data-testid=unread-count]')?.textContent) > n, unreadBefore, { timeout: 5000 });
     await agent.getByText('Posted while you were away.').waitFor({ timeout: 5000 });
     await waitOnline(agent);
     // No duplicates after the catch-up.
@@ -237,18 +265,33 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
   });
 
   it('notifications drawer: list, mark read, read all', async () => {
+    // Away from the ticket, its news come as toasts and count as unread; the bell shows no 0.
+    await customer.getByRole('link', { name: 'All tickets' }).click();
+    await customer.locator('.ticket-row').first().waitFor();
+    assert.equal(await customer.getByTestId('unread-count').textContent(), '');
+    const agentApi = apiClient(base, await token(AGENT));
+    for (const text of ['First news', 'Second news', 'Third news', 'Fourth news']) {
+      const r = await agentApi('POST', `/api/tickets/${ticketId}/comments`, { content: text });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    await customer.waitForFunction(() => Number(document.querySelector('[data-testid=unread-count]')?.textContent) >= 4, null, { timeout: 5000 });
+    // At most three toasts at once.
+    assert.ok((await customer.getByTestId('toast').count()) <= 3);
     assert.ok((await unread(customer)) > 0);
     await customer.getByTestId('bell').click();
     const drawer = customer.getByRole('dialog', { name: /Notifications/ });
     await drawer.waitFor();
     await shot(customer, '06-notifications-drawer');
+    await axe(customer, 'notifications drawer');
     const n = await unread(customer);
     await drawer.getByRole('button', { name: 'Mark read' }).first().click();
     await customer.waitForFunction((x) => Number(document.querySelector('[data-testid=unread-count]')?.textContent) === x - 1, n);
     await drawer.getByRole('button', { name: 'Mark all read' }).click();
-    await customer.waitForFunction(() => document.querySelector('[data-testid=unread-count]')?.textContent === '0');
+    await customer.waitForFunction(() => document.querySelector('[data-testid=unread-count]')?.textContent === '');
     await customer.keyboard.press('Escape');
     await drawer.waitFor({ state: 'detached' });
+    await customer.goto(`/tickets/${ticketId}`);
+    await waitOnline(customer);
   });
 
   it('ticket list filters and search', async () => {
@@ -291,6 +334,7 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
     await agent.getByRole('link', { name: 'Edit' }).click();
     await agent.getByLabel('Title').waitFor();
     await shot(agent, '07-kb-editor');
+    await axe(agent, 'kb editor');
     await agent.getByRole('button', { name: 'Publish' }).click();
     await agent.getByText('Published', { exact: true }).waitFor();
     await customer.getByRole('link', { name: 'Resetting your password' }).waitFor({ timeout: 3000 });
@@ -299,6 +343,7 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
     await customer.getByRole('link', { name: 'Resetting your password' }).click();
     await customer.getByText('<script>alert(1)</script>', { exact: false }).waitFor();
     await shot(customer, '08-kb-article');
+    await axe(customer, 'kb article');
   });
 
   it('admin: list, create and deactivate users', async () => {
@@ -317,6 +362,7 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
     await row.getByRole('button', { name: /Deactivate/ }).click();
     await row.getByText('Deactivated').waitFor();
     await shot(admin, '09-users');
+    await axe(admin, 'users');
   });
 
   it('webhook: set, show the secret once, test, live receipt and the delivery log', async () => {
@@ -332,6 +378,7 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
     await entry.getByRole('button').first().click();
     await entry.locator('.attempts tbody tr').first().waitFor();
     await shot(agent, '10-webhook');
+    await axe(agent, 'settings');
     // Reloading shows no secret any more.
     await agent.reload();
     await waitOnline(agent);
@@ -352,6 +399,7 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
     await agent.getByRole('button', { name: 'Import' }).click();
     await agent.getByTestId('import-summary').or(agent.locator('main p.error')).first().waitFor();
     await shot(agent, '11-import');
+    await axe(agent, 'import');
     const summary = await agent.getByTestId('import-summary').count();
     assert.equal(summary, 1, `import failed: ${await agent.locator('main p.error').textContent().catch(() => '')}`);
   });
@@ -362,8 +410,120 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
     await phone.getByRole('button', { name: 'Menu' }).click();
     await phone.getByRole('link', { name: 'Knowledge base' }).waitFor();
     await shot(phone, '12-mobile-tickets');
+    await axe(phone, 'phone ticket list');
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 1, `page scrolls sideways by ${overflow}px`);
+  });
+
+  it('a helpdesk day: keyboard and bulk actions, views, search by number, assignment to a colleague, timeline, canned reply, drafts, the phone', async () => {
+    const bea = await newPage('bea');
+    await signIn(bea, AGENT2);
+    // Bea wants to hear of new unassigned tickets.
+    await bea.goto('/settings/webhook');
+    await bea.getByLabel('Tell me about every new ticket nobody is assigned to').check();
+    await bea.getByText('You will be told of new unassigned tickets').waitFor();
+    await bea.goto('/tickets');
+    await waitOnline(bea);
+    await bea.getByTestId('count-unassigned').filter({ hasText: /\d/ }).waitFor();
+    const unassignedBefore = Number(await bea.getByTestId('count-unassigned').textContent());
+    const customerApi = apiClient(base, await token(CUSTOMER));
+    const made = await customerApi('POST', '/api/tickets', { subject: 'Laptop will not boot', description: 'Black screen since the update' });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const { id, number } = made.body;
+    await bea.waitForFunction(() => Number(document.querySelector('[data-testid=unread-count]')?.textContent) >= 1, null, { timeout: 5000 });
+    // The view counts follow live.
+    await bea.waitForFunction((n) => Number(document.querySelector('[data-testid=count-unassigned]')?.textContent) === n + 1, unassignedBefore, { timeout: 5000 });
+    // The agent's Unassigned view has it live.
+    await agent.goto('/tickets');
+    await waitOnline(agent);
+    // Keyboard and bulk: j moves to the first row, x selects it, a checkbox the second; one
+    // action changes both.
+    await agent.locator('.ticket-row').nth(1).waitFor();
+    await agent.locator('main h1').click();
+    await agent.keyboard.press('j');
+    await agent.keyboard.press('x');
+    await agent.locator('.ticket-row').nth(1).locator('input.select').check();
+    const bulkRegion = agent.getByRole('region', { name: 'Bulk actions' });
+    await bulkRegion.getByText('2 selected').waitFor();
+    const firstTwo = [await agent.locator('.ticket-row').nth(0).getAttribute('data-ticket-id'), await agent.locator('.ticket-row').nth(1).getAttribute('data-ticket-id')];
+    await bulkRegion.getByLabel('Set priority').selectOption('urgent');
+    for (const tid of firstTwo) await agent.locator(`.ticket-row[data-ticket-id="${tid}"]`).getByText('Urgent').waitFor({ timeout: 5000 });
+    await shot(agent, '18-queue-bulk');
+    await agent.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: 'Unassigned' }).click();
+    await agent.locator('.ticket-row', { hasText: 'Laptop will not boot' }).waitFor();
+    // Found by number.
+    await agent.getByLabel('Search').fill(`#${number}`);
+    await agent.getByRole('button', { name: 'Search' }).click();
+    await agent.waitForFunction(() => document.querySelectorAll('.ticket-row').length === 1);
+    await agent.locator('.ticket-row', { hasText: `#${number}` }).click();
+    await agent.getByRole('heading', { name: /Laptop will not boot/ }).waitFor();
+    // Assigned to a colleague, who is told; the timeline says who did it.
+    await agent.getByLabel('Assignee').selectOption({ label: AGENT2.name });
+    await agent.getByTestId('timeline').getByText(`Assignee: nobody → ${AGENT2.name}`).waitFor({ timeout: 5000 });
+    await bea.waitForFunction(() => Number(document.querySelector('[data-testid=unread-count]')?.textContent) >= 2, null, { timeout: 5000 });
+    // A canned reply, written once, inserted with the requester's name filled in.
+    await agent.goto('/canned-replies');
+    await agent.getByLabel('Title').fill('Restart first');
+    await agent.getByLabel('Text (Markdown)').fill('Hello {{requester.name}}, please hold the power button for 10 seconds (ticket #{{ticket.number}}).');
+    await agent.getByRole('button', { name: 'Add canned reply' }).click();
+    await agent.locator('.canned-list li', { hasText: 'Restart first' }).waitFor();
+    await shot(agent, '13-canned-replies');
+    await axe(agent, 'canned replies');
+    await agent.goto(`/tickets/${id}`);
+    await waitOnline(agent);
+    await agent.getByLabel('Canned reply').selectOption({ label: 'Restart first' });
+    const text = await agent.getByRole('textbox', { name: 'Message' }).inputValue();
+    assert.equal(text, `Hello ${CUSTOMER.name}, please hold the power button for 10 seconds (ticket #${number}).`);
+    // The draft survives a reload.
+    await agent.reload();
+    await waitOnline(agent);
+    assert.equal(await agent.getByRole('textbox', { name: 'Message' }).inputValue(), text);
+    await agent.getByRole('button', { name: 'Send public reply' }).click();
+    await agent.locator('.comment', { hasText: 'power button' }).waitFor();
+    assert.equal(await agent.getByRole('textbox', { name: 'Message' }).inputValue(), '');
+    await agent.getByLabel('Status').selectOption('pending');
+    await agent.getByTestId('timeline').getByText('Status: Open → Pending').waitFor({ timeout: 5000 });
+    await shot(agent, '14-helpdesk-ticket');
+    const phone = await newPage('agent-phone', { width: 390, height: 844 });
+    await signIn(phone, AGENT);
+    await phone.goto(`/tickets/${id}`);
+    await phone.getByRole('textbox', { name: 'Message' }).waitFor();
+    // The composer is within the first screen.
+    const box = await phone.getByRole('textbox', { name: 'Message' }).boundingBox();
+    assert.ok(box && box.y < 844, `composer starts at ${box?.y}px`);
+    await shot(phone, '15-mobile-ticket');
+    await axe(phone, 'phone ticket page');
+  });
+
+  it('first run: the setup link in the log creates the first admin in the browser', async () => {
+    const fresh = new Server();
+    try {
+      await fresh.start();
+      for (let i = 0; i < 100 && !fresh.setupLink; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(fresh.setupLink, 'the server printed a setup link');
+      const link = fresh.setupLink.replace(/^http:\/\/[^/]+/, fresh.url);
+      const page = await newPage('first-run');
+      await page.goto(`${fresh.url}/login`);
+      await page.getByTestId('setup-hint').waitFor();
+      await shot(page, '16-first-run-hint');
+      await page.goto(link);
+      await page.getByLabel('Your name').fill('Fay First');
+      await page.getByLabel('Email').fill('fay@example.com');
+      await page.getByLabel('Password (at least 8 characters)').fill('first-admin-password');
+      await shot(page, '17-first-run-setup');
+      await axe(page, 'first-run setup');
+      await page.getByRole('button', { name: 'Create admin account' }).click();
+      await page.waitForURL('**/users');
+      await page.locator('tr', { hasText: 'fay@example.com' }).waitFor();
+      const again = await apiClient(fresh.url)('GET', '/api/setup');
+      assert.deepEqual(again.body, { needed: false });
+    } finally {
+      await fresh.stop();
+    }
+  });
+
+  it('has no serious or critical accessibility findings (axe-core)', () => {
+    assert.deepEqual(axeFindings, []);
   });
 
   it('logged no console errors on any page', () => {

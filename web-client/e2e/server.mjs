@@ -75,6 +75,8 @@ export class Server {
       }, 60_000);
       proc.stdout.on('data', (chunk) => {
         out += chunk;
+        const setup = out.match(/open (http:\/\/\S+\/setup\?token=\S+)/);
+        if (setup) this.setupLink = setup[1];
         const m = out.match(/listening on http:\/\/([\d.]+):(\d+)/);
         if (m && !this.url) {
           clearTimeout(timer);

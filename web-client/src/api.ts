@@ -15,6 +15,7 @@ export interface User {
 
 export interface Ticket {
   id: string;
+  number: number;
   subject: string;
   description: string;
   status: string;
@@ -25,6 +26,7 @@ export interface Ticket {
   external_id: string | null;
   requester_id: string | null;
   requester_email: string | null;
+  requester_name?: string | null;
   assignee_id: string | null;
   metadata: unknown;
   classification: string | null;
@@ -121,6 +123,47 @@ export interface Delivery {
   attempts?: Attempt[] | null;
 }
 
+/** Someone staff can look up: admins get the whole account, agents these fields. */
+export interface Person {
+  id: string;
+  name: string;
+  email: string;
+  role: Role;
+  is_active: boolean;
+}
+
+export interface FieldChange {
+  field: string;
+  from: string | null;
+  to: string | null;
+  from_name: string | null;
+  to_name: string | null;
+}
+
+export interface TimelineEntry {
+  event_id: number;
+  at: string;
+  action: string;
+  actor_id: string | null;
+  actor_name: string | null;
+  changes: FieldChange[];
+}
+
+export interface CannedReply {
+  id: string;
+  title: string;
+  body: string;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  version: number;
+}
+
+export interface Preferences {
+  new_unassigned_tickets: boolean;
+  updated_at: string | null;
+}
+
 export interface Page<T> {
   items: T[];
   next_cursor: string | null;
@@ -138,6 +181,8 @@ export class ApiError extends Error {
     public status: number,
     public code: string,
     public detail: string,
+    /** The whole error body (`missed` and `position` for `new_activity`). */
+    public body: any = null,
   ) {
     super(detail || code || `HTTP ${status}`);
   }
@@ -165,14 +210,15 @@ function headers(extra: Record<string, string> = {}): Record<string, string> {
 async function errorFrom(res: Response): Promise<ApiError> {
   let code = `http_${res.status}`;
   let detail = res.statusText;
+  let body: any = null;
   try {
-    const body = await res.json();
+    body = await res.json();
     code = body.code ?? code;
     detail = body.detail ?? detail;
   } catch {
     /* not JSON */
   }
-  return new ApiError(res.status, code, detail);
+  return new ApiError(res.status, code, detail, body);
 }
 
 export interface RequestOptions {
@@ -225,7 +271,7 @@ export const api = {
 
   comments: (ticketId: string, cursor?: string) =>
     request<Page<Comment>>(`/api/tickets/${encodeURIComponent(ticketId)}/comments${qs({ limit: 200, cursor })}`),
-  addComment: (ticketId: string, body: { content: string; parent_id?: string | null; internal?: boolean }) =>
+  addComment: (ticketId: string, body: { content: string; parent_id?: string | null; internal?: boolean; seen_event_id?: number }) =>
     request<Comment>(`/api/tickets/${encodeURIComponent(ticketId)}/comments`, { method: 'POST', body }),
   deleteComment: (id: string) => request<void>(`/api/comments/${encodeURIComponent(id)}`, { method: 'DELETE' }),
 
@@ -257,15 +303,39 @@ export const api = {
   deliveries: () => request<Page<Delivery>>(`/api/users/me/webhook/deliveries${qs({ limit: 50 })}`),
   delivery: (id: string) => request<Delivery>(`/api/users/me/webhook/deliveries/${encodeURIComponent(id)}`),
 
+  people: (q: Record<string, string | number | undefined> = {}) => request<Page<Person>>(`/api/users${qs({ limit: 200, ...q })}`),
+  timeline: (ticketId: string) => request<TimelineEntry[]>(`/api/tickets/${encodeURIComponent(ticketId)}/timeline`),
+  suggestedArticles: (ticketId: string) => request<Article[]>(`/api/tickets/${encodeURIComponent(ticketId)}/suggested-articles`),
+  cannedReplies: () => request<CannedReply[]>('/api/canned-replies'),
+  createCannedReply: (body: { title: string; body: string }) => request<CannedReply>('/api/canned-replies', { method: 'POST', body }),
+  updateCannedReply: (id: string, patch: Record<string, unknown>, version?: number) =>
+    request<CannedReply>(`/api/canned-replies/${encodeURIComponent(id)}`, { method: 'PATCH', body: patch, ifMatch: version }),
+  deleteCannedReply: (id: string) => request<void>(`/api/canned-replies/${encodeURIComponent(id)}`, { method: 'DELETE' }),
+  preferences: () => request<Preferences>('/api/users/me/notification-preferences'),
+  setPreferences: (body: Partial<Preferences>) => request<Preferences>('/api/users/me/notification-preferences', { method: 'PUT', body }),
+  setupStatus: () => request<{ needed: boolean }>('/api/setup'),
+  setup: (body: { token: string; email: string; name: string; password: string }) =>
+    request<TokenResponse>('/api/setup', { method: 'POST', body }),
+
   importCsv: (csv: string) =>
     request<ImportResult>('/api/integrations/webhook/batch', { method: 'POST', raw: csv, contentType: 'text/csv' }),
 };
+
+export interface ImportRow {
+  index: number;
+  line: number | null;
+  status: 'created' | 'updated' | 'failed';
+  ticket_id: string | null;
+  ticket_number: number | null;
+  external_id: string | null;
+  error: { code: string; detail: string } | null;
+}
 
 export interface ImportResult {
   created_count: number;
   updated_count: number;
   failed_count: number;
-  results: Array<Record<string, unknown>>;
+  results: ImportRow[];
 }
 
 /** Uploads a file with XMLHttpRequest so the upload progress can be shown. */

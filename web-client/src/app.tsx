@@ -2,7 +2,8 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { errorText } from './api';
 import { match, navigate, onLinkClick, usePath } from './router';
 import { dismissToast, isStaff, liveStatus, markAllRead, markRead, notifications, session, signOut, toasts, unreadCount, useStore } from './store';
-import { AuthPage } from './pages/auth';
+import { AuthPage, SetupPage } from './pages/auth';
+import { CannedRepliesPage } from './pages/canned';
 import { ImportPage } from './pages/import';
 import { KbArticlePage, KbEditorPage, KbListPage } from './pages/kb';
 import { TicketPage } from './pages/ticket';
@@ -17,7 +18,7 @@ export function App({ ready }: { ready: boolean }) {
   const pathname = full.split('?')[0];
   const [drawer, setDrawer] = useState(false);
 
-  const publicPage = pathname === '/login' || pathname === '/register' || pathname.startsWith('/kb') && !pathname.endsWith('/edit') && pathname !== '/kb/new';
+  const publicPage = pathname === '/login' || pathname === '/register' || pathname === '/setup' || pathname.startsWith('/kb') && !pathname.endsWith('/edit') && pathname !== '/kb/new';
   useEffect(() => {
     if (!ready) return;
     if (!s && !publicPage) navigate(`/login${pathname !== '/' ? `?next=${encodeURIComponent(full)}` : ''}`, true);
@@ -32,7 +33,7 @@ export function App({ ready }: { ready: boolean }) {
       <Header onBell={() => setDrawer(true)} />
       <main id="main">{ready ? <Route pathname={pathname} /> : <p role="status">Loading…</p>}</main>
       {drawer && s && <Drawer onClose={() => setDrawer(false)} />}
-      <Toasts />
+      {!drawer && <Toasts />}
     </div>
   );
 }
@@ -43,6 +44,7 @@ function Route({ pathname }: { pathname: string }) {
   let m: Record<string, string> | null;
   if (pathname === '/login') return <AuthPage mode="login" />;
   if (pathname === '/register') return <AuthPage mode="register" />;
+  if (pathname === '/setup') return <SetupPage />;
   if (pathname === '/kb') return <KbListPage />;
   if (pathname === '/kb/new') return user && isStaff(user) ? <KbEditorPage /> : <Forbidden />;
   if ((m = match('/kb/:id/edit', pathname))) return user && isStaff(user) ? <KbEditorPage id={m.id} key={m.id} /> : <Forbidden />;
@@ -54,6 +56,7 @@ function Route({ pathname }: { pathname: string }) {
   if (pathname === '/users') return user.role === 'admin' ? <UsersPage /> : <Forbidden />;
   if (pathname === '/settings/webhook') return <WebhookPage />;
   if (pathname === '/import') return isStaff(user) ? <ImportPage /> : <Forbidden />;
+  if (pathname === '/canned-replies') return isStaff(user) ? <CannedRepliesPage /> : <Forbidden />;
   if (pathname === '/') return null;
   return (
     <section>
@@ -101,8 +104,9 @@ function Header({ onBell }: { onBell: () => void }) {
           {user && link('/tickets', 'Tickets')}
           {link('/kb', 'Knowledge base')}
           {user?.role === 'admin' && link('/users', 'Users')}
+          {user && isStaff(user) && link('/canned-replies', 'Canned replies')}
           {user && isStaff(user) && link('/import', 'Import')}
-          {user && link('/settings/webhook', 'Webhook')}
+          {user && link('/settings/webhook', 'Settings')}
         </ul>
       </nav>
       <div class="right">
@@ -113,12 +117,12 @@ function Header({ onBell }: { onBell: () => void }) {
           </span>
         )}
         {user && (
-          <button type="button" class="bell" onClick={onBell} aria-label={`Notifications, ${count} unread`} data-testid="bell">
+          <button type="button" class="bell" onClick={onBell} aria-label={count > 0 ? `Notifications, ${count} unread` : 'Notifications, none unread'} data-testid="bell">
             <svg aria-hidden="true" focusable="false" width="16" height="16" viewBox="0 0 24 24" fill="currentColor">
               <path d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2Z" />
             </svg>
-            <span class="count" data-testid="unread-count" aria-hidden="true">
-              {count}
+            <span class={count > 0 ? 'count' : 'count none'} data-testid="unread-count" aria-hidden="true">
+              {count > 0 ? count : ''}
             </span>
           </button>
         )}

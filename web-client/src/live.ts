@@ -84,6 +84,17 @@ class Live {
       this.setStatus('reconnecting');
       if (!socket.active) setTimeout(() => this.socket === socket && socket.connect(), 1000);
     });
+    // After a reconnect with last_event_id: either everything missed was replayed, or the server
+    // was too far ahead to replay it and this socket is live from `position`: views reload.
+    socket.on('catch_up', (p: { recovered?: boolean; position?: number }) => {
+      if (this.socket !== socket) return;
+      const d = this.deduper;
+      if (typeof p?.position === 'number' && (d.lastEventId === null || p.position > d.lastEventId)) {
+        d.lastEventId = p.position;
+        d.lastEventName = null;
+      }
+      if (p?.recovered === false) this.resyncListeners.forEach((fn) => fn());
+    });
     socket.io.on('reconnect_attempt', () => this.socket === socket && this.setStatus('reconnecting'));
     for (const name of LIVE_EVENTS) {
       socket.on(name, (payload: any) => this.dispatch(name, payload));

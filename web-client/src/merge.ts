@@ -164,9 +164,14 @@ export interface TicketFilter {
   priority?: string;
   assignee_id?: string; // '' = any, 'none' = unassigned
   q?: string;
+  number?: string;
 }
 
-export function ticketMatches(t: { status: string; priority: string; assignee_id: string | null; subject: string; description: string }, f: TicketFilter): boolean {
+export function ticketMatches(
+  t: { status: string; priority: string; assignee_id: string | null; subject: string; description: string; number?: number },
+  f: TicketFilter,
+): boolean {
+  if (f.number && String(t.number) !== f.number) return false;
   if (f.status && t.status !== f.status) return false;
   if (f.priority && t.priority !== f.priority) return false;
   if (f.assignee_id === 'none' && t.assignee_id) return false;

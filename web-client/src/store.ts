@@ -49,9 +49,11 @@ export interface Toast {
 }
 export const toasts = new Store<Toast[]>([]);
 let toastSeq = 0;
+/** At most this many toasts at once; older ones make way. */
+export const MAX_TOASTS = 3;
 export function toast(text: string, href?: string) {
   const id = ++toastSeq;
-  toasts.update((t) => [...t.slice(-4), { id, text, href }]);
+  toasts.update((t) => [...t.slice(-(MAX_TOASTS - 1)), { id, text, href }]);
   setTimeout(() => dismissToast(id), 6000);
 }
 export function dismissToast(id: number) {
@@ -61,14 +63,28 @@ export function dismissToast(id: number) {
 export const unreadCount = new Store<number>(0);
 export const notifications = new Store<Notification[]>([]);
 
+/** The ticket on screen, if any: its notifications are read as they come, without a toast. */
+export const ticketOnScreen = new Store<string | null>(null);
+
 live.on('notification', (p) => {
   const n: Notification | undefined = p?.notification;
   if (!n) return;
   if (notifications.get().some((x) => x.id === n.id)) return;
   notifications.update((list) => [n, ...list].slice(0, 100));
-  if (!n.read) unreadCount.update((c) => c + 1);
+  if (n.read) return;
+  unreadCount.update((c) => c + 1);
+  if (n.ticket_id && n.ticket_id === ticketOnScreen.get() && document.visibilityState !== 'hidden') {
+    void markRead(n).catch(() => {});
+    return;
+  }
   toast(n.message, n.ticket_id ? `/tickets/${n.ticket_id}` : undefined);
 });
+
+/** Marks read every unread notification about `ticketId` (it is on screen). */
+export async function markTicketRead(ticketId: string) {
+  const unread = notifications.get().filter((n) => !n.read && n.ticket_id === ticketId);
+  await Promise.all(unread.map((n) => markRead(n).catch(() => {})));
+}
 live.onResync(() => {
   void refreshNotifications();
 });
@@ -85,6 +101,8 @@ export async function refreshNotifications() {
 
 export async function markRead(n: Notification) {
   if (n.read) return;
+  // Read at once on screen; the server confirms.
+  n.read = true;
   const updated = await api.markRead(n.id);
   notifications.update((list) => list.map((x) => (x.id === n.id ? { ...x, ...updated, read: true } : x)));
   unreadCount.update((c) => Math.max(0, c - 1));

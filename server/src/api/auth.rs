@@ -35,7 +35,7 @@ pub struct TokenResponse {
     pub user: User,
 }
 
-fn token_for(state: &AppState, user: User) -> Result<TokenResponse> {
+pub(super) fn token_for(state: &AppState, user: User) -> Result<TokenResponse> {
     let access_token = state.jwt.issue_valid_after(&user.id, user.role.as_str(), user.tokens_valid_after)?;
     Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: state.jwt.ttl_secs, user })
 }

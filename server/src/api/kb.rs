@@ -7,6 +7,7 @@ use crate::{
     domain::{
         Page,
         kb::{self, Article, ArticlePatch, ArticleQuery, NewArticle},
+        search::ArticleHit,
     },
     error::{ErrorBody, Result},
     state::AppState,
@@ -16,15 +17,15 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get, update, delete))
 }
 
-/// Articles, newest first. Without a token (or as a customer): published ones only.
+/// Articles, newest first; with `q`, the matches best first. Without a token (or as a customer): published ones only.
 #[utoipa::path(get, path = "/api/kb/articles", tag = "kb", params(ArticleQuery),
-    responses((status = 200, body = Page<Article>), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Page<ArticleHit>), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
     Query(q): Query<ArticleQuery>,
-) -> Result<Json<Page<Article>>> {
-    Ok(Json(kb::list(&state, user.as_ref(), &q).await?))
+) -> Result<Json<Page<ArticleHit>>> {
+    Ok(Json(Page::at_position(&state.db, kb::list(&state, user.as_ref(), &q)).await?))
 }
 
 /// Write an article (staff); it stays a draft until `status` is `published`.

@@ -2,12 +2,16 @@
 //! metrics, the docs page and the web-client.
 mod attachments;
 mod auth;
+mod canned_replies;
 mod comments;
 pub mod extract;
 mod ingest;
 mod kb;
 mod notifications;
+mod preferences;
+mod setup;
 mod tickets;
+mod timeline;
 mod users;
 mod webhooks;
 
@@ -42,6 +46,7 @@ use crate::{error::Error, state::AppState, telemetry};
     tags(
         (name = "auth"), (name = "users"), (name = "tickets"), (name = "comments"), (name = "kb"),
         (name = "attachments"), (name = "notifications"), (name = "events"), (name = "webhooks"),
+        (name = "canned replies"),
     )
 )]
 struct ApiDoc;
@@ -91,6 +96,10 @@ pub fn openapi_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(notifications::router())
         .merge(webhooks::router(state.config.webhooks.manual_sends_per_minute))
         .merge(ingest::router())
+        .merge(timeline::router())
+        .merge(canned_replies::router())
+        .merge(preferences::router())
+        .merge(setup::router())
 }
 
 /// The policy of the web-client and of every API answer: scripts, styles and connections from

@@ -6,6 +6,7 @@ use crate::{
     auth::AuthUser,
     domain::{
         Page,
+        search::TicketHit,
         tickets::{self, NewTicket, Ticket, TicketPatch, TicketQuery},
     },
     error::{ErrorBody, Result},
@@ -16,15 +17,26 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get, update, delete))
 }
 
-/// Tickets the caller may see, newest first. Customers see their own.
+/// Tickets the caller may see, newest first; with `q`, the matches best first. Customers see their own.
 #[utoipa::path(get, path = "/api/tickets", tag = "tickets", security(("bearer" = [])), params(TicketQuery),
-    responses((status = 200, body = Page<Ticket>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Page<TicketHit>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     user: AuthUser,
-    Query(q): Query<TicketQuery>,
-) -> Result<Json<Page<Ticket>>> {
-    Ok(Json(tickets::list(&state, &user, &q).await?))
+    Query(mut q): Query<TicketQuery>,
+) -> Result<Json<Page<TicketHit>>> {
+    number_search(&mut q);
+    let mut page = Page::at_position(&state.db, tickets::list(&state, &user, &q)).await?;
+    tickets::name_requesters(&state.db, page.items.iter_mut().map(|h| &mut h.ticket)).await?;
+    Ok(Json(page))
+}
+
+/// `q=#1042` asks for ticket 1042, not for the text.
+fn number_search(q: &mut TicketQuery) {
+    if let Some(n) = q.q.as_deref().filter(|t| t.trim_start().starts_with('#')).and_then(tickets::numbers::parse) {
+        q.number = Some(n);
+        q.q = None;
+    }
 }
 
 /// Open a ticket (`subject` may also be sent as `title`).
@@ -42,7 +54,9 @@ async fn create(
 #[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Ticket), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<Ticket>> {
-    Ok(Json(Ticket::from(tickets::readable(&state.db, &user, &id).await?).seen_by(&user)))
+    let mut ticket = Ticket::from(tickets::readable(&state.db, &user, &id).await?).seen_by(&user);
+    tickets::name_requesters(&state.db, std::slice::from_mut(&mut ticket)).await?;
+    Ok(Json(ticket))
 }
 
 /// Change a ticket. Send `If-Match: <version>` to refuse a stale write with 409.

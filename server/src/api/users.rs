@@ -3,9 +3,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{IfMatch, Json, Path, Query};
 use crate::{
-    auth::RequireAdmin,
+    auth::{RequireAdmin, RequireStaff},
     domain::{
         Page,
+        directory::{self, Listed},
         users::{self, NewUser, User, UserPatch, UserQuery},
     },
     error::{ErrorBody, Result},
@@ -16,11 +17,17 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get, update, deactivate))
 }
 
-/// List users (admins).
+/// Look people up (staff): by `q` (name or email), `role` and `is_active`, newest first. Admins
+/// get each account in full; agents get who each person is (id, name, email, role, whether
+/// active) and nothing about the account. Customers: 403.
 #[utoipa::path(get, path = "/api/users", tag = "users", security(("bearer" = [])), params(UserQuery),
-    responses((status = 200, body = Page<User>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn list(State(state): State<AppState>, _: RequireAdmin, Query(q): Query<UserQuery>) -> Result<Json<Page<User>>> {
-    Ok(Json(users::list(&state, &q).await?))
+    responses((status = 200, body = Page<Listed>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list(
+    State(state): State<AppState>,
+    RequireStaff(user): RequireStaff,
+    Query(q): Query<UserQuery>,
+) -> Result<Json<Page<Listed>>> {
+    Ok(Json(Page::at_position(&state.db, directory::list(&state, &user, &q)).await?))
 }
 
 /// Create a user of any role (admins).

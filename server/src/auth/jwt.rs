@@ -39,6 +39,8 @@ pub struct JwtKeys {
     /// A key derived from the secret for other purposes (inbound integration secrets), so the
     /// secret itself never leaves this struct.
     ingest_key: [u8; 32],
+    /// What the first-run setup link carries ([`JwtKeys::setup_token`]).
+    setup_token: String,
 }
 
 impl JwtKeys {
@@ -52,12 +54,22 @@ impl JwtKeys {
             validation,
             ttl_secs,
             ingest_key: derive(secret, b"ticketwire/ingest-integration-secrets/v1"),
+            setup_token: derive(secret, b"ticketwire/first-admin-setup/v1")[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
         }
     }
 
     /// The server key integration secrets are derived from (HMAC-SHA256 of a label under the secret).
     pub fn ingest_key(&self) -> &[u8; 32] {
         &self.ingest_key
+    }
+
+    /// The token of the first-run setup link: derived from the secret, so every node knows it
+    /// and nobody can guess it. It creates an admin only while there is none.
+    pub fn setup_token(&self) -> &str {
+        &self.setup_token
     }
 
     /// A token for an account whose `tokens_valid_after` was never set.

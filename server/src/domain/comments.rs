@@ -1,6 +1,8 @@
 //! Comments, threaded replies and internal notes (staff only, never shown to customers).
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -90,17 +92,22 @@ pub async fn readable(db: &impl ConnectionTrait, who: &AuthUser, id: &str) -> Re
 /// Comments of a ticket, oldest first (conversation order).
 pub async fn list(state: &AppState, who: &AuthUser, ticket_id: &str, page: &PageQuery) -> Result<Page<Comment>> {
     tickets::readable(&state.db, who, ticket_id).await?;
-    let limit = page.limit()?;
+    let rows = list_query(who.is_staff(), ticket_id, page)?.all(&state.db).await?;
+    Ok(Page::from_rows(rows, page.limit()?, |r| r.id.clone(), Comment::from))
+}
+
+/// A page of a ticket's comments (public ones only unless `staff`), along the index on
+/// (ticket_id, id).
+pub fn list_query(staff: bool, ticket_id: &str, page: &PageQuery) -> Result<Select<comment::Entity>> {
     let mut query =
         comment::Entity::find().filter(comment::Column::TicketId.eq(ticket_id)).order_by_asc(comment::Column::Id);
-    if !who.is_staff() {
+    if !staff {
         query = query.filter(comment::Column::Internal.eq(false));
     }
     if let Some(cursor) = page.cursor()? {
         query = query.filter(comment::Column::Id.gt(cursor));
     }
-    let rows = query.limit(limit + 1).all(&state.db).await?;
-    Ok(Page::from_rows(rows, limit, |r| r.id.clone(), Comment::from))
+    Ok(query.limit(page.limit()? + 1))
 }
 
 fn change_for(action: Action, c: &Comment, t: &ticket::Model, actor: &str) -> Change {

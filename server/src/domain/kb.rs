@@ -1,10 +1,15 @@
 //! Knowledge-base articles: staff write drafts and publish; published ones are public.
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Action, Change, Kind, Page, PageQuery, Tx, tickets, users::check_version, validate};
+use super::{
+    Action, Change, Kind, Page, PageQuery, Tx,
+    search::{self, ArticleHit, SearchQuery},
+    users::check_version,
+    validate,
+};
 use crate::{
     auth::AuthUser,
     entity::kb_article,
@@ -104,7 +109,9 @@ pub struct ArticleQuery {
     /// Staff only: customers and visitors always get published articles.
     pub status: Option<ArticleStatus>,
     pub category: Option<String>,
-    /// Searches title and body.
+    /// Full-text search over title, tags and body, in the language of the tickets' `q`.
+    /// Matches come best first, each with a `score` and a `highlight`.
+    #[param(max_length = 1000)]
     pub q: Option<String>,
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
@@ -126,15 +133,11 @@ pub async fn get(state: &AppState, who: Option<&AuthUser>, id: &str) -> Result<A
         .ok_or(Error::NotFound("article"))
 }
 
-pub async fn list(state: &AppState, who: Option<&AuthUser>, q: &ArticleQuery) -> Result<Page<Article>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
-    let limit = page.limit()?;
-    let mut query = kb_article::Entity::find().order_by_desc(kb_article::Column::Id);
-    if let Some(cursor) = page.cursor()? {
-        query = query.filter(kb_article::Column::Id.lt(cursor));
-    }
-    // Drafts are for those the policy lets read them.
-    let drafts_readable = policy::can_see(&viewer(who), &Subject::Article { published: false });
+/// The articles `viewer` may read that the filters of `q` select (neither its text nor its
+/// page): drafts only for those the policy lets read them.
+pub fn filtered(viewer: &Viewer, q: &ArticleQuery) -> Select<kb_article::Entity> {
+    let mut query = kb_article::Entity::find();
+    let drafts_readable = policy::can_see(viewer, &Subject::Article { published: false });
     let status = if drafts_readable { q.status } else { Some(ArticleStatus::Published) };
     if let Some(s) = status {
         query = query.filter(kb_article::Column::Status.eq(s.as_str()));
@@ -142,16 +145,33 @@ pub async fn list(state: &AppState, who: Option<&AuthUser>, q: &ArticleQuery) ->
     if let Some(c) = q.category.as_deref() {
         query = query.filter(kb_article::Column::Category.eq(c));
     }
-    if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
-        let pattern = tickets::like_pattern(text);
-        query = query.filter(
-            Condition::any()
-                .add(tickets::lower_like(kb_article::Column::Title, &pattern))
-                .add(tickets::lower_like(kb_article::Column::Body, &pattern)),
-        );
+    query
+}
+
+/// A page of the list without a search: newest first, after the cursor.
+pub fn list_query(viewer: &Viewer, q: &ArticleQuery) -> Result<Select<kb_article::Entity>> {
+    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
+    let mut query = filtered(viewer, q).order_by_desc(kb_article::Column::Id);
+    if let Some(cursor) = page.cursor()? {
+        query = query.filter(kb_article::Column::Id.lt(cursor));
     }
-    let rows = query.limit(limit + 1).all(&state.db).await?;
-    Ok(Page::from_rows(rows, limit, |r| r.id.clone(), Article::from))
+    Ok(query.limit(page.limit()? + 1))
+}
+
+/// Articles newest first; with a search (`q`), the matches best first ([`search::articles`]).
+pub async fn list(state: &AppState, who: Option<&AuthUser>, q: &ArticleQuery) -> Result<Page<ArticleHit>> {
+    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
+    let limit = page.limit()?;
+    if let Some(text) = q.q.as_deref() {
+        match SearchQuery::parse(text)? {
+            Some(search) => return search::articles(&state.db, filtered(&viewer(who), q), &search, &page).await,
+            // Only signs, no word: nothing can match.
+            None if !text.trim().is_empty() => return Ok(Page::from_rows(Vec::new(), limit, |_| String::new(), |h| h)),
+            None => {}
+        }
+    }
+    let rows = list_query(&viewer(who), q)?.all(&state.db).await?;
+    Ok(Page::from_rows(rows, limit, |r| r.id.clone(), |r| ArticleHit::from(Article::from(r))))
 }
 
 fn change_for(action: Action, a: &Article, actor: &str) -> Change {

@@ -2,17 +2,23 @@
 //! change and its event in one transaction ([`change::Tx`]), and wakes the hooks after commit.
 //! Nothing here knows about HTTP or Socket.IO.
 pub mod attachments;
+pub mod canned_replies;
 pub mod change;
 pub mod collision;
 pub mod comments;
+pub mod directory;
 pub mod events;
 pub mod group_commit;
 pub mod kb;
 pub mod notifications;
 pub mod pagination;
 pub mod planned;
+pub mod preferences;
+pub mod search;
+pub mod setup;
 pub mod suggestions;
 pub mod tickets;
+pub mod timeline;
 pub mod users;
 pub mod validate;
 pub mod versioned;

@@ -1,6 +1,8 @@
 //! A user's inbox of notifications, derived from events by the hooks layer.
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, sea_query::Expr,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -77,11 +79,13 @@ pub struct NotificationQuery {
     pub cursor: Option<String>,
 }
 
-pub async fn list(state: &AppState, me: &AuthUser, q: &NotificationQuery) -> Result<Page<Notification>> {
+/// A page of `user_id`'s notifications, newest first: a walk down the index on (user_id, id),
+/// or (user_id, read, id) for unread ones, however many the user has (an admin hears of every
+/// ticket).
+pub fn list_query(user_id: &str, q: &NotificationQuery) -> Result<Select<notification::Entity>> {
     let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
-    let limit = page.limit()?;
     let mut query = notification::Entity::find()
-        .filter(notification::Column::UserId.eq(me.id()))
+        .filter(notification::Column::UserId.eq(user_id))
         .order_by_desc(notification::Column::Id);
     if q.unread == Some(true) {
         query = query.filter(notification::Column::Read.eq(false));
@@ -89,7 +93,19 @@ pub async fn list(state: &AppState, me: &AuthUser, q: &NotificationQuery) -> Res
     if let Some(cursor) = page.cursor()? {
         query = query.filter(notification::Column::Id.lt(cursor));
     }
-    let rows = query.limit(limit + 1).all(&state.db).await?;
+    Ok(query.limit(page.limit()? + 1))
+}
+
+/// `user_id`'s unread notifications (counted from the index on (user_id, read, id) alone).
+pub fn unread_query(user_id: &str) -> Select<notification::Entity> {
+    notification::Entity::find()
+        .filter(notification::Column::UserId.eq(user_id))
+        .filter(notification::Column::Read.eq(false))
+}
+
+pub async fn list(state: &AppState, me: &AuthUser, q: &NotificationQuery) -> Result<Page<Notification>> {
+    let limit = PageQuery { limit: q.limit, cursor: None }.limit()?;
+    let rows = list_query(me.id(), q)?.all(&state.db).await?;
     let mut page = Page::from_rows(rows, limit, |r| r.id.clone(), Notification::from);
     // History follows the present: a notification about what the caller may no longer read
     // (a ticket moved to someone else, a note made internal, a role taken away) is not shown.
@@ -109,11 +125,7 @@ pub async fn list(state: &AppState, me: &AuthUser, q: &NotificationQuery) -> Res
 }
 
 pub async fn unread_count(state: &AppState, me: &AuthUser) -> Result<u64> {
-    Ok(notification::Entity::find()
-        .filter(notification::Column::UserId.eq(me.id()))
-        .filter(notification::Column::Read.eq(false))
-        .count(&state.db)
-        .await?)
+    Ok(unread_query(me.id()).count(&state.db).await?)
 }
 
 /// Marks one of the caller's notifications read. Someone else's is "not found".

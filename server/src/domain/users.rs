@@ -126,8 +126,22 @@ pub async fn insert(
     password_hash: String,
     role: Role,
 ) -> Result<User> {
-    let now = super::now();
     let mut tx = Tx::begin(db, hooks).await?;
+    let view = insert_in(&mut tx, actor_id, email, name, password_hash, role).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// Inserts a user and records the event inside `tx`, which the caller commits.
+pub async fn insert_in(
+    tx: &mut Tx,
+    actor_id: Option<&str>,
+    email: String,
+    name: String,
+    password_hash: String,
+    role: Role,
+) -> Result<User> {
+    let now = super::now();
     let model =
         user::ActiveModel {
             id: Set(super::new_id()),
@@ -151,7 +165,6 @@ pub async fn insert(
     let mut change = Change::new(Kind::User, Action::Created, &view.id, &view).owned_by(&view.id).staff_only(true);
     change.actor_id = actor_id.map(str::to_string);
     tx.record(change).await?;
-    tx.commit().await?;
     Ok(view)
 }
 

@@ -4,7 +4,7 @@
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::{
-    entity::{attachment, comment, kb_article, ticket, user},
+    entity::{attachment, canned_reply, comment, kb_article, ticket, user},
     error::{Error, Result},
 };
 
@@ -53,4 +53,11 @@ macro_rules! versioned {
     )*};
 }
 
-versioned!(ticket => "ticket", comment => "comment", kb_article => "article", attachment => "attachment", user => "user");
+versioned!(
+    ticket => "ticket",
+    comment => "comment",
+    kb_article => "article",
+    attachment => "attachment",
+    user => "user",
+    canned_reply => "canned reply",
+);

@@ -1,5 +1,6 @@
 //! sea-orm entities: one module per table. Rows are plain data; rules live in `domain`.
 pub mod attachment;
+pub mod canned_reply;
 pub mod comment;
 pub mod dispatch_cursor;
 pub mod event;
@@ -7,6 +8,7 @@ pub mod ingest_receipt;
 pub mod integration;
 pub mod kb_article;
 pub mod notification;
+pub mod notification_preference;
 pub mod revoked_token;
 pub mod ticket;
 pub mod user;

@@ -5,6 +5,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
+    /// The short number people use (`#1042`), unique per installation.
+    pub number: i64,
     pub subject: String,
     pub description: String,
     pub status: String,

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::{
     auth::Role,
-    domain::Kind,
+    domain::{Kind, preferences},
     entity::{comment, event, ticket, user},
     error::Result,
     policy::{self, Access, Now, Viewer},
@@ -78,7 +78,8 @@ pub async fn plan(db: &impl ConnectionTrait, ev: &event::Model, people: &mut Peo
     Ok(planned)
 }
 
-/// Admins hear of new tickets; requester and assignee of changes.
+/// Admins hear of new tickets, staff who asked to of new unassigned ones; requester and
+/// assignee of changes.
 async fn ticket_candidates(
     db: &impl ConnectionTrait,
     ev: &event::Model,
@@ -93,10 +94,20 @@ async fn ticket_candidates(
             for admin in people.active_admins(db).await? {
                 out.push((admin, "new_ticket", format!("New ticket '{subject}' from {}", actor_name)));
             }
+            if str_field(data, "assignee_id").is_none() {
+                for who in people.watching_unassigned(db).await? {
+                    out.push((
+                        who,
+                        "new_unassigned_ticket",
+                        format!("New unassigned ticket '{subject}' from {actor_name}"),
+                    ));
+                }
+            }
             ("", String::new())
         }
         "updated" => {
-            ("ticket_updated", format!("Ticket '{subject}' was updated by {}{}", actor_name, what_changed(ev)))
+            let changed = what_changed(db, ev, people).await?;
+            ("ticket_updated", format!("Ticket '{subject}' was updated by {}{}", actor_name, changed))
         }
         _ => ("ticket_deleted", format!("Ticket '{subject}' was deleted by {}", actor_name)),
     };
@@ -251,22 +262,33 @@ fn ticket_people(data: &Value) -> Vec<String> {
     ["requester_id", "assignee_id"].iter().filter_map(|k| str_field(data, k).map(str::to_string)).collect()
 }
 
-/// ", status: open → resolved" for the fields people care about.
-fn what_changed(ev: &event::Model) -> String {
+/// " (status: Open → In progress, assigned to Agnes)" for the fields people care about, in
+/// words people use.
+async fn what_changed(db: &impl ConnectionTrait, ev: &event::Model, people: &mut People) -> Result<String> {
     let Some(prev) = &ev.previous else {
-        return String::new();
+        return Ok(String::new());
     };
     let mut parts = Vec::new();
     for field in ["status", "priority"] {
         let (a, b) = (str_field(prev, field), str_field(&ev.data, field));
         if a != b {
-            parts.push(format!("{field}: {} → {}", a.unwrap_or("none"), b.unwrap_or("none")));
+            parts.push(format!("{field}: {} → {}", words(a.unwrap_or("none")), words(b.unwrap_or("none"))));
         }
     }
     if prev.get("assignee_id") != ev.data.get("assignee_id") {
-        parts.push("assignee changed".into());
+        parts.push(match str_field(&ev.data, "assignee_id") {
+            Some(id) => format!("assigned to {}", people.name(db, id).await?.unwrap_or_else(|| "someone".into())),
+            None => "unassigned".into(),
+        });
     }
-    if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) }
+    Ok(if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) })
+}
+
+/// `in_progress` as people write it: "In progress".
+fn words(value: &str) -> String {
+    let spaced = value.replace('_', " ");
+    let mut chars = spaced.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// What the rules need to know about users, read once per dispatch batch: under load a batch
@@ -276,6 +298,7 @@ fn what_changed(ev: &event::Model) -> String {
 pub struct People {
     known: HashMap<String, Option<Person>>,
     admins: Option<Vec<String>>,
+    unassigned_watchers: Option<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -314,10 +337,18 @@ impl People {
         Ok(self.known.get(id).and_then(|p| p.as_ref()).map(|p| p.name.clone()))
     }
 
+    /// Who asked to hear of new unassigned tickets ([`preferences`]).
+    async fn watching_unassigned(&mut self, db: &impl ConnectionTrait) -> Result<Vec<String>> {
+        if self.unassigned_watchers.is_none() {
+            self.unassigned_watchers = Some(preferences::watching_unassigned(db).await?);
+        }
+        Ok(self.unassigned_watchers.clone().unwrap_or_default())
+    }
+
     async fn active_admins(&mut self, db: &impl ConnectionTrait) -> Result<Vec<String>> {
         if self.admins.is_none() {
             let ids = user::Entity::find()
-                .filter(user::Column::Role.eq("admin"))
+                .filter(user::Column::Role.eq(Role::Admin.as_str()))
                 .filter(user::Column::IsActive.eq(true))
                 .all(db)
                 .await?

@@ -23,22 +23,36 @@ pub struct BatchResult {
 /// One item's fate, in input order.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ItemResult {
+    /// The item's place in the batch, from 0.
     pub index: usize,
+    /// For CSV: the line of the file the row starts on (the header is line 1).
+    pub line: Option<usize>,
     /// created, updated or failed.
     pub status: &'static str,
     pub ticket_id: Option<String>,
+    /// The ticket's number (`#1042`).
+    pub ticket_number: Option<i64>,
+    /// The item's external id, also when it failed, so the sender can tell which one.
     pub external_id: Option<String>,
     pub error: Option<ErrorBody>,
 }
 
+/// One item of a batch, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// The CSV line the row starts on; `None` for JSON.
+    pub line: Option<usize>,
+    pub value: Value,
+}
+
 /// The items of a batch body: a JSON array, or CSV with a header row when `csv` is true.
-pub fn items(body: &[u8], csv: bool, max: usize) -> Result<Vec<Value>> {
-    let items = if csv {
+pub fn items(body: &[u8], csv: bool, max: usize) -> Result<Vec<Item>> {
+    let items: Vec<Item> = if csv {
         let text = std::str::from_utf8(body).map_err(|_| Error::bad_request("CSV must be UTF-8"))?;
-        csv_records(text)?
+        csv_records(text)?.into_iter().map(|(line, value)| Item { line: Some(line), value }).collect()
     } else {
         match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Array(items)) => items,
+            Ok(Value::Array(items)) => items.into_iter().map(|value| Item { line: None, value }).collect(),
             Ok(_) => return Err(Error::validation("body", "must be a JSON array of items")),
             Err(e) => return Err(Error::bad_request(format!("malformed JSON: {e}"))),
         }
@@ -50,10 +64,10 @@ pub fn items(body: &[u8], csv: bool, max: usize) -> Result<Vec<Value>> {
 }
 
 /// Ingests every item; failures are reported per item and do not stop the others.
-pub async fn run(state: &AppState, origin: &Origin<'_>, items: Vec<Value>) -> BatchResult {
+pub async fn run(state: &AppState, origin: &Origin<'_>, items: Vec<Item>) -> BatchResult {
     let mut out =
         BatchResult { created_count: 0, updated_count: 0, failed_count: 0, results: Vec::with_capacity(items.len()) };
-    for (index, item) in items.into_iter().enumerate() {
+    for (index, Item { line, value: item }) in items.into_iter().enumerate() {
         let item_origin = Origin { raw: &item, delivery_id: None, ..*origin };
         let result = match flexible::normalise(&item) {
             Ok(n) => upsert::ingest(state, &item_origin, n).await,
@@ -68,15 +82,25 @@ pub async fn run(state: &AppState, origin: &Origin<'_>, items: Vec<Value>) -> Ba
                 }
                 ItemResult {
                     index,
+                    line,
                     status: if o.created { "created" } else { "updated" },
                     ticket_id: Some(o.ticket.id),
+                    ticket_number: Some(o.ticket.number),
                     external_id: o.ticket.external_id,
                     error: None,
                 }
             }
             Err(e) => {
                 out.failed_count += 1;
-                ItemResult { index, status: "failed", ticket_id: None, external_id: None, error: Some(e.body()) }
+                ItemResult {
+                    index,
+                    line,
+                    status: "failed",
+                    ticket_id: None,
+                    ticket_number: None,
+                    external_id: flexible::external_id(&item),
+                    error: Some(e.body()),
+                }
             }
         });
     }
@@ -84,33 +108,39 @@ pub async fn run(state: &AppState, origin: &Origin<'_>, items: Vec<Value>) -> Ba
 }
 
 /// CSV (RFC 4180: quoted fields, `""` escapes, newlines inside quotes) with a header row,
-/// as one JSON object per row; empty cells are left out.
-pub fn csv_records(text: &str) -> Result<Vec<Value>> {
+/// as one JSON object per row with the line it starts on; empty cells are left out.
+pub fn csv_records(text: &str) -> Result<Vec<(usize, Value)>> {
     let mut rows = parse_csv(text.strip_prefix('\u{feff}').unwrap_or(text))?.into_iter();
     let header: Vec<String> = rows
         .next()
         .ok_or_else(|| Error::validation("body", "CSV needs a header row"))?
+        .1
         .into_iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
     Ok(rows
-        .filter(|r| r.iter().any(|c| !c.trim().is_empty()))
-        .map(|r| {
+        .filter(|(_, r)| r.iter().any(|c| !c.trim().is_empty()))
+        .map(|(line, r)| {
             let obj: Map<String, Value> = header
                 .iter()
                 .zip(r)
                 .filter(|(h, c)| !h.is_empty() && !c.trim().is_empty())
                 .map(|(h, c)| (h.clone(), Value::String(c)))
                 .collect();
-            Value::Object(obj)
+            (line, Value::Object(obj))
         })
         .collect())
 }
 
-fn parse_csv(text: &str) -> Result<Vec<Vec<String>>> {
+/// The rows of `text`, each with the line it starts on (from 1).
+fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>> {
     let (mut rows, mut row, mut cell) = (Vec::new(), Vec::new(), String::new());
     let (mut quoted, mut chars) = (false, text.chars().peekable());
+    let (mut line, mut row_line) = (1, 1);
     while let Some(c) = chars.next() {
+        if c == '\n' {
+            line += 1;
+        }
         match (quoted, c) {
             (true, '"') if chars.peek() == Some(&'"') => {
                 chars.next();
@@ -123,7 +153,8 @@ fn parse_csv(text: &str) -> Result<Vec<Vec<String>>> {
             (false, '\r') => {}
             (false, '\n') => {
                 row.push(std::mem::take(&mut cell));
-                rows.push(std::mem::take(&mut row));
+                rows.push((row_line, std::mem::take(&mut row)));
+                row_line = line;
             }
             (false, c) => cell.push(c),
         }
@@ -133,7 +164,7 @@ fn parse_csv(text: &str) -> Result<Vec<Vec<String>>> {
     }
     if !cell.is_empty() || !row.is_empty() {
         row.push(cell);
-        rows.push(row);
+        rows.push((row_line, row));
     }
     Ok(rows)
 }
@@ -152,9 +183,10 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert_eq!(
             items[0],
-            json!({"title": "Printer, 2nd floor", "description": "says \"hi\"\nand dies", "priority": "high"})
+            (2, json!({"title": "Printer, 2nd floor", "description": "says \"hi\"\nand dies", "priority": "high"}))
         );
-        assert_eq!(items[1], json!({"description": "no title"}));
+        // The quoted newline above makes this row start on line 4.
+        assert_eq!(items[1], (4, json!({"description": "no title"})));
         assert!(csv_records("a,\"b").is_err());
     }
 

@@ -87,7 +87,9 @@ async fn upsert_once(
         None => {
             let draft =
                 draft(state, origin, n, source, requester_id.map(str::to_string), requester_email.map(str::to_string));
-            tickets::insert(tx, origin.actor_id, draft).await.map(|ticket| Outcome { ticket, created: true })
+            tickets::insert(tx, state.hooks.ticket_numbers(), origin.actor_id, draft)
+                .await
+                .map(|ticket| Outcome { ticket, created: true })
         }
         Some(current) => update(state, origin, n, tx, current, requester_id, requester_email)
             .await

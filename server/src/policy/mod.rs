@@ -9,6 +9,7 @@
 //! served as a redaction, never with its content.
 use serde_json::{Value, json};
 
+pub mod presence;
 mod present;
 
 pub use present::Present;

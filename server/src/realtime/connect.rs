@@ -53,6 +53,8 @@ pub(super) struct RoomRequest {
 /// Installs the default namespace over the in-process adapter, or over Redis (where the
 /// adapter's initialisation must be awaited).
 pub async fn register(io: &super::Io, state: AppState) -> anyhow::Result<()> {
+    let redis = state.config.redis_url.as_deref().map(|url| (url, state.config.redis_prefix.as_str()));
+    state.realtime.start_presence(&state.config.presence, redis).await?;
     match io {
         super::Io::Local(io) => install(io, state),
         super::Io::Redis(io) => {
@@ -120,9 +122,16 @@ async fn authenticate<A: Adapter>(state: AppState, s: SocketRef<A>, auth: Option
         }
     }
 
-    s.on_disconnect(|| async { metrics::gauge!("ticketwire_sockets_connected").decrement(1.0) });
+    let realtime = state.realtime.clone();
+    s.on_disconnect(move |s: SocketRef<A>| {
+        realtime.socket_gone(s.id);
+        async { metrics::gauge!("ticketwire_sockets_connected").decrement(1.0) }
+    });
     // A socket does not outlive its token: one reaper for all sockets, not a timer task each.
     state.realtime.expire_at(s.id, claims.exp);
+    if let Some(presence) = state.realtime.presence() {
+        super::presence::register_handlers(presence, &s, conn.clone(), user.user.name.as_str().into());
+    }
     register_handlers(&state, &s, conn);
     Ok(())
 }
@@ -138,12 +147,14 @@ fn register_handlers<A: Adapter>(state: &AppState, s: &SocketRef<A>, conn: Arc<C
             if let Some(previous) = previous {
                 let _ = previous.await;
             }
+            let mut joined = Vec::new();
             let answer = match req {
                 Err(_) => json!({ "ok": false, "error": "unknown_room" }),
                 Ok(_) if s.rooms().len() >= MAX_ROOMS_PER_SOCKET => json!({ "ok": false, "error": "too_many_rooms" }),
                 Ok(req) => match rooms::resolve(&state.db, &conn, &req.room).await {
                     Ok(actual) => {
-                        s.join(actual);
+                        s.join(actual.clone());
+                        joined = actual;
                         json!({ "ok": true })
                     }
                     Err(e) => json!({ "ok": false, "error": e.as_str() }),
@@ -151,6 +162,9 @@ fn register_handlers<A: Adapter>(state: &AppState, s: &SocketRef<A>, conn: Arc<C
             };
             drop(done);
             let _ = ack.send(&answer);
+            if let Some(presence) = state.realtime.presence() {
+                presence.entered(&s, &joined).await;
+            }
         }
     });
     s.on("leave", move |s: SocketRef<A>, TryData(req): TryData<RoomRequest>, ack: AckSender<A>| {
@@ -176,9 +190,14 @@ fn register_handlers<A: Adapter>(state: &AppState, s: &SocketRef<A>, conn: Arc<C
 
 fn on_connected<A: Adapter>(state: AppState, s: SocketRef<A>) {
     metrics::gauge!("ticketwire_sockets_connected").increment(1.0);
+    if let Some(presence) = state.realtime.presence().cloned() {
+        let (s, rooms) = (s.clone(), s.rooms().iter().map(|r| r.to_string()).collect::<Vec<_>>());
+        tokio::spawn(async move { presence.entered(&s, &rooms).await });
+    }
     if let (Some(pending), Some(conn)) = (s.extensions.remove::<PendingCatchUp>(), s.extensions.get::<Arc<Conn>>()) {
         metrics::counter!("ticketwire_socket_catch_ups_total", "reason" => "reconnect").increment(1);
-        replay::spawn(state.realtime.clone(), s, conn, pending.from, Some(pending.rooms));
+        let window = state.config.catch_up.clone();
+        replay::spawn_reconnect(state.realtime.clone(), s, conn, pending.from, pending.rooms, window);
     }
 }
 

@@ -90,10 +90,13 @@ fn database() -> &'static DatabaseConnection {
             .await
             .unwrap();
             migration::Migrator::up(&db, None).await.unwrap();
-            for (id, requester) in [(OWN_TICKET, "u-customer"), (OTHERS_TICKET, "u-other")] {
+            for (number, (id, requester)) in
+                [(OWN_TICKET, "u-customer"), (OTHERS_TICKET, "u-other")].into_iter().enumerate()
+            {
                 let now = chrono::Utc::now();
                 ticket::ActiveModel {
                     id: Set(id.into()),
+                    number: Set(1001 + number as i64),
                     subject: Set("s".into()),
                     description: Set(String::new()),
                     status: Set("open".into()),

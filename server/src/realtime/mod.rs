@@ -6,6 +6,7 @@ mod emits;
 #[allow(clippy::unwrap_used)]
 mod fuzz;
 mod head;
+pub mod presence;
 mod replay;
 pub mod rooms;
 
@@ -109,6 +110,8 @@ struct Inner {
     /// socket joins the live stream, so replay and live meet with no gap and no duplicate.
     head: Mutex<i64>,
     db: sea_orm::DatabaseConnection,
+    /// Who is on which ticket; set once the namespace is installed.
+    presence: std::sync::OnceLock<Arc<presence::Hub>>,
 }
 
 /// Runs `$body` with `$io` bound to the concrete `SocketIo` of either adapter.
@@ -133,6 +136,7 @@ impl Realtime {
             expiries: std::sync::Mutex::new(std::collections::BinaryHeap::new()),
             head: Mutex::new(head),
             db,
+            presence: std::sync::OnceLock::new(),
         }));
         let emitter = Arc::downgrade(&rt.0);
         // On the server's runtime, like the sockets' writer tasks: each emit wakes one of them,
@@ -205,6 +209,9 @@ impl Realtime {
             let lag = (chrono::Utc::now() - d.event.created_at).to_std().unwrap_or_default();
             metrics::histogram!("ticketwire_event_emit_lag_seconds").record(lag.as_secs_f64());
             with_io!(self, io => self.apply_membership_changes(io, &d));
+            if let Some(presence) = self.0.presence.get() {
+                presence.on_event(&d.event);
+            }
             *head = d.event.id;
         }
     }
@@ -356,6 +363,31 @@ impl Realtime {
         let sent = with_io!(self, io => io.to(room.clone()).emit(event, payload).await);
         if let Err(e) = sent {
             tracing::debug!(error = %e, "emit to {room} failed");
+        }
+    }
+
+    /// Starts presence (its batches, and its exchange with other nodes over `redis`: url and
+    /// prefix). Once: later calls keep the first.
+    pub async fn start_presence(
+        &self,
+        config: &crate::config::PresenceConfig,
+        redis: Option<(&str, &str)>,
+    ) -> anyhow::Result<()> {
+        if self.0.presence.get().is_none() {
+            let hub = presence::Hub::start(self.0.io.clone(), self.0.db.clone(), config.clone(), redis).await?;
+            let _ = self.0.presence.set(hub);
+        }
+        Ok(())
+    }
+
+    pub fn presence(&self) -> Option<&Arc<presence::Hub>> {
+        self.0.presence.get()
+    }
+
+    /// A socket closed: what it announced ends with it.
+    pub fn socket_gone(&self, sid: socketioxide::socket::Sid) {
+        if let Some(presence) = self.0.presence.get() {
+            presence.socket_gone(sid);
         }
     }
 

@@ -1,7 +1,7 @@
 //! Catch-up from the event log: replays what a socket missed, then hands it to the live stream.
 use std::{sync::Arc, time::Duration};
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use socketioxide::{SendError, SocketError, adapter::Adapter, extract::SocketRef};
 
 use super::{
@@ -9,9 +9,11 @@ use super::{
     emits::{self, Emit},
 };
 use crate::{
+    config::CatchUpConfig,
     domain::{events::visible_to, notifications::Notification},
     entity::{event, notification},
     policy::Present,
+    retention,
 };
 
 const PAGE: u64 = 500;
@@ -52,24 +54,133 @@ pub fn spawn<A: Adapter>(
     join: Option<Vec<String>>,
 ) {
     tokio::spawn(async move {
-        if let Err(e) = catch_up(&rt, &socket, &conn, from, join).await {
+        if let Err(e) = catch_up(&rt, &socket, &conn, from, join, false).await {
             tracing::debug!(sid = %socket.id, error = %e, "catch-up abandoned; closing socket");
             let _ = socket.disconnect();
         }
     });
 }
 
+/// The emit that tells a reconnecting client how its catch-up ended, sent before any live emit.
+pub const CATCH_UP: &str = "catch_up";
+
+/// Catches up a client that connected with `last_event_id`, then joins it to `rooms`. Within the
+/// window it is replayed everything it missed and told `catch_up {recovered: true, position}`;
+/// past it (too many events of the log, too old a first one, or pruned) it is replayed nothing
+/// and told `catch_up {recovered: false, position}`: it is live from `position` on and reloads
+/// what it shows.
+pub fn spawn_reconnect<A: Adapter>(
+    rt: Realtime,
+    socket: SocketRef<A>,
+    conn: Arc<Conn>,
+    from: ResumeAt,
+    rooms: Vec<String>,
+    window: CatchUpConfig,
+) {
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let head = *rt.0.head.lock().await;
+        let caught_up = match beyond_window(&rt.0.db, from.first_owed(), head, &window).await {
+            Ok(false) => catch_up(&rt, &socket, &conn, from, Some(rooms), true).await,
+            Ok(true) => {
+                metrics::counter!("ticketwire_socket_catch_ups_unrecovered_total").increment(1);
+                live_from_now(&rt, &socket, &conn, rooms).await
+            }
+            Err(e) => Err(e),
+        };
+        match caught_up {
+            Ok(()) => metrics::histogram!("ticketwire_socket_catch_up_seconds").record(started.elapsed().as_secs_f64()),
+            Err(e) => {
+                tracing::debug!(sid = %socket.id, error = %e, "catch-up abandoned; closing socket");
+                let _ = socket.disconnect();
+            }
+        }
+    });
+}
+
+/// Whether replaying what came after `seen` (up to `head`) would walk more of the log than a
+/// catch-up may, or start at an event older than it may, or cross a part of the log that
+/// retention may have removed. Three reads of the log's primary key, however long the log.
+async fn beyond_window(
+    db: &impl ConnectionTrait,
+    seen: i64,
+    head: i64,
+    window: &CatchUpConfig,
+) -> anyhow::Result<bool> {
+    if seen < retention::pruned_through(db).await? {
+        return Ok(true);
+    }
+    let owed = || {
+        event::Entity::find()
+            .select_only()
+            .column(event::Column::Id)
+            .filter(event::Column::Id.gt(seen))
+            .filter(event::Column::Id.lte(head))
+            .order_by_asc(event::Column::Id)
+    };
+    let past_the_count: Option<i64> = owed().offset(window.max_events).limit(1).into_tuple().one(db).await?;
+    if past_the_count.is_some() {
+        return Ok(true);
+    }
+    let first: Option<chrono::DateTime<chrono::Utc>> =
+        owed().select_only().column(event::Column::CreatedAt).limit(1).into_tuple().one(db).await?;
+    let oldest_allowed =
+        chrono::Utc::now() - chrono::Duration::seconds(window.max_age_secs.min(i64::MAX as u64) as i64);
+    Ok(first.is_some_and(|at| at < oldest_allowed))
+}
+
+/// Makes a socket that cannot be caught up live from the current position: it joins its rooms
+/// and learns the position under the emit lock, so the live stream takes over exactly there.
+async fn live_from_now<A: Adapter>(
+    rt: &Realtime,
+    socket: &SocketRef<A>,
+    conn: &Conn,
+    rooms: Vec<String>,
+) -> anyhow::Result<()> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let guard = rt.0.head.lock().await;
+        if announce(socket, false, *guard, started)? {
+            socket.join(rooms);
+            conn.behind.store(false, std::sync::atomic::Ordering::Release);
+            socket.leave(super::BEHIND);
+            return Ok(());
+        }
+        drop(guard);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Sends `catch_up {recovered, position}`; false when the socket's buffer is full (call again
+/// once it drained, without the emit lock), an error once it stayed full too long.
+fn announce<A: Adapter>(
+    socket: &SocketRef<A>,
+    recovered: bool,
+    position: i64,
+    started: tokio::time::Instant,
+) -> anyhow::Result<bool> {
+    let note = serde_json::json!({ "recovered": recovered, "position": position });
+    match socket.emit(CATCH_UP, &note) {
+        Ok(()) => Ok(true),
+        Err(SendError::Socket(SocketError::InternalChannelFull)) if started.elapsed() < STALL_LIMIT => Ok(false),
+        Err(e) => anyhow::bail!("cannot send to socket: {e}"),
+    }
+}
+
+/// `report`: tell the client `catch_up {recovered: true}` as it meets the live stream.
 async fn catch_up<A: Adapter>(
     rt: &Realtime,
     socket: &SocketRef<A>,
     conn: &Conn,
     mut from: ResumeAt,
     join: Option<Vec<String>>,
+    report: bool,
 ) -> anyhow::Result<()> {
     let rooms = match &join {
         Some(planned) => planned.clone(),
         None => socket.rooms().into_iter().map(|r| r.to_string()).collect(),
     };
+    let mut meeting = None;
     loop {
         let head = *rt.0.head.lock().await;
         from = ResumeAt::after(replay_range(rt, socket, conn, &rooms, &from, head).await?);
@@ -77,6 +188,12 @@ async fn catch_up<A: Adapter>(
         // replayed event and the socket becoming live.
         let guard = rt.0.head.lock().await;
         if *guard == from.event_id {
+            if report && !announce(socket, true, *guard, *meeting.get_or_insert_with(tokio::time::Instant::now))? {
+                // The replay filled the socket's buffer: let it drain, not under the lock.
+                drop(guard);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
             if let Some(rooms) = &join {
                 socket.join(rooms.clone());
             }
@@ -108,6 +225,11 @@ async fn replay_range<A: Adapter>(
             .order_by_asc(event::Column::Id)
             .limit(PAGE);
         let mut events = visible_to(query, &conn.user_id, viewer.role).all(&rt.0.db).await?;
+        // Retention never reaches a catch-up inside the window, but one that took hours could
+        // fall out of it: then the log after `from` may have gaps, and a reconnect says so.
+        if retention::pruned_through(&rt.0.db).await? > from {
+            anyhow::bail!("the event log was pruned past this socket's position");
+        }
         let page_end = match events.last() {
             Some(e) if events.len() as u64 == PAGE => e.id,
             _ => to,

@@ -55,7 +55,10 @@ def run_sequence(seed: int, steps: int, database_url: str | None = None) -> Tota
     that what a step left behind is judged against the final state too."""
     totals = Totals()
     rng = random.Random(seed)
-    srv = tw.Server(allow_cidrs=True, database_url=database_url)
+    # The sweep resumes from 0: a catch-up window wider than any sequence's log makes that a
+    # full replay to judge, not a `recovered: false` with nothing in it.
+    srv = tw.Server(allow_cidrs=True, database_url=database_url,
+                    extra_env={"TICKETWIRE_CATCH_UP_MAX_EVENTS": "1000000", "TICKETWIRE_CATCH_UP_MAX_AGE_SECS": "864000"})
     world = None
     try:
         world = World(srv, quiet_s=float(os.environ.get("TW_MODEL_QUIET_MS", "300")) / 1000)

@@ -56,13 +56,31 @@ export function ImportPage() {
           <p data-testid="import-summary">
             Created {result.created_count}, updated {result.updated_count}, failed {result.failed_count}.
           </p>
-          <ol class="import-results">
-            {(result.results ?? []).map((r, i) => (
-              <li key={i} class={r && (r as any).error ? 'error' : ''}>
-                <code>{JSON.stringify(r)}</code>
-              </li>
-            ))}
-          </ol>
+          <div class="table-wrap">
+            <table class="import-results">
+              <caption class="sr-only">Rows imported</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Line</th>
+                  <th scope="col">External id</th>
+                  <th scope="col">Result</th>
+                  <th scope="col">Ticket or error</th>
+                </tr>
+              </thead>
+              <tbody>
+                {(result.results ?? []).map((r) => (
+                  <tr key={r.index} class={r.status === 'failed' ? 'failed' : ''} data-line={r.line ?? ''}>
+                    <td>{r.line ?? r.index + 1}</td>
+                    <td>{r.external_id ?? '—'}</td>
+                    <td>{r.status === 'failed' ? 'Failed' : r.status === 'created' ? 'Created' : 'Updated'}</td>
+                    <td>
+                      {r.ticket_id ? <a href={`/tickets/${r.ticket_id}`}>#{r.ticket_number}</a> : <span class="error-text">{r.error?.detail ?? 'failed'}</span>}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </section>
       )}
     </section>

@@ -50,6 +50,28 @@ export function UsersPage() {
     }
   }
 
+  async function changeRole(u: User, role: Role) {
+    try {
+      const updated = await api.updateUser(u.id, { role }, u.version);
+      setList((cur) => applyEvent(cur, { event_id: -1, action: 'updated', data: updated }));
+      toast(`${u.name} is now ${label(role).toLowerCase()}`);
+    } catch (e) {
+      toast(errorText(e));
+    }
+  }
+
+  async function setPassword(u: User) {
+    const pw = prompt(`New password for ${u.name} (at least 8 characters). Their sessions end.`);
+    if (!pw) return;
+    try {
+      const updated = await api.updateUser(u.id, { password: pw }, u.version);
+      setList((cur) => applyEvent(cur, { event_id: -1, action: 'updated', data: updated }));
+      toast(`Password set for ${u.name}`);
+    } catch (e) {
+      toast(errorText(e));
+    }
+  }
+
   return (
     <section>
       <PageTitle>Users</PageTitle>
@@ -75,10 +97,23 @@ export function UsersPage() {
               <tr key={u.id} data-user-id={u.id}>
                 <td>{u.name}</td>
                 <td>{u.email}</td>
-                <td>{label(u.role)}</td>
+                <td>
+                  {u.id === me?.id ? (
+                    label(u.role)
+                  ) : (
+                    <select aria-label={`Role of ${u.name}`} value={u.role} onChange={(e) => changeRole(u, e.currentTarget.value as Role)}>
+                      <option value="customer">Customer</option>
+                      <option value="agent">Agent</option>
+                      <option value="admin">Admin</option>
+                    </select>
+                  )}
+                </td>
                 <td>{u.is_active ? 'Active' : 'Deactivated'}</td>
                 <td>{formatDate(u.created_at)}</td>
-                <td>
+                <td class="row-actions">
+                  <button type="button" class="link" onClick={() => setPassword(u)}>
+                    Set password <span class="sr-only">for {u.name}</span>
+                  </button>{' '}
                   {u.id !== me?.id &&
                     (u.is_active ? (
                       <button type="button" class="link danger" onClick={() => deactivate(u)}>

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, api, errorText, type Delivery, type Endpoint } from '../api';
+import { ApiError, api, errorText, type Delivery, type Endpoint, type Preferences } from '../api';
 import { live } from '../live';
-import { toast } from '../store';
+import { isStaff, session, toast, useStore } from '../store';
 import { ErrorBox, PageTitle, Spinner, formatDate } from '../ui';
 
 export const BUILTIN_RECEIVER = '/api/notifications/webhooks/notifications';
@@ -132,9 +132,10 @@ export function WebhookPage() {
 
   return (
     <section>
-      <PageTitle>Webhook</PageTitle>
+      <PageTitle>Settings</PageTitle>
+      <NotificationPreferences />
       <form class="card" onSubmit={save} aria-labelledby="wh-h">
-        <h2 id="wh-h">Endpoint</h2>
+        <h2 id="wh-h">Webhook endpoint</h2>
         <p class="muted">
           {endpoint ? (
             <>
@@ -244,6 +245,41 @@ export function WebhookPage() {
           </ul>
         )}
       </section>
+    </section>
+  );
+}
+
+function NotificationPreferences() {
+  const me = useStore(session)?.user;
+  const [prefs, setPrefs] = useState<Preferences | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    api.preferences().then(setPrefs, (e) => setError(errorText(e)));
+  }, []);
+  if (!isStaff(me)) return null;
+  return (
+    <section class="card" aria-labelledby="prefs-h">
+      <h2 id="prefs-h">Notifications</h2>
+      <label class="check">
+        <input
+          type="checkbox"
+          name="new_unassigned_tickets"
+          checked={!!prefs?.new_unassigned_tickets}
+          disabled={!prefs}
+          onChange={(e) => {
+            const on = e.currentTarget.checked;
+            api.setPreferences({ new_unassigned_tickets: on }).then(
+              (p) => {
+                setPrefs(p);
+                toast(on ? 'You will be told of new unassigned tickets' : 'No more notices of unassigned tickets');
+              },
+              (err) => setError(errorText(err)),
+            );
+          }}
+        />
+        Tell me about every new ticket nobody is assigned to
+      </label>
+      <ErrorBox error={error} />
     </section>
   );
 }

@@ -3,9 +3,12 @@
 use sea_orm::{ActiveModelTrait, ConnectionTrait, IntoActiveModel};
 use serde_json::Value;
 
-use super::{Classification, NewTicket, Priority, Status, Ticket, active_user, check_assignee, text_fields};
+use super::{
+    Classification, NewTicket, Priority, Status, Ticket, active_user, check_assignee, name_requesters, text_fields,
+};
 use crate::{
     auth::AuthUser,
+    db::TicketNumbers,
     domain::{Action, Change, Kind, Tx, insert_statements, validate},
     entity::ticket,
     error::{Error, Result},
@@ -32,13 +35,13 @@ pub async fn create(state: &AppState, who: &AuthUser, input: NewTicket) -> Resul
     let source = input.source.clone().unwrap_or_else(|| if who.is_staff() { "api" } else { "web" }.into());
     // The requester's address is the account's own whenever the requester is an account, so
     // nobody can pass a ticket off as someone else's.
-    let (requester_id, requester_email) = match &input.requester_id {
+    let (requester_id, requester_email, requester_name) = match &input.requester_id {
         Some(r) if who.is_staff() => {
             let requester = active_user(&state.db, "requester_id", r).await?;
-            (Some(requester.id), Some(requester.email))
+            (Some(requester.id), Some(requester.email), Some(requester.name))
         }
-        _ if input.requester_email.is_some() && who.is_staff() => (None, input.requester_email.clone()),
-        _ => (Some(who.id().to_string()), Some(who.user.email.clone())),
+        _ if input.requester_email.is_some() && who.is_staff() => (None, input.requester_email.clone(), None),
+        _ => (Some(who.id().to_string()), Some(who.user.email.clone()), Some(who.user.name.clone())),
     };
     let assignee_id = match &input.assignee_id {
         Some(a) => Some(check_assignee(&state.db, a).await?),
@@ -59,8 +62,14 @@ pub async fn create(state: &AppState, who: &AuthUser, input: NewTicket) -> Resul
         metadata: input.metadata.unwrap_or_else(|| Value::Object(Default::default())),
         classification: input.classification,
     };
-    let row = new_row(draft)?;
-    let (view, change) = created(&row, Some(who.id()));
+    let mut row = new_row(draft)?;
+    // Taken once the draft is known to be valid, so a refused one spends no number.
+    row.number = state.hooks.ticket_numbers().next(&state.db).await?;
+    let (mut view, mut change) = created(&row, Some(who.id()));
+    if requester_name.is_some() {
+        view.requester_name = requester_name;
+        change.data = serde_json::to_value(&view).unwrap_or(change.data);
+    }
     state.ticket_inserts.insert(row.into_active_model().reset_all(), change).await.map_err(taken_external_id)?;
     Ok(view)
 }
@@ -85,16 +94,21 @@ pub struct TicketDraft {
 
 /// Validates and inserts a ticket with its event (one hand-off on SQLite, as in the group
 /// commit), then commits `tx`.
-pub async fn insert(mut tx: Tx, actor_id: Option<&str>, d: TicketDraft) -> Result<Ticket> {
-    let row = new_row(d)?;
-    let (view, change) = created(&row, actor_id);
+pub async fn insert(mut tx: Tx, numbers: &TicketNumbers, actor_id: Option<&str>, d: TicketDraft) -> Result<Ticket> {
+    let mut row = new_row(d)?;
+    row.number = numbers.next(&tx.txn).await?;
+    let (mut view, mut change) = created(&row, actor_id);
+    if view.requester_id.is_some() {
+        name_requesters(&tx.txn, std::slice::from_mut(&mut view)).await?;
+        change.data = serde_json::to_value(&view).unwrap_or(change.data);
+    }
     let insert = insert_statements(tx.get_database_backend(), vec![row.into_active_model().reset_all()]);
     tx.write_and_record(insert, vec![change]).await.map_err(taken_external_id)?;
     tx.commit().await?;
     Ok(view)
 }
 
-/// The row a valid draft becomes.
+/// The row a valid draft becomes; its `number` is for the caller to take.
 fn new_row(d: TicketDraft) -> Result<ticket::Model> {
     let (subject, description, category) = text_fields(&d.subject, &d.description, &d.category)?;
     let tags = validate::tags("tags", &d.tags)?;
@@ -105,6 +119,7 @@ fn new_row(d: TicketDraft) -> Result<ticket::Model> {
     let now = crate::domain::now();
     Ok(ticket::Model {
         id: crate::domain::new_id(),
+        number: 0,
         subject,
         description,
         status: d.status.as_str().into(),

@@ -1,7 +1,7 @@
 //! Tickets: who may see, open and change them.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
     sea_query::{Expr, ExprTrait, Func, SimpleExpr},
 };
 use serde::{Deserialize, Deserializer, Serialize};
@@ -9,15 +9,23 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 mod create;
+pub mod numbers;
+mod people;
 
 pub use create::{TicketDraft, create, insert};
+pub use people::name_requesters;
 
-use super::{Action, Change, Kind, Page, PageQuery, Tx, users::check_version, validate};
+use super::{
+    Action, Change, Kind, Page, PageQuery, Tx,
+    search::{self, SearchQuery, TicketHit},
+    users::check_version,
+    validate,
+};
 use crate::{
     auth::{AuthUser, Role},
     entity::{comment, ticket, user},
     error::{Error, Result},
-    policy::{self, Subject},
+    policy::{self, Subject, Viewer},
     state::AppState,
 };
 
@@ -94,6 +102,9 @@ impl Classification {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct Ticket {
     pub id: String,
+    /// The short number people use (`#1042`), unique per installation.
+    #[serde(default)]
+    pub number: i64,
     pub subject: String,
     pub description: String,
     pub status: String,
@@ -104,6 +115,10 @@ pub struct Ticket {
     pub external_id: Option<String>,
     pub requester_id: Option<String>,
     pub requester_email: Option<String>,
+    /// The requester's name: their account's, or the name an integration sent
+    /// (`metadata.requester_name`) when the requester has no account.
+    #[serde(default)]
+    pub requester_name: Option<String>,
     pub assignee_id: Option<String>,
     #[schema(value_type = Object)]
     pub metadata: Value,
@@ -116,8 +131,10 @@ pub struct Ticket {
 
 impl From<ticket::Model> for Ticket {
     fn from(m: ticket::Model) -> Self {
+        let requester_name = m.metadata.get("requester_name").and_then(Value::as_str).map(str::to_string);
         Self {
             id: m.id,
+            number: m.number,
             subject: m.subject,
             description: m.description,
             status: m.status,
@@ -128,6 +145,7 @@ impl From<ticket::Model> for Ticket {
             external_id: m.external_id,
             requester_id: m.requester_id,
             requester_email: m.requester_email,
+            requester_name,
             assignee_id: m.assignee_id,
             metadata: m.metadata,
             classification: m.classification,
@@ -218,12 +236,18 @@ pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Re
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct TicketQuery {
+    /// The ticket with this number (`q=#1042` asks the same).
+    #[param(minimum = 0)]
+    pub number: Option<i64>,
     pub status: Option<Status>,
     pub priority: Option<Priority>,
     pub assignee_id: Option<String>,
     pub requester_id: Option<String>,
     pub source: Option<String>,
-    /// Text search over subject and description.
+    /// Full-text search over subject, description and comments (internal notes: staff only):
+    /// words ANDed, `"a phrase"`, `-excluded`, `prefix*`. Matches come best first, each with a
+    /// `score` and a `highlight`; the other filters still apply.
+    #[param(max_length = 1000)]
     pub q: Option<String>,
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
@@ -256,15 +280,14 @@ pub fn can_read(who: &AuthUser, t: &ticket::Model) -> bool {
     policy::can_see(&who.viewer(), &Subject::Ticket { requester_id: t.requester_id.clone() })
 }
 
-pub async fn list(state: &AppState, who: &AuthUser, q: &TicketQuery) -> Result<Page<Ticket>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
-    let limit = page.limit()?;
-    let mut query = ticket::Entity::find().order_by_desc(ticket::Column::Id);
-    if let Some(cursor) = page.cursor()? {
-        query = query.filter(ticket::Column::Id.lt(cursor));
+/// The tickets `viewer` may see that the filters of `q` select (neither its text nor its page).
+pub fn filtered(viewer: &Viewer, q: &TicketQuery) -> Select<ticket::Entity> {
+    let mut query = ticket::Entity::find();
+    if !viewer.role.is_staff() {
+        query = query.filter(ticket::Column::RequesterId.eq(viewer.id.unwrap_or_default()));
     }
-    if !who.is_staff() {
-        query = query.filter(ticket::Column::RequesterId.eq(who.id()));
+    if let Some(n) = q.number {
+        query = query.filter(ticket::Column::Number.eq(n));
     }
     if let Some(s) = q.status {
         query = query.filter(ticket::Column::Status.eq(s.as_str()));
@@ -284,16 +307,47 @@ pub async fn list(state: &AppState, who: &AuthUser, q: &TicketQuery) -> Result<P
     if let Some(s) = q.source.as_deref() {
         query = query.filter(ticket::Column::Source.eq(s));
     }
-    if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
-        let pattern = like_pattern(text);
-        query = query.filter(
-            Condition::any()
-                .add(lower_like(ticket::Column::Subject, &pattern))
-                .add(lower_like(ticket::Column::Description, &pattern)),
-        );
+    query
+}
+
+/// A page of the list without a search: newest first, after the cursor. Each filter has an
+/// index on (filter, id) (tests/tests/indexes.rs holds the plans to that).
+pub fn list_query(viewer: &Viewer, q: &TicketQuery) -> Result<Select<ticket::Entity>> {
+    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
+    let mut query = filtered(viewer, q);
+    if matches!(q.assignee_id.as_deref(), Some("none" | "")) {
+        // PostgreSQL reads `IS NULL` as no equality, so only this order, the same for rows that
+        // are all NULL there, lets it walk (assignee_id, id) instead of sorting.
+        query = query.order_by_desc(ticket::Column::AssigneeId);
     }
-    let rows = query.limit(limit + 1).all(&state.db).await?;
-    Ok(Page::from_rows(rows, limit, |r| r.id.clone(), |r| Ticket::from(r).seen_by(who)))
+    query = query.order_by_desc(ticket::Column::Id);
+    if let Some(cursor) = page.cursor()? {
+        query = query.filter(ticket::Column::Id.lt(cursor));
+    }
+    Ok(query.limit(page.limit()? + 1))
+}
+
+/// Tickets `who` may see, newest first; with a search (`q`), the matches best first
+/// ([`search::tickets`]).
+pub async fn list(state: &AppState, who: &AuthUser, q: &TicketQuery) -> Result<Page<TicketHit>> {
+    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
+    let limit = page.limit()?;
+    if q.number.is_some_and(|n| n < 0) {
+        return Err(Error::validation("number", "a ticket number is 0 or more"));
+    }
+    if let Some(text) = q.q.as_deref() {
+        match SearchQuery::parse(text)? {
+            Some(search) => {
+                let narrow = !who.is_staff() || q.requester_id.is_some();
+                return search::tickets(&state.db, who, filtered(&who.viewer(), q), narrow, &search, &page).await;
+            }
+            // Only signs, no word: nothing can match.
+            None if !text.trim().is_empty() => return Ok(Page::from_rows(Vec::new(), limit, |_| String::new(), |h| h)),
+            None => {}
+        }
+    }
+    let rows = list_query(&who.viewer(), q)?.all(&state.db).await?;
+    Ok(Page::from_rows(rows, limit, |r| r.id.clone(), |r| TicketHit::from(Ticket::from(r).seen_by(who))))
 }
 
 async fn active_user(db: &impl ConnectionTrait, field: &str, id: &str) -> Result<user::Model> {
@@ -404,7 +458,8 @@ pub async fn save(
         }
     }
     let model = crate::domain::versioned::update::<ticket::Entity>(&tx.txn, &current.id, current.version, am).await?;
-    let view = Ticket::from(model);
+    let mut view = Ticket::from(model);
+    name_requesters(&tx.txn, std::slice::from_mut(&mut view)).await?;
     let previous = Ticket::from(current);
     let mut change = Change::new(Kind::Ticket, Action::Updated, &view.id, &view)
         .on_ticket(&view.id, view.requester_id.as_deref())
@@ -425,7 +480,9 @@ pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
     comment::Entity::delete_many().filter(comment::Column::TicketId.eq(id)).exec(&tx.txn).await?;
     let contents = super::attachments::delete_on_ticket(&tx.txn, id).await?;
     ticket::Entity::delete_by_id(id.to_string()).exec(&tx.txn).await?;
-    let view = Ticket::from(current);
+    // The snapshot is the ticket as its readers last saw it, the requester's name included.
+    let mut view = Ticket::from(current);
+    name_requesters(&tx.txn, std::slice::from_mut(&mut view)).await?;
     tx.record(
         Change::new(Kind::Ticket, Action::Deleted, &view.id, &view)
             .on_ticket(&view.id, view.requester_id.as_deref())

@@ -25,6 +25,11 @@ const MAPPED: [&str; 12] = [
     "metadata",
 ];
 
+/// The item's external id, read as [`normalise`] reads it: for reporting an item that failed.
+pub fn external_id(payload: &Value) -> Option<String> {
+    payload.as_object()?.get("id").and_then(text)
+}
+
 pub fn normalise(payload: &Value) -> Result<Normalised> {
     let obj = payload.as_object().ok_or_else(|| Error::validation("body", "must be a JSON object"))?;
     let pick = |keys: &[&str]| keys.iter().find_map(|k| obj.get(*k).and_then(text));
