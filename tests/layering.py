@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Fails when the server's top-level modules import each other in a cycle.
+"""Fails when the server's top-level modules import each other in a cycle, or when a lower
+layer reaches up.
 
-Data flows one way (api -> domain -> policy/entity/event log -> hooks -> realtime/webhooks); a
-cycle between top-level modules is a back-edge that lets that order decay. The graph is read
+Data flows one way (api -> domain -> policy/entity/db; hooks -> realtime/webhooks, with `state`
+and `lib` composing them); a cycle between top-level modules, or a lower layer naming a module or
+crate of the layers above it, is a back-edge that lets that order decay. The graph is read
 from the source: every `crate::<module>` path, in `use` declarations (including nested
 `use crate::{a::..., b::...}` groups) and in expressions. Prints the graph with --graph.
 
@@ -12,18 +14,14 @@ import pathlib
 import re
 import sys
 
-ALLOWED_BACK_EDGES = {
-    # (from, to): why it is tolerated. Every entry is a debt to pay, not a design: these
-    # modules take the whole `AppState` where they need a few of its parts (the database, the
-    # writers' handle, storage, the token keys), so the state that composes them is also
-    # below them. The next step gives each its own dependencies; no new entry may be added.
-    ("auth", "state"): "the request extractors read the token keys and the database from it",
-    ("domain", "state"): "operations read db, writers' handle, storage and the group commit from it",
-    ("hooks", "state"): "the dispatcher reads db, wakes, webhooks and realtime from it",
-    ("ingest", "state"): "normalisers read config limits and the database from it",
-    ("realtime", "state"): "connect-time auth reads the token keys and the database from it",
-    ("webhooks", "state"): "the worker reads db, config and its own machinery from it",
-}
+# The lower layers, and what they must never reach: the HTTP layer, the composition root, the
+# hooks pipeline and its sinks, ingestion. They may be used from above; a reference the other
+# way is a back-edge even where it closes no cycle yet.
+LOWER = {"domain", "policy", "entity", "db", "auth", "storage", "config", "error", "cluster", "telemetry"}
+UPPER = {"api", "state", "hooks", "realtime", "webhooks", "ingest", "cli", "retention"}
+# Crates of the layers above (HTTP, Socket.IO, outbound HTTP) the lower layers must not name.
+# `error` is the one exception: it turns every error into its HTTP answer.
+UPPER_CRATES = re.compile(r"\b(axum|socketioxide|socketioxide_redis|reqwest|tower_http)::")
 
 
 def top_module(src: pathlib.Path, path: pathlib.Path) -> str:
@@ -105,8 +103,6 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
         stack.append(v)
         on.add(v)
         for w in edges.get(v, ()):
-            if (v, w) in ALLOWED_BACK_EDGES:
-                continue
             if w not in index:
                 visit(w)
                 low[v] = min(low[v], low[w])
@@ -130,6 +126,17 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def layer_violations(src: pathlib.Path, edges: dict[str, set[str]]) -> list[str]:
+    out = [f"{m} (a lower layer) uses {u}" for m in sorted(LOWER) for u in sorted(edges.get(m, set()) & UPPER)]
+    for path in sorted(src.rglob("*.rs")):
+        here = top_module(src, path)
+        if here in LOWER and here != "error":
+            text = cfg_test_free(strip_comments(path.read_text()))
+            for crate in sorted(set(UPPER_CRATES.findall(text))):
+                out.append(f"{path.relative_to(src)} (a lower layer) uses the {crate} crate")
+    return out
+
+
 def main() -> int:
     src = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "server/src")
     edges = graph(src)
@@ -140,9 +147,12 @@ def main() -> int:
     for comp in found:
         inner = [f"{a} -> {b}" for a in comp for b in sorted(edges[a]) if b in comp]
         print(f"module cycle among {', '.join(comp)}: {'; '.join(inner)}")
-    if found:
+    violations = layer_violations(src, edges)
+    for v in violations:
+        print(f"layering: {v}")
+    if found or violations:
         return 1
-    print(f"{len(edges)} top-level modules, no import cycle")
+    print(f"{len(edges)} top-level modules, no import cycle, no lower layer reaching up")
     return 0
 
 

@@ -154,7 +154,12 @@ fn is_unavailable(e: &DbErr) -> bool {
 }
 
 impl Error {
-    /// The status and `{code, detail}` body this error answers with (also for per-item errors).
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
+    /// The `{code, detail}` body this error answers with (also for per-item errors).
     pub fn body(&self) -> ErrorBody {
         self.parts().1
     }

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     auth::{JwtKeys, load_or_create_secret},
     config::Config,
+    domain::Store,
     hooks::HooksHandle,
     realtime::Realtime,
     state::AppState,
@@ -59,36 +60,52 @@ pub async fn run(
     let pipeline = hooks::Pipeline::start()?;
     // A single node on SQLite writes its users table alone: it may remember signed-in users.
     let hooks = HooksHandle::new(db.get_database_backend() == sea_orm::DbBackend::Sqlite && cluster.is_none());
+    let store = Store::new(db.clone(), hooks, Arc::new(LocalDisk::new(config.data_dir.join("attachments"))));
+    let realtime = Realtime::new(io.clone(), db.clone(), head, stop.clone());
+    let webhooks = Arc::new(Webhooks::new(&config.webhooks, store.clone())?);
+    webhooks.set_built_in(Arc::new(realtime.clone()));
     let state = AppState {
-        ticket_inserts: domain::group_commit::GroupCommit::start(db.clone(), hooks.clone()),
-        storage: Arc::new(LocalDisk::new(config.data_dir.join("attachments"))),
-        realtime: Realtime::new(io.clone(), db.clone(), head, stop.clone()),
-        webhooks: Arc::new(Webhooks::new(&config.webhooks)?),
+        store,
+        realtime,
+        webhooks,
         ingest_limits: Arc::new(ingest::RateLimits::default()),
         login_limits: Arc::new(auth::LoginLimits::from_config(&config)),
-        hooks,
         cluster,
         config: Arc::new(config),
-        db,
         jwt,
     };
-    realtime::register(&io, state.clone()).await?;
+    let gate = realtime::Gate {
+        realtime: state.realtime.clone(),
+        store: state.store.clone(),
+        keys: state.jwt.clone(),
+        config: state.config.clone(),
+    };
+    realtime::register(&io, gate).await?;
     let router = io_layer.apply(api::router(state.clone()));
-    state.webhooks.set_router(router.clone());
 
     // The worker first, so the dispatcher's first hand-over finds it listening.
-    let worker = tokio::spawn(webhooks::worker::run(state.clone(), stop.clone()));
+    let worker = tokio::spawn(webhooks::worker::run(state.webhooks.clone(), stop.clone()));
     tokio::task::yield_now().await;
-    let dispatcher = pipeline.handle().spawn(hooks::dispatcher::run(state.clone(), stop.clone()));
+    let dispatcher = pipeline.handle().spawn(hooks::dispatcher::run(
+        hooks::dispatcher::Dispatcher {
+            store: state.store.clone(),
+            webhooks: state.webhooks.clone(),
+            live: Arc::new(state.realtime.clone()),
+            cluster: state.cluster.clone(),
+        },
+        stop.clone(),
+    ));
     if let Some(cluster) = state.cluster.clone() {
         tokio::spawn(follow_other_nodes(state.clone(), cluster, stop.clone()));
     }
-    tokio::spawn(retention::run(state.db.clone(), state.hooks.clone(), state.config.clone(), stop.clone()));
-    state.hooks.wake();
-    state.hooks.wake_deliveries();
+    tokio::spawn(retention::run(state.store.db.clone(), state.store.hooks.clone(), state.config.clone(), stop.clone()));
+    state.store.hooks.wake();
+    state.store.hooks.wake_deliveries();
 
     tracing::info!(addr = %listener.local_addr()?, "ticketwire listening");
-    if let Some(link) = domain::setup::link_if_needed(&state, listener.local_addr()?).await? {
+    if let Some(link) =
+        domain::setup::link_if_needed(&state.store, state.jwt.setup_token(), listener.local_addr()?).await?
+    {
         // On stdout, like the address: the one place a first-time user is sure to look.
         println!("ticketwire first-run setup: no admin account yet; open {link} to create the first admin");
         tracing::warn!(%link, "no admin account yet: open the setup link to create the first admin");
@@ -182,7 +199,7 @@ fn redis_url_resp3(url: &str) -> String {
 /// Emits what other nodes dispatch: on their announcements, and every second as a safety net.
 async fn follow_other_nodes(state: AppState, cluster: cluster::Cluster, stop: CancellationToken) {
     let rt = state.realtime.clone();
-    let db = state.db.clone();
+    let db = state.store.db.clone();
     let announcements = cluster.follow(stop.clone(), |announced| {
         let (rt, db) = (rt.clone(), db.clone());
         async move {
@@ -201,7 +218,7 @@ async fn follow_other_nodes(state: AppState, cluster: cluster::Cluster, stop: Ca
                 _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                 _ = stop.cancelled() => return,
             }
-            if let Ok(dispatched) = hooks::dispatcher::dispatched_up_to(&state.db).await
+            if let Ok(dispatched) = hooks::dispatcher::dispatched_up_to(&state.store.db).await
                 && let Err(e) = state.realtime.advance_to(dispatched).await
             {
                 tracing::warn!(error = %e, "could not catch up with the event log");

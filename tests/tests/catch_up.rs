@@ -94,8 +94,11 @@ async fn a_snapshot_and_the_log_after_its_position_miss_nothing_while_writes_go_
             let (client, base, stop) = (app.client.clone(), app.base.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut n = 0;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 50 {
+                // Paced, so the writes span the snapshots (unpaced, all of them can land before
+                // the first one), and capped, so every ticket fits one page of 200.
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 60 {
                     n += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                     let r = client
                         .post(format!("{base}/api/tickets"))
                         .bearer_auth(&who.token)

@@ -94,7 +94,8 @@ async fn stage_upload(state: &AppState, mut form: Multipart) -> Result<(String, 
         }
         let filename = field.file_name().unwrap_or("file").to_string();
         let content_type = field.content_type().map(str::to_string);
-        let mut writer = BlobWriter::create(state.storage.as_ref(), state.config.upload_limit_bytes as u64).await?;
+        let mut writer =
+            BlobWriter::create(state.store.storage.as_ref(), state.config.upload_limit_bytes as u64).await?;
         loop {
             match field.chunk().await {
                 // On failure (too large, disk full) the writer has removed its partial file.
@@ -115,7 +116,7 @@ async fn stage_upload(state: &AppState, mut form: Multipart) -> Result<(String, 
 #[utoipa::path(get, path = "/api/tickets/{id}/attachments", tag = "attachments", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Vec<Attachment>), (status = 404, body = ErrorBody)))]
 async fn list(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<Vec<Attachment>>> {
-    Ok(Json(attachments::list(&state, &user, &id).await?))
+    Ok(Json(attachments::list(&state.store, &user, &id).await?))
 }
 
 /// Upload a file to a ticket (multipart field `file`).
@@ -128,9 +129,9 @@ async fn upload(
     Path(id): Path<String>,
     Upload(form): Upload,
 ) -> Result<(StatusCode, Json<Attachment>)> {
-    attachments::check_can_upload(&state, &user, &id).await?;
+    attachments::check_can_upload(&state.store, &user, &id).await?;
     let (filename, content_type, blob) = stage_upload(&state, form).await?;
-    let created = attachments::create(&state, &user, &id, &filename, content_type.as_deref(), blob).await?;
+    let created = attachments::create(&state.store, &user, &id, &filename, content_type.as_deref(), blob).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -138,7 +139,7 @@ async fn upload(
 #[utoipa::path(get, path = "/api/attachments/{id}", tag = "attachments", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Attachment), (status = 404, body = ErrorBody)))]
 async fn get(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<Attachment>> {
-    Ok(Json(attachments::readable(&state.db, &user, &id).await?.0.into()))
+    Ok(Json(attachments::readable(&state.store.db, &user, &id).await?.0.into()))
 }
 
 /// Rename an attachment (its uploader or staff).
@@ -151,14 +152,14 @@ async fn rename(
     IfMatch(v): IfMatch,
     Json(patch): Json<AttachmentPatch>,
 ) -> Result<Json<Attachment>> {
-    Ok(Json(attachments::rename(&state, &user, &id, patch, v).await?))
+    Ok(Json(attachments::rename(&state.store, &user, &id, patch, v).await?))
 }
 
 /// Delete an attachment (its uploader or staff).
 #[utoipa::path(delete, path = "/api/attachments/{id}", tag = "attachments", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<StatusCode> {
-    attachments::delete(&state, &user, &id).await?;
+    attachments::delete(&state.store, &user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -183,8 +184,8 @@ fn content_disposition(filename: &str) -> HeaderValue {
 #[utoipa::path(get, path = "/api/attachments/{id}/content", tag = "attachments", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, description = "the file's bytes, with the content type it was uploaded with", content_type = "*/*"), (status = 404, body = ErrorBody)))]
 async fn download(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Response> {
-    let (a, _) = attachments::readable(&state.db, &user, &id).await?;
-    let file = state.storage.open(&a.sha256).await?;
+    let (a, _) = attachments::readable(&state.store.db, &user, &id).await?;
+    let file = state.store.storage.open(&a.sha256).await?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -213,9 +214,9 @@ async fn replace(
     Path(id): Path<String>,
     Upload(form): Upload,
 ) -> Result<Json<Attachment>> {
-    attachments::check_can_modify(&state, &user, &id).await?;
+    attachments::check_can_modify(&state.store, &user, &id).await?;
     let (_, content_type, blob) = stage_upload(&state, form).await?;
-    Ok(Json(attachments::replace_content(&state, &user, &id, content_type.as_deref(), blob).await?))
+    Ok(Json(attachments::replace_content(&state.store, &user, &id, content_type.as_deref(), blob).await?))
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ async fn register(
         return Err(Error::forbidden("self-registration is turned off; ask an admin for an account"));
     }
     state.login_limits.check_registration(ip)?;
-    let user = users::create(&state, None, input).await?;
+    let user = users::create(&state.store, None, input).await?;
     Ok((StatusCode::CREATED, Json(token_for(&state, user)?)))
 }
 
@@ -85,7 +85,7 @@ async fn login(
     Json(c): Json<Credentials>,
 ) -> Result<Json<TokenResponse>> {
     state.login_limits.check(&c.email, ip)?;
-    let user = users::authenticate(&state, &c.email, &c.password).await?;
+    let user = users::authenticate(&state.store, &c.email, &c.password).await?;
     state.login_limits.signed_in(&c.email, ip);
     Ok(Json(token_for(&state, user)?))
 }
@@ -95,7 +95,7 @@ async fn login(
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn logout(State(state): State<AppState>, session: Session) -> Result<StatusCode> {
-    users::sign_out(&state, &session.claims).await?;
+    users::sign_out(&state.store, &session.claims).await?;
     state.realtime.disconnect_token(&session.claims.jti).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -117,7 +117,7 @@ async fn update_me(
     Json(patch): Json<ProfilePatch>,
 ) -> Result<Json<ProfileResponse>> {
     let password_changed = patch.password.is_some();
-    let user = users::update_profile(&state, &user, patch).await?;
+    let user = users::update_profile(&state.store, &user, patch).await?;
     if !password_changed {
         return Ok(Json(ProfileResponse { user, access_token: None, token_type: None, expires_in: None }));
     }

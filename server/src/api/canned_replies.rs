@@ -17,7 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/canned-replies", tag = "canned replies", security(("bearer" = [])),
     responses((status = 200, body = Vec<CannedReply>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list(State(state): State<AppState>, _: RequireStaff) -> Result<Json<Vec<CannedReply>>> {
-    Ok(Json(canned_replies::list(&state).await?))
+    Ok(Json(canned_replies::list(&state.store).await?))
 }
 
 /// Write a canned reply (staff). Its body may hold `{{requester.name}}`, `{{requester.email}}`,
@@ -29,7 +29,7 @@ async fn create(
     RequireStaff(user): RequireStaff,
     Json(input): Json<NewCannedReply>,
 ) -> Result<(StatusCode, Json<CannedReply>)> {
-    Ok((StatusCode::CREATED, Json(canned_replies::create(&state, &user, input).await?)))
+    Ok((StatusCode::CREATED, Json(canned_replies::create(&state.store, &user, input).await?)))
 }
 
 /// Change a canned reply (staff). Honours `If-Match`.
@@ -42,13 +42,13 @@ async fn update(
     IfMatch(v): IfMatch,
     Json(patch): Json<CannedReplyPatch>,
 ) -> Result<Json<CannedReply>> {
-    Ok(Json(canned_replies::update(&state, &id, patch, v).await?))
+    Ok(Json(canned_replies::update(&state.store, &id, patch, v).await?))
 }
 
 /// Delete a canned reply (staff).
 #[utoipa::path(delete, path = "/api/canned-replies/{id}", tag = "canned replies", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete(State(state): State<AppState>, _: RequireStaff, Path(id): Path<String>) -> Result<StatusCode> {
-    canned_replies::delete(&state, &id).await?;
+    canned_replies::delete(&state.store, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -25,7 +25,7 @@ async fn list(
     Path(id): Path<String>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<Comment>>> {
-    Ok(Json(Page::at_position(&state.db, comments::list(&state, &user, &id, &page)).await?))
+    Ok(Json(Page::at_position(&state.store.db, comments::list(&state.store, &user, &id, &page)).await?))
 }
 
 /// Comment on a ticket; `parent_id` makes a reply, `internal: true` a staff-only note.
@@ -37,14 +37,14 @@ async fn create(
     Path(id): Path<String>,
     Json(input): Json<NewComment>,
 ) -> Result<(StatusCode, Json<Comment>)> {
-    Ok((StatusCode::CREATED, Json(comments::create(&state, &user, &id, input).await?)))
+    Ok((StatusCode::CREATED, Json(comments::create(&state.store, &user, &id, input).await?)))
 }
 
 /// One comment.
 #[utoipa::path(get, path = "/api/comments/{id}", tag = "comments", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Comment), (status = 404, body = ErrorBody)))]
 async fn get(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<Comment>> {
-    Ok(Json(comments::readable(&state.db, &user, &id).await?.0.into()))
+    Ok(Json(comments::readable(&state.store.db, &user, &id).await?.0.into()))
 }
 
 /// Edit a comment (its author or staff). Honours `If-Match`.
@@ -57,13 +57,13 @@ async fn update(
     IfMatch(v): IfMatch,
     Json(patch): Json<CommentPatch>,
 ) -> Result<Json<Comment>> {
-    Ok(Json(comments::update(&state, &user, &id, patch, v).await?))
+    Ok(Json(comments::update(&state.store, &user, &id, patch, v).await?))
 }
 
 /// Delete a comment (its author or staff); replies stay.
 #[utoipa::path(delete, path = "/api/comments/{id}", tag = "comments", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<StatusCode> {
-    comments::delete(&state, &user, &id).await?;
+    comments::delete(&state.store, &user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,7 +5,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::error::Error;
+use crate::{
+    auth::{AuthUser, MaybeUser, RequireAdmin, RequireStaff, Session, session_from_token, user_from_token},
+    error::{Error, Result},
+    state::AppState,
+};
 
 /// `axum::Json`, but a malformed or invalid body is a 400/422 in our error format, and the body
 /// must be a JSON object: serde would otherwise read `[a, b]` as a struct's fields in order.
@@ -112,5 +116,67 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
         Ok(ClientIp(info.map(|c| c.0.ip())))
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let token = bearer(parts)
+            .ok_or_else(|| Error::Unauthorized("missing `Authorization: Bearer <token>` header".into()))?;
+        session_from_token(state.verifier(), token).await
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let token = bearer(parts)
+            .ok_or_else(|| Error::Unauthorized("missing `Authorization: Bearer <token>` header".into()))?;
+        user_from_token(state.verifier(), token).await
+    }
+}
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        match bearer(parts) {
+            None => Ok(MaybeUser(None)),
+            Some(token) => Ok(MaybeUser(Some(user_from_token(state.verifier(), token).await?))),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for RequireStaff {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if !user.is_staff() {
+            return Err(Error::forbidden("only agents and admins may do this"));
+        }
+        Ok(RequireStaff(user))
+    }
+}
+
+impl FromRequestParts<AppState> for RequireAdmin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if !user.is_admin() {
+            return Err(Error::forbidden("only admins may do this"));
+        }
+        Ok(RequireAdmin(user))
     }
 }

@@ -55,7 +55,7 @@ async fn staff_sender(state: &AppState, headers: &HeaderMap) -> Result<Option<Se
         .and_then(|v| v.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim()))
         .filter(|t| t.split('.').count() == 3);
     let Some(token) = token else { return Ok(None) };
-    let user = crate::auth::user_from_token(state, token).await?;
+    let user = crate::auth::user_from_token(state.verifier(), token).await?;
     if !user.is_staff() {
         return Err(Error::forbidden("only agents and admins may import tickets"));
     }
@@ -97,7 +97,7 @@ async fn receive(
     scope: Scope<'_>,
 ) -> Result<(integration::Model, Bytes)> {
     let bytes = read_body(state, headers, body).await?;
-    let integration = auth::authenticate(state, headers, &bytes, scope).await?;
+    let integration = auth::authenticate(state.ingest(), headers, &bytes, scope).await?;
     take_token(state, &integration.id)?;
     Ok((integration, bytes))
 }
@@ -152,7 +152,7 @@ async fn ingest_all(state: &AppState, origin: Origin<'_>, items: Vec<crate::inge
     for (i, n) in items.into_iter().enumerate() {
         let delivery_id = origin.delivery_id.as_ref().map(|d| if i == 0 { d.clone() } else { format!("{d}#{i}") });
         let item_origin = Origin { delivery_id, ..origin };
-        let outcome = upsert::ingest(state, &item_origin, n).await?;
+        let outcome = upsert::ingest(state.ingest(), &item_origin, n).await?;
         created |= outcome.created;
         ids.push(outcome.ticket.id.clone());
         first.get_or_insert(outcome.ticket);
@@ -246,7 +246,7 @@ async fn batch_webhook(State(state): State<AppState>, headers: HeaderMap, body: 
     let items = batch::items(&bytes, csv, state.config.ingest.batch_max_items)?;
     let (integration, actor_id) = (&sender.integration, sender.actor_id.as_deref());
     let origin = Origin { integration, source: &integration.source, raw: &Value::Null, delivery_id: None, actor_id };
-    Ok(Json(batch::run(&state, &origin, items).await))
+    Ok(Json(batch::run(state.ingest(), &origin, items).await))
 }
 
 /// The inbound endpoint's health and what it accepts.
@@ -296,7 +296,7 @@ async fn health(State(state): State<AppState>) -> Json<IngestHealth> {
 #[utoipa::path(get, path = "/api/integrations", tag = "ingest", security(("bearer" = [])),
     responses((status = 200, body = Vec<Integration>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_integrations(State(state): State<AppState>, _admin: RequireAdmin) -> Result<Json<Vec<Integration>>> {
-    Ok(Json(auth::list(&state).await?))
+    Ok(Json(auth::list(state.ingest()).await?))
 }
 
 /// Open an inbound integration (admin). The answer holds its secret: the only time it is shown.
@@ -307,7 +307,7 @@ async fn create_integration(
     RequireAdmin(admin): RequireAdmin,
     Json(input): Json<NewIntegration>,
 ) -> Result<(StatusCode, Json<CreatedIntegration>)> {
-    Ok((StatusCode::CREATED, Json(auth::create(&state, &admin, input).await?)))
+    Ok((StatusCode::CREATED, Json(auth::create(state.ingest(), &admin, input).await?)))
 }
 
 /// Delete an integration (admin): its secret stops working at once.
@@ -318,7 +318,7 @@ async fn delete_integration(
     _admin: RequireAdmin,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    auth::delete(&state, &id).await?;
+    auth::delete(state.ingest(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -330,7 +330,7 @@ async fn suggested_articles(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<Suggestion>>> {
-    Ok(Json(suggestions::for_ticket(&state, &user, &id).await?))
+    Ok(Json(suggestions::for_ticket(&state.store, &user, &id).await?))
 }
 
 /// The flexible shape's one rule the schema can state: `subject` or `title` must be present

@@ -25,7 +25,7 @@ async fn list(
     MaybeUser(user): MaybeUser,
     Query(q): Query<ArticleQuery>,
 ) -> Result<Json<Page<ArticleHit>>> {
-    Ok(Json(Page::at_position(&state.db, kb::list(&state, user.as_ref(), &q)).await?))
+    Ok(Json(Page::at_position(&state.store.db, kb::list(&state.store, user.as_ref(), &q)).await?))
 }
 
 /// Write an article (staff); it stays a draft until `status` is `published`.
@@ -36,7 +36,7 @@ async fn create(
     RequireStaff(user): RequireStaff,
     Json(input): Json<NewArticle>,
 ) -> Result<(StatusCode, Json<Article>)> {
-    Ok((StatusCode::CREATED, Json(kb::create(&state, &user, input).await?)))
+    Ok((StatusCode::CREATED, Json(kb::create(&state.store, &user, input).await?)))
 }
 
 /// One article (drafts for staff only).
@@ -47,7 +47,7 @@ async fn get(
     MaybeUser(user): MaybeUser,
     Path(id): Path<String>,
 ) -> Result<Json<Article>> {
-    Ok(Json(kb::get(&state, user.as_ref(), &id).await?))
+    Ok(Json(kb::get(&state.store, user.as_ref(), &id).await?))
 }
 
 /// Edit, publish or unpublish an article (staff). Honours `If-Match`.
@@ -60,7 +60,7 @@ async fn update(
     IfMatch(v): IfMatch,
     Json(patch): Json<ArticlePatch>,
 ) -> Result<Json<Article>> {
-    Ok(Json(kb::update(&state, &user, &id, patch, v).await?))
+    Ok(Json(kb::update(&state.store, &user, &id, patch, v).await?))
 }
 
 /// Delete an article (staff).
@@ -71,6 +71,6 @@ async fn delete(
     RequireStaff(user): RequireStaff,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    kb::delete(&state, &user, &id).await?;
+    kb::delete(&state.store, &user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

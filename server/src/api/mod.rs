@@ -174,7 +174,7 @@ async fn api_not_found(uri: Uri) -> Response {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.db.ping().await {
+    match state.store.db.ping().await {
         Ok(()) => axum::Json(json!({ "status": "ok" })).into_response(),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,

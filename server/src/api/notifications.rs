@@ -41,14 +41,14 @@ async fn list(
     user: AuthUser,
     Query(q): Query<NotificationQuery>,
 ) -> Result<Json<Page<Notification>>> {
-    Ok(Json(Page::at_position(&state.db, notifications::list(&state, &user, &q)).await?))
+    Ok(Json(Page::at_position(&state.store.db, notifications::list(&state.store, &user, &q)).await?))
 }
 
 /// How many of your notifications are unread.
 #[utoipa::path(get, path = "/api/notifications/unread-count", tag = "notifications", security(("bearer" = [])),
     responses((status = 200, body = Count), (status = 401, body = ErrorBody)))]
 async fn unread_count(State(state): State<AppState>, user: AuthUser) -> Result<Json<Count>> {
-    Ok(Json(Count { count: notifications::unread_count(&state, &user).await? }))
+    Ok(Json(Count { count: notifications::unread_count(&state.store, &user).await? }))
 }
 
 /// Mark one notification read.
@@ -59,14 +59,14 @@ async fn mark_read(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Notification>> {
-    Ok(Json(notifications::mark_read(&state, &user, &id).await?))
+    Ok(Json(notifications::mark_read(&state.store, &user, &id).await?))
 }
 
 /// Mark all your notifications read; answers how many changed.
 #[utoipa::path(post, path = "/api/notifications/read-all", tag = "notifications", security(("bearer" = [])),
     responses((status = 200, body = Count), (status = 401, body = ErrorBody)))]
 async fn mark_all_read(State(state): State<AppState>, user: AuthUser) -> Result<Json<Count>> {
-    Ok(Json(Count { count: notifications::mark_all_read(&state, &user).await? }))
+    Ok(Json(Count { count: notifications::mark_all_read(&state.store, &user).await? }))
 }
 
 /// Events you may see, oldest first, after `after` (an `event_id`). The `log-position` header is
@@ -81,7 +81,7 @@ async fn list_events(
     user: AuthUser,
     Query(q): Query<EventQuery>,
 ) -> Result<([(HeaderName, HeaderValue); 1], Json<Vec<Event>>)> {
-    let position = log_position(&state.db).await?;
-    let events = events::list(&state, &user, &q).await?;
+    let position = log_position(&state.store.db).await?;
+    let events = events::list(&state.store, &user, &q).await?;
     Ok(([(HeaderName::from_static("log-position"), HeaderValue::from(position))], Json(events)))
 }

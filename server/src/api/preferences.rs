@@ -17,7 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/users/me/notification-preferences", tag = "notifications", security(("bearer" = [])),
     responses((status = 200, body = Preferences), (status = 401, body = ErrorBody)))]
 async fn get(State(state): State<AppState>, user: AuthUser) -> Result<Json<Preferences>> {
-    Ok(Json(preferences::get(&state.db, user.id()).await?))
+    Ok(Json(preferences::get(&state.store.db, user.id()).await?))
 }
 
 /// Change what you are told of. Only staff can ask for new unassigned tickets (403 otherwise).
@@ -28,5 +28,5 @@ async fn update(
     user: AuthUser,
     Json(patch): Json<PreferencesPatch>,
 ) -> Result<Json<Preferences>> {
-    Ok(Json(preferences::update(&state, &user, patch).await?))
+    Ok(Json(preferences::update(&state.store, &user, patch).await?))
 }

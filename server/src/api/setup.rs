@@ -19,7 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Whether the first admin is still to be created (then the server's log holds a setup link).
 #[utoipa::path(get, path = "/api/setup", tag = "auth", responses((status = 200, body = SetupStatus)))]
 async fn status(State(state): State<AppState>) -> Result<Json<SetupStatus>> {
-    Ok(Json(SetupStatus { needed: setup::needed(&state.db).await? }))
+    Ok(Json(SetupStatus { needed: setup::needed(&state.store.db).await? }))
 }
 
 /// Create the first admin with the setup link's token, and sign in as them. Refused (409) once
@@ -30,6 +30,6 @@ async fn create_admin(
     State(state): State<AppState>,
     Json(input): Json<FirstAdmin>,
 ) -> Result<(StatusCode, Json<TokenResponse>)> {
-    let admin = setup::create_first_admin(&state, input).await?;
+    let admin = setup::create_first_admin(&state.store, state.jwt.setup_token(), input).await?;
     Ok((StatusCode::CREATED, Json(token_for(&state, admin)?)))
 }

@@ -26,8 +26,8 @@ async fn list(
     Query(mut q): Query<TicketQuery>,
 ) -> Result<Json<Page<TicketHit>>> {
     number_search(&mut q);
-    let mut page = Page::at_position(&state.db, tickets::list(&state, &user, &q)).await?;
-    tickets::name_requesters(&state.db, page.items.iter_mut().map(|h| &mut h.ticket)).await?;
+    let mut page = Page::at_position(&state.store.db, tickets::list(&state.store, &user, &q)).await?;
+    tickets::name_requesters(&state.store.db, page.items.iter_mut().map(|h| &mut h.ticket)).await?;
     Ok(Json(page))
 }
 
@@ -47,15 +47,15 @@ async fn create(
     user: AuthUser,
     Json(input): Json<NewTicket>,
 ) -> Result<(StatusCode, Json<Ticket>)> {
-    Ok((StatusCode::CREATED, Json(tickets::create(&state, &user, input).await?)))
+    Ok((StatusCode::CREATED, Json(tickets::create(&state.store, &user, input).await?)))
 }
 
 /// One ticket.
 #[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Ticket), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<Ticket>> {
-    let mut ticket = Ticket::from(tickets::readable(&state.db, &user, &id).await?).seen_by(&user);
-    tickets::name_requesters(&state.db, std::slice::from_mut(&mut ticket)).await?;
+    let mut ticket = Ticket::from(tickets::readable(&state.store.db, &user, &id).await?).seen_by(&user);
+    tickets::name_requesters(&state.store.db, std::slice::from_mut(&mut ticket)).await?;
     Ok(Json(ticket))
 }
 
@@ -69,13 +69,13 @@ async fn update(
     IfMatch(v): IfMatch,
     Json(patch): Json<TicketPatch>,
 ) -> Result<Json<Ticket>> {
-    Ok(Json(tickets::update(&state, &user, &id, patch, v).await?))
+    Ok(Json(tickets::update(&state.store, &user, &id, patch, v).await?))
 }
 
 /// Delete a ticket with its comments and attachments (staff).
 #[utoipa::path(delete, path = "/api/tickets/{id}", tag = "tickets", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<StatusCode> {
-    tickets::delete(&state, &user, &id).await?;
+    tickets::delete(&state.store, &user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

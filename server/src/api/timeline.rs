@@ -22,5 +22,5 @@ async fn ticket_timeline(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<TimelineEntry>>> {
-    Ok(Json(timeline::for_ticket(&state, &user, &id).await?))
+    Ok(Json(timeline::for_ticket(&state.store, &user, &id).await?))
 }

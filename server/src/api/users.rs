@@ -27,7 +27,7 @@ async fn list(
     RequireStaff(user): RequireStaff,
     Query(q): Query<UserQuery>,
 ) -> Result<Json<Page<Listed>>> {
-    Ok(Json(Page::at_position(&state.db, directory::list(&state, &user, &q)).await?))
+    Ok(Json(Page::at_position(&state.store.db, directory::list(&state.store, &user, &q)).await?))
 }
 
 /// Create a user of any role (admins).
@@ -38,14 +38,14 @@ async fn create(
     RequireAdmin(admin): RequireAdmin,
     Json(input): Json<NewUser>,
 ) -> Result<(StatusCode, Json<User>)> {
-    Ok((StatusCode::CREATED, Json(users::create(&state, Some(&admin), input).await?)))
+    Ok((StatusCode::CREATED, Json(users::create(&state.store, Some(&admin), input).await?)))
 }
 
 /// One user (admins).
 #[utoipa::path(get, path = "/api/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get(State(state): State<AppState>, _: RequireAdmin, Path(id): Path<String>) -> Result<Json<User>> {
-    Ok(Json(users::get(&state.db, &id).await?.into()))
+    Ok(Json(users::get(&state.store.db, &id).await?.into()))
 }
 
 /// Change a user's email, name, role, password or active flag (admins). Honours `If-Match`.
@@ -58,7 +58,7 @@ async fn update(
     IfMatch(v): IfMatch,
     Json(patch): Json<UserPatch>,
 ) -> Result<Json<User>> {
-    Ok(Json(users::update(&state, &admin, &id, patch, v).await?))
+    Ok(Json(users::update(&state.store, &admin, &id, patch, v).await?))
 }
 
 /// Deactivate a user (admins): they keep their history but can no longer sign in.
@@ -69,5 +69,5 @@ async fn deactivate(
     RequireAdmin(admin): RequireAdmin,
     Path(id): Path<String>,
 ) -> Result<Json<User>> {
-    Ok(Json(users::deactivate(&state, &admin, &id).await?))
+    Ok(Json(users::deactivate(&state.store, &admin, &id).await?))
 }

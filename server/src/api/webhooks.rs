@@ -19,6 +19,7 @@ use crate::{
     error::{Error, ErrorBody, Result},
     state::AppState,
     webhooks::{
+        BuiltIn,
         endpoints::{self, Delivery, DeliveryQuery, Endpoint, EndpointInput, RecoverInput},
         receiver,
     },
@@ -68,7 +69,7 @@ pub fn router(manual_sends_per_minute: u32) -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/users/me/webhook", tag = "webhooks", security(("bearer" = [])),
     responses((status = 200, body = Endpoint), (status = 404, body = ErrorBody)))]
 async fn get(State(state): State<AppState>, user: AuthUser) -> Result<Json<Endpoint>> {
-    Ok(Json(endpoints::get(&state, &user).await?.into()))
+    Ok(Json(endpoints::get(&state.webhooks, &user).await?.into()))
 }
 
 /// Set your webhook URL (re-enables a disabled endpoint). The secret is made on first use.
@@ -79,14 +80,14 @@ async fn put(
     user: AuthUser,
     Json(input): Json<EndpointInput>,
 ) -> Result<Json<Endpoint>> {
-    Ok(Json(endpoints::put(&state, &user, input).await?))
+    Ok(Json(endpoints::put(&state.webhooks, &user, input).await?))
 }
 
 /// Remove your webhook endpoint.
 #[utoipa::path(delete, path = "/api/users/me/webhook", tag = "webhooks", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode> {
-    endpoints::delete(&state, &user).await?;
+    endpoints::delete(&state.webhooks, &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -94,7 +95,7 @@ async fn delete(State(state): State<AppState>, user: AuthUser) -> Result<StatusC
 #[utoipa::path(post, path = "/api/users/me/webhook/rotate-secret", tag = "webhooks", security(("bearer" = [])),
     responses((status = 200, body = Endpoint), (status = 404, body = ErrorBody)))]
 async fn rotate_secret(State(state): State<AppState>, user: AuthUser) -> Result<Json<Endpoint>> {
-    Ok(Json(endpoints::rotate_secret(&state, &user).await?))
+    Ok(Json(endpoints::rotate_secret(&state.webhooks, &user).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -111,7 +112,7 @@ async fn test(
     user: AuthUser,
 ) -> Result<(StatusCode, Json<TestQueued>)> {
     limits.check(&user)?;
-    let delivery_id = endpoints::send_test(&state, &user).await?;
+    let delivery_id = endpoints::send_test(&state.webhooks, &user).await?;
     Ok((StatusCode::ACCEPTED, Json(TestQueued { delivery_id })))
 }
 
@@ -140,14 +141,14 @@ async fn list_deliveries(
     user: AuthUser,
     Query(q): Query<DeliveryQuery>,
 ) -> Result<Json<Page<Delivery>>> {
-    Ok(Json(Page::at_position(&state.db, endpoints::list_deliveries(&state, &user, &q)).await?))
+    Ok(Json(Page::at_position(&state.store.db, endpoints::list_deliveries(&state.webhooks, &user, &q)).await?))
 }
 
 /// One delivery, with its payload and every attempt.
 #[utoipa::path(get, path = "/api/users/me/webhook/deliveries/{id}", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Delivery), (status = 404, body = ErrorBody)))]
 async fn get_delivery(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<Delivery>> {
-    Ok(Json(endpoints::get_delivery(&state, &user, &id).await?))
+    Ok(Json(endpoints::get_delivery(&state.webhooks, &user, &id).await?))
 }
 
 /// Send a delivery again now.
@@ -160,7 +161,7 @@ async fn retry_delivery(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Delivery>)> {
     limits.check(&user)?;
-    Ok((StatusCode::ACCEPTED, Json(endpoints::retry(&state, &user, &id).await?)))
+    Ok((StatusCode::ACCEPTED, Json(endpoints::retry(&state.webhooks, &user, &id).await?)))
 }
 
 /// Re-queue every failed delivery since a time (after an outage on your side).
@@ -171,7 +172,7 @@ async fn recover(
     user: AuthUser,
     Json(input): Json<RecoverInput>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let n = endpoints::recover(&state, &user, input.since).await?;
+    let n = endpoints::recover(&state.webhooks, &user, input.since).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "requeued": n }))))
 }
 
@@ -181,6 +182,19 @@ async fn recover(
     request_body(content = Object, description = "a ticketwire webhook payload", content_type = "application/json"),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>> {
-    receiver::receive(&state, &headers, &body).await?;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Error::Unauthorized(format!("missing {name} header")))
+    };
+    let signed = receiver::Signed {
+        id: header("webhook-id")?,
+        timestamp: header("webhook-timestamp")?,
+        signature: header("webhook-signature")?,
+        body: &body,
+    };
+    let (owner, payload) = receiver::verify(&state.store.db, signed).await?;
+    state.realtime.show_to_owner(owner, payload).await;
     Ok(Json(json!({ "status": "received" })))
 }

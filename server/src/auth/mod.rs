@@ -1,15 +1,16 @@
-//! Who is asking: passwords, access tokens and the extractors handlers use to require a role.
-mod extract;
+//! Who is asking: passwords, access tokens, and who holds a token. (The HTTP extractors that
+//! require a role are the API's, in `api::extract`.)
 mod jwt;
 mod limits;
 mod password;
+mod session;
 mod signed_in;
 
-pub use extract::{AuthUser, MaybeUser, RequireAdmin, RequireStaff, Session};
-pub use extract::{session_from_token, token_still_valid, user_from_token};
 pub use jwt::{Claims, JwtKeys, load_or_create_secret, valid_after_millis};
 pub use limits::LoginLimits;
 pub use password::{hash_password, verify_password};
+pub use session::{AuthUser, MaybeUser, RequireAdmin, RequireStaff, Session, Verifier};
+pub use session::{session_from_token, user_from_token};
 pub use signed_in::SignedInUsers;
 
 use serde::{Deserialize, Serialize};

@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 use super::{Action, Change, Kind, Tx, tickets, users::check_version, validate};
 use crate::{
     auth::AuthUser,
+    domain::Store,
     entity::{attachment, ticket},
     error::{Error, Result},
-    state::AppState,
     storage::{self, StagedBlob},
 };
 
@@ -93,12 +93,12 @@ pub async fn readable(
     Ok((a, t))
 }
 
-pub async fn list(state: &AppState, who: &AuthUser, ticket_id: &str) -> Result<Vec<Attachment>> {
-    tickets::readable(&state.db, who, ticket_id).await?;
+pub async fn list(store: &Store, who: &AuthUser, ticket_id: &str) -> Result<Vec<Attachment>> {
+    tickets::readable(&store.db, who, ticket_id).await?;
     Ok(attachment::Entity::find()
         .filter(attachment::Column::TicketId.eq(ticket_id))
         .order_by_asc(attachment::Column::Id)
-        .all(&state.db)
+        .all(&store.db)
         .await?
         .into_iter()
         .map(Attachment::from)
@@ -110,12 +110,12 @@ fn change_for(action: Action, a: &Attachment, t: &ticket::Model, actor: &str) ->
 }
 
 /// Checked before an upload is read, so nobody can fill the disk on a ticket they cannot see.
-pub async fn check_can_upload(state: &AppState, who: &AuthUser, ticket_id: &str) -> Result<()> {
-    tickets::readable(&state.db, who, ticket_id).await.map(|_| ())
+pub async fn check_can_upload(store: &Store, who: &AuthUser, ticket_id: &str) -> Result<()> {
+    tickets::readable(&store.db, who, ticket_id).await.map(|_| ())
 }
 
 pub async fn create(
-    state: &AppState,
+    store: &Store,
     who: &AuthUser,
     ticket_id: &str,
     filename: &str,
@@ -125,27 +125,27 @@ pub async fn create(
     let filename = clean_filename(filename);
     let content_type = content_type_for(declared_type, &filename);
     let (sha256, staged) = (blob.sha256.clone(), blob.path.clone());
-    let hold = state.storage.holds().hold(&sha256).await;
-    let created = insert(state, who, ticket_id, filename, content_type, blob).await;
+    let hold = store.storage.holds().hold(&sha256).await;
+    let created = insert(store, who, ticket_id, filename, content_type, blob).await;
     drop(hold);
     if created.is_err() {
         // Whether it failed before or after the bytes were stored: neither the staging file
         // nor content only this row would have used may stay.
         let _ = tokio::fs::remove_file(&staged).await;
-        release_content(state, &sha256).await;
+        release_content(store, &sha256).await;
     }
     created
 }
 
 async fn insert(
-    state: &AppState,
+    store: &Store,
     who: &AuthUser,
     ticket_id: &str,
     filename: String,
     content_type: String,
     blob: StagedBlob,
 ) -> Result<Attachment> {
-    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let mut tx = Tx::begin(&store.db, &store.hooks).await?;
     let t = match tickets::readable(&tx.txn, who, ticket_id).await {
         Ok(t) => t,
         Err(e) => {
@@ -172,7 +172,7 @@ async fn insert(
     tx.record(change_for(Action::Created, &view, &t, who.id())).await?;
     // Bytes first, then the row: a crash in between leaves an unreferenced file, never a row
     // without content.
-    state.storage.commit(blob).await?;
+    store.storage.commit(blob).await?;
     tx.commit().await?;
     Ok(view)
 }
@@ -201,13 +201,13 @@ async fn save(
 }
 
 pub async fn rename(
-    state: &AppState,
+    store: &Store,
     who: &AuthUser,
     id: &str,
     patch: AttachmentPatch,
     if_match: Option<i64>,
 ) -> Result<Attachment> {
-    let tx = Tx::begin(&state.db, &state.hooks).await?;
+    let tx = Tx::begin(&store.db, &store.hooks).await?;
     let (current, t) = readable(&tx.txn, who, id).await?;
     may_modify(who, &current)?;
     check_version(current.version, if_match)?;
@@ -218,22 +218,22 @@ pub async fn rename(
 }
 
 pub async fn replace_content(
-    state: &AppState,
+    store: &Store,
     who: &AuthUser,
     id: &str,
     declared_type: Option<&str>,
     blob: StagedBlob,
 ) -> Result<Attachment> {
     let (new_sha256, staged) = (blob.sha256.clone(), blob.path.clone());
-    let hold = state.storage.holds().hold(&new_sha256).await;
-    let replaced = swap_content(state, who, id, declared_type, blob).await;
+    let hold = store.storage.holds().hold(&new_sha256).await;
+    let replaced = swap_content(store, who, id, declared_type, blob).await;
     drop(hold);
     // Whichever content lost its row: the old one on success, the new one on failure.
     match &replaced {
-        Ok((_, old_sha256)) => release_content(state, old_sha256).await,
+        Ok((_, old_sha256)) => release_content(store, old_sha256).await,
         Err(_) => {
             let _ = tokio::fs::remove_file(&staged).await;
-            release_content(state, &new_sha256).await;
+            release_content(store, &new_sha256).await;
         }
     }
     replaced.map(|(view, _)| view)
@@ -241,13 +241,13 @@ pub async fn replace_content(
 
 /// The update of [`replace_content`]; also returns the content the row used before.
 async fn swap_content(
-    state: &AppState,
+    store: &Store,
     who: &AuthUser,
     id: &str,
     declared_type: Option<&str>,
     blob: StagedBlob,
 ) -> Result<(Attachment, String)> {
-    let tx = Tx::begin(&state.db, &state.hooks).await?;
+    let tx = Tx::begin(&store.db, &store.hooks).await?;
     let (current, t) = readable(&tx.txn, who, id).await?;
     may_modify(who, &current)?;
     let old_sha256 = current.sha256.clone();
@@ -255,25 +255,25 @@ async fn swap_content(
     am.size_bytes = Set(blob.size as i64);
     am.sha256 = Set(blob.sha256.clone());
     am.content_type = Set(content_type_for(declared_type, &current.filename));
-    state.storage.commit(blob).await?;
+    store.storage.commit(blob).await?;
     Ok((save(tx, who, &t, current, am).await?, old_sha256))
 }
 
 /// Checked before a replacement is read.
-pub async fn check_can_modify(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
-    let (a, _) = readable(&state.db, who, id).await?;
+pub async fn check_can_modify(store: &Store, who: &AuthUser, id: &str) -> Result<()> {
+    let (a, _) = readable(&store.db, who, id).await?;
     may_modify(who, &a)
 }
 
-pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
-    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+pub async fn delete(store: &Store, who: &AuthUser, id: &str) -> Result<()> {
+    let mut tx = Tx::begin(&store.db, &store.hooks).await?;
     let (current, t) = readable(&tx.txn, who, id).await?;
     may_modify(who, &current)?;
     attachment::Entity::delete_by_id(id.to_string()).exec(&tx.txn).await?;
     let view = Attachment::from(current);
     tx.record(change_for(Action::Deleted, &view, &t, who.id())).await?;
     tx.commit().await?;
-    release_content(state, &view.sha256).await;
+    release_content(store, &view.sha256).await;
     Ok(())
 }
 
@@ -294,9 +294,9 @@ pub async fn delete_on_ticket(txn: &impl ConnectionTrait, ticket_id: &str) -> Re
 }
 
 /// [`release_content`] for each hash.
-pub async fn release_contents(state: &AppState, hashes: &[String]) {
+pub async fn release_contents(store: &Store, hashes: &[String]) {
     for sha256 in hashes {
-        release_content(state, sha256).await;
+        release_content(store, sha256).await;
     }
 }
 
@@ -304,12 +304,12 @@ pub async fn release_contents(state: &AppState, hashes: &[String]) {
 /// content may belong to several attachments). Runs after the transaction that dropped a
 /// reference, committed or not. Best effort: bytes left behind are harmless and found again
 /// by the next release of the same content.
-pub async fn release_content(state: &AppState, sha256: &str) {
+pub async fn release_content(store: &Store, sha256: &str) {
     let referenced = async {
-        let n = attachment::Entity::find().filter(attachment::Column::Sha256.eq(sha256)).count(&state.db).await?;
+        let n = attachment::Entity::find().filter(attachment::Column::Sha256.eq(sha256)).count(&store.db).await?;
         Ok(n > 0)
     };
-    if let Err(e) = storage::remove_unreferenced(state.storage.as_ref(), sha256, referenced).await {
+    if let Err(e) = storage::remove_unreferenced(store.storage.as_ref(), sha256, referenced).await {
         tracing::warn!(error = %e, sha256, "could not remove unused attachment content");
     }
 }

@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 use super::{users::check_version, validate};
 use crate::{
     auth::AuthUser,
+    domain::Store,
     entity::canned_reply,
     error::{Error, Result},
-    state::AppState,
 };
 
 /// At most this many canned replies per installation: they are read in one go.
@@ -64,28 +64,28 @@ pub struct CannedReplyPatch {
 }
 
 /// Every canned reply, by title.
-pub async fn list(state: &AppState) -> Result<Vec<CannedReply>> {
+pub async fn list(store: &Store) -> Result<Vec<CannedReply>> {
     let rows = canned_reply::Entity::find()
         .order_by_asc(canned_reply::Column::Title)
         .order_by_asc(canned_reply::Column::Id)
-        .all(&state.db)
+        .all(&store.db)
         .await?;
     Ok(rows.into_iter().map(CannedReply::from).collect())
 }
 
-async fn find(state: &AppState, id: &str) -> Result<canned_reply::Model> {
+async fn find(store: &Store, id: &str) -> Result<canned_reply::Model> {
     let id = validate::id("id", id).map_err(|_| Error::NotFound("canned reply"))?;
-    canned_reply::Entity::find_by_id(id).one(&state.db).await?.ok_or(Error::NotFound("canned reply"))
+    canned_reply::Entity::find_by_id(id).one(&store.db).await?.ok_or(Error::NotFound("canned reply"))
 }
 
-pub async fn get(state: &AppState, id: &str) -> Result<CannedReply> {
-    Ok(find(state, id).await?.into())
+pub async fn get(store: &Store, id: &str) -> Result<CannedReply> {
+    Ok(find(store, id).await?.into())
 }
 
-pub async fn create(state: &AppState, who: &AuthUser, input: NewCannedReply) -> Result<CannedReply> {
+pub async fn create(store: &Store, who: &AuthUser, input: NewCannedReply) -> Result<CannedReply> {
     let title = validate::required_text("title", &input.title, 200)?;
     let body = validate::required_text("body", &input.body, 20_000)?;
-    let count = canned_reply::Entity::find().count(&state.db).await?;
+    let count = canned_reply::Entity::find().count(&store.db).await?;
     if count >= MAX_REPLIES {
         return Err(Error::conflict(format!("there are {MAX_REPLIES} canned replies already; remove one first")));
     }
@@ -99,14 +99,14 @@ pub async fn create(state: &AppState, who: &AuthUser, input: NewCannedReply) -> 
         updated_at: Set(now),
         version: Set(1),
     }
-    .insert(&state.db)
+    .insert(&store.db)
     .await?;
     Ok(model.into())
 }
 
 /// Changes title or body. Honours `If-Match`.
-pub async fn update(state: &AppState, id: &str, patch: CannedReplyPatch, if_match: Option<i64>) -> Result<CannedReply> {
-    let current = find(state, id).await?;
+pub async fn update(store: &Store, id: &str, patch: CannedReplyPatch, if_match: Option<i64>) -> Result<CannedReply> {
+    let current = find(store, id).await?;
     check_version(current.version, if_match)?;
     let mut am = <canned_reply::ActiveModel as Default>::default();
     if let Some(t) = &patch.title {
@@ -118,12 +118,12 @@ pub async fn update(state: &AppState, id: &str, patch: CannedReplyPatch, if_matc
     if !am.is_changed() {
         return Ok(current.into());
     }
-    let model = super::versioned::update::<canned_reply::Entity>(&state.db, &current.id, current.version, am).await?;
+    let model = super::versioned::update::<canned_reply::Entity>(&store.db, &current.id, current.version, am).await?;
     Ok(model.into())
 }
 
-pub async fn delete(state: &AppState, id: &str) -> Result<()> {
-    let current = find(state, id).await?;
-    canned_reply::Entity::delete_by_id(current.id).exec(&state.db).await?;
+pub async fn delete(store: &Store, id: &str) -> Result<()> {
+    let current = find(store, id).await?;
+    canned_reply::Entity::delete_by_id(current.id).exec(&store.db).await?;
     Ok(())
 }

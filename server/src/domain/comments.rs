@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 use super::{Action, Change, Kind, Page, PageQuery, Tx, collision, tickets, users::check_version, validate};
 use crate::{
     auth::AuthUser,
+    domain::Store,
     entity::{comment, ticket},
     error::{Error, Result},
     policy::{self, Subject},
-    state::AppState,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -90,9 +90,9 @@ pub async fn readable(db: &impl ConnectionTrait, who: &AuthUser, id: &str) -> Re
 }
 
 /// Comments of a ticket, oldest first (conversation order).
-pub async fn list(state: &AppState, who: &AuthUser, ticket_id: &str, page: &PageQuery) -> Result<Page<Comment>> {
-    tickets::readable(&state.db, who, ticket_id).await?;
-    let rows = list_query(who.is_staff(), ticket_id, page)?.all(&state.db).await?;
+pub async fn list(store: &Store, who: &AuthUser, ticket_id: &str, page: &PageQuery) -> Result<Page<Comment>> {
+    tickets::readable(&store.db, who, ticket_id).await?;
+    let rows = list_query(who.is_staff(), ticket_id, page)?.all(&store.db).await?;
     Ok(Page::from_rows(rows, page.limit()?, |r| r.id.clone(), Comment::from))
 }
 
@@ -117,12 +117,12 @@ fn change_for(action: Action, c: &Comment, t: &ticket::Model, actor: &str) -> Ch
         .by(actor)
 }
 
-pub async fn create(state: &AppState, who: &AuthUser, ticket_id: &str, input: NewComment) -> Result<Comment> {
+pub async fn create(store: &Store, who: &AuthUser, ticket_id: &str, input: NewComment) -> Result<Comment> {
     let content = validate::required_text("content", &input.content, 50_000)?;
     if input.internal && !who.is_staff() {
         return Err(Error::forbidden("only agents and admins may write internal notes"));
     }
-    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let mut tx = Tx::begin(&store.db, &store.hooks).await?;
     let t = tickets::readable(&tx.txn, who, ticket_id).await?;
     let mut internal = input.internal;
     let parent_id = match input.parent_id.as_deref() {
@@ -178,13 +178,13 @@ fn may_modify(who: &AuthUser, c: &comment::Model) -> Result<()> {
 }
 
 pub async fn update(
-    state: &AppState,
+    store: &Store,
     who: &AuthUser,
     id: &str,
     patch: CommentPatch,
     if_match: Option<i64>,
 ) -> Result<Comment> {
-    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let mut tx = Tx::begin(&store.db, &store.hooks).await?;
     let (current, t) = readable(&tx.txn, who, id).await?;
     may_modify(who, &current)?;
     check_version(current.version, if_match)?;
@@ -212,8 +212,8 @@ pub async fn update(
     Ok(view)
 }
 
-pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
-    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+pub async fn delete(store: &Store, who: &AuthUser, id: &str) -> Result<()> {
+    let mut tx = Tx::begin(&store.db, &store.hooks).await?;
     let (current, t) = readable(&tx.txn, who, id).await?;
     may_modify(who, &current)?;
     // Replies stay, detached from the deleted parent.

@@ -10,8 +10,8 @@ use super::{
 };
 use crate::{
     auth::{AuthUser, Role},
+    domain::Store,
     error::Result,
-    state::AppState,
 };
 
 /// A person as agents see them.
@@ -41,8 +41,8 @@ pub enum Listed {
 
 /// The people matching `q` (name or email, role, active), newest first, as `who` may see them.
 /// Callers check that `who` is staff.
-pub async fn list(state: &AppState, who: &AuthUser, q: &UserQuery) -> Result<Page<Listed>> {
-    let page = users::list(state, q).await?;
+pub async fn list(store: &Store, who: &AuthUser, q: &UserQuery) -> Result<Page<Listed>> {
+    let page = users::list(store, q).await?;
     let admin = who.is_admin();
     let mut listed = Page::from_rows(Vec::new(), 0, |_: &Listed| String::new(), |l| l);
     listed.items =

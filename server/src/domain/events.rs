@@ -7,10 +7,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     auth::{AuthUser, Role},
+    domain::Store,
     entity::event,
     error::{Error, Result},
     policy::{self, Access, Present, Viewer},
-    state::AppState,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -88,7 +88,7 @@ pub fn as_seen_by(viewer: &Viewer, present: &Present, ev: event::Model) -> Optio
 
 /// The events after `q.after` that `who` may see, up to `q.limit` of them: pages of the log are
 /// read until that many are visible or the log ends, so a short page means the end.
-pub async fn list(state: &AppState, who: &AuthUser, q: &EventQuery) -> Result<Vec<Event>> {
+pub async fn list(store: &Store, who: &AuthUser, q: &EventQuery) -> Result<Vec<Event>> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(Error::validation("limit", "must be between 1 and 500"));
@@ -102,9 +102,9 @@ pub async fn list(state: &AppState, who: &AuthUser, q: &EventQuery) -> Result<Ve
     loop {
         let query =
             event::Entity::find().filter(event::Column::Id.gt(after)).order_by_asc(event::Column::Id).limit(limit);
-        let rows = visible_to(query, who.id(), who.role).all(&state.db).await?;
+        let rows = visible_to(query, who.id(), who.role).all(&store.db).await?;
         let read = rows.len() as u64;
-        let present = Present::load(&state.db, &rows).await?;
+        let present = Present::load(&store.db, &rows).await?;
         for ev in rows {
             after = ev.id;
             if out.len() as u64 == limit {

@@ -12,10 +12,10 @@ use super::{
 };
 use crate::{
     auth::AuthUser,
+    domain::Store,
     entity::kb_article,
     error::{Error, Result},
     policy::{self, Subject, Viewer},
-    state::AppState,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -124,9 +124,9 @@ fn viewer(who: Option<&AuthUser>) -> Viewer<'_> {
     who.map_or_else(Viewer::anonymous, AuthUser::viewer)
 }
 
-pub async fn get(state: &AppState, who: Option<&AuthUser>, id: &str) -> Result<Article> {
+pub async fn get(store: &Store, who: Option<&AuthUser>, id: &str) -> Result<Article> {
     kb_article::Entity::find_by_id(id.to_string())
-        .one(&state.db)
+        .one(&store.db)
         .await?
         .filter(|a| policy::can_see(&viewer(who), &Subject::Article { published: a.status == "published" }))
         .map(Article::from)
@@ -159,18 +159,18 @@ pub fn list_query(viewer: &Viewer, q: &ArticleQuery) -> Result<Select<kb_article
 }
 
 /// Articles newest first; with a search (`q`), the matches best first ([`search::articles`]).
-pub async fn list(state: &AppState, who: Option<&AuthUser>, q: &ArticleQuery) -> Result<Page<ArticleHit>> {
+pub async fn list(store: &Store, who: Option<&AuthUser>, q: &ArticleQuery) -> Result<Page<ArticleHit>> {
     let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
     let limit = page.limit()?;
     if let Some(text) = q.q.as_deref() {
         match SearchQuery::parse(text)? {
-            Some(search) => return search::articles(&state.db, filtered(&viewer(who), q), &search, &page).await,
+            Some(search) => return search::articles(&store.db, filtered(&viewer(who), q), &search, &page).await,
             // Only signs, no word: nothing can match.
             None if !text.trim().is_empty() => return Ok(Page::from_rows(Vec::new(), limit, |_| String::new(), |h| h)),
             None => {}
         }
     }
-    let rows = list_query(&viewer(who), q)?.all(&state.db).await?;
+    let rows = list_query(&viewer(who), q)?.all(&store.db).await?;
     Ok(Page::from_rows(rows, limit, |r| r.id.clone(), |r| ArticleHit::from(Article::from(r))))
 }
 
@@ -178,7 +178,7 @@ fn change_for(action: Action, a: &Article, actor: &str) -> Change {
     Change::new(Kind::KbArticle, action, &a.id, a).staff_only(!a.is_published()).by(actor)
 }
 
-pub async fn create(state: &AppState, who: &AuthUser, input: NewArticle) -> Result<Article> {
+pub async fn create(store: &Store, who: &AuthUser, input: NewArticle) -> Result<Article> {
     let status = input.status.unwrap_or(ArticleStatus::Draft);
     let now = super::now();
     let model = kb_article::ActiveModel {
@@ -194,7 +194,7 @@ pub async fn create(state: &AppState, who: &AuthUser, input: NewArticle) -> Resu
         updated_at: Set(now),
         version: Set(1),
     };
-    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let mut tx = Tx::begin(&store.db, &store.hooks).await?;
     let view = Article::from(model.insert(&tx.txn).await?);
     tx.record(change_for(Action::Created, &view, who.id())).await?;
     tx.commit().await?;
@@ -202,13 +202,13 @@ pub async fn create(state: &AppState, who: &AuthUser, input: NewArticle) -> Resu
 }
 
 pub async fn update(
-    state: &AppState,
+    store: &Store,
     who: &AuthUser,
     id: &str,
     patch: ArticlePatch,
     if_match: Option<i64>,
 ) -> Result<Article> {
-    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let mut tx = Tx::begin(&store.db, &store.hooks).await?;
     let current =
         kb_article::Entity::find_by_id(id.to_string()).one(&tx.txn).await?.ok_or(Error::NotFound("article"))?;
     check_version(current.version, if_match)?;
@@ -247,8 +247,8 @@ pub async fn update(
     Ok(view)
 }
 
-pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
-    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+pub async fn delete(store: &Store, who: &AuthUser, id: &str) -> Result<()> {
+    let mut tx = Tx::begin(&store.db, &store.hooks).await?;
     let current =
         kb_article::Entity::find_by_id(id.to_string()).one(&tx.txn).await?.ok_or(Error::NotFound("article"))?;
     kb_article::Entity::delete_by_id(id.to_string()).exec(&tx.txn).await?;

@@ -16,6 +16,7 @@ pub mod planned;
 pub mod preferences;
 pub mod search;
 pub mod setup;
+mod store;
 pub mod suggestions;
 pub mod tickets;
 pub mod timeline;
@@ -25,6 +26,7 @@ pub mod versioned;
 
 pub use change::{Action, Change, Kind, Tx};
 pub use pagination::{Page, PageQuery};
+pub use store::Store;
 
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryTrait, Statement};
 

@@ -9,10 +9,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::{Page, PageQuery};
 use crate::{
     auth::AuthUser,
+    domain::Store,
     entity::{event, notification},
     error::{Error, Result},
     policy::{Access, Present},
-    state::AppState,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -103,9 +103,9 @@ pub fn unread_query(user_id: &str) -> Select<notification::Entity> {
         .filter(notification::Column::Read.eq(false))
 }
 
-pub async fn list(state: &AppState, me: &AuthUser, q: &NotificationQuery) -> Result<Page<Notification>> {
+pub async fn list(store: &Store, me: &AuthUser, q: &NotificationQuery) -> Result<Page<Notification>> {
     let limit = PageQuery { limit: q.limit, cursor: None }.limit()?;
-    let rows = list_query(me.id(), q)?.all(&state.db).await?;
+    let rows = list_query(me.id(), q)?.all(&store.db).await?;
     let mut page = Page::from_rows(rows, limit, |r| r.id.clone(), Notification::from);
     // History follows the present: a notification about what the caller may no longer read
     // (a ticket moved to someone else, a note made internal, a role taken away) is not shown.
@@ -113,32 +113,32 @@ pub async fn list(state: &AppState, me: &AuthUser, q: &NotificationQuery) -> Res
     let ids: Vec<i64> = page.items.iter().map(|n| n.event_id).collect();
     let events: std::collections::HashMap<i64, event::Model> = event::Entity::find()
         .filter(event::Column::Id.is_in(ids))
-        .all(&state.db)
+        .all(&store.db)
         .await?
         .into_iter()
         .map(|e| (e.id, e))
         .collect();
-    let present = Present::load(&state.db, events.values()).await?;
+    let present = Present::load(&store.db, events.values()).await?;
     let viewer = me.viewer();
     page.items.retain(|n| events.get(&n.event_id).is_some_and(|ev| present.access(&viewer, ev) == Access::Full));
     Ok(page)
 }
 
-pub async fn unread_count(state: &AppState, me: &AuthUser) -> Result<u64> {
-    Ok(unread_query(me.id()).count(&state.db).await?)
+pub async fn unread_count(store: &Store, me: &AuthUser) -> Result<u64> {
+    Ok(unread_query(me.id()).count(&store.db).await?)
 }
 
 /// Marks one of the caller's notifications read. Someone else's is "not found".
-pub async fn mark_read(state: &AppState, me: &AuthUser, id: &str) -> Result<Notification> {
+pub async fn mark_read(store: &Store, me: &AuthUser, id: &str) -> Result<Notification> {
     let found = notification::Entity::find_by_id(id.to_string())
         .filter(notification::Column::UserId.eq(me.id()))
-        .one(&state.db)
+        .one(&store.db)
         .await?
         .ok_or(Error::NotFound("notification"))?;
     notification::Entity::update_many()
         .col_expr(notification::Column::Read, Expr::value(true))
         .filter(notification::Column::Id.eq(id))
-        .exec(&state.db)
+        .exec(&store.db)
         .await?;
     let mut view = Notification::from(found);
     view.read = true;
@@ -146,12 +146,12 @@ pub async fn mark_read(state: &AppState, me: &AuthUser, id: &str) -> Result<Noti
 }
 
 /// Marks every notification of the caller read; returns how many changed.
-pub async fn mark_all_read(state: &AppState, me: &AuthUser) -> Result<u64> {
+pub async fn mark_all_read(store: &Store, me: &AuthUser) -> Result<u64> {
     let res = notification::Entity::update_many()
         .col_expr(notification::Column::Read, Expr::value(true))
         .filter(notification::Column::UserId.eq(me.id()))
         .filter(notification::Column::Read.eq(false))
-        .exec(&state.db)
+        .exec(&store.db)
         .await?;
     Ok(res.rows_affected)
 }

@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 
 use crate::{
     auth::AuthUser,
+    domain::Store,
     entity::notification_preference,
     error::{Error, Result},
-    state::AppState,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -36,8 +36,8 @@ pub async fn get(db: &impl ConnectionTrait, user_id: &str) -> Result<Preferences
 }
 
 /// Changes the caller's own preferences. Only staff can be told of unassigned tickets.
-pub async fn update(state: &AppState, me: &AuthUser, patch: PreferencesPatch) -> Result<Preferences> {
-    let current = get(&state.db, me.id()).await?;
+pub async fn update(store: &Store, me: &AuthUser, patch: PreferencesPatch) -> Result<Preferences> {
+    let current = get(&store.db, me.id()).await?;
     let new_unassigned_tickets = patch.new_unassigned_tickets.unwrap_or(current.new_unassigned_tickets);
     if new_unassigned_tickets && !me.is_staff() {
         return Err(Error::forbidden("only agents and admins can be told of unassigned tickets"));
@@ -57,7 +57,7 @@ pub async fn update(state: &AppState, me: &AuthUser, patch: PreferencesPatch) ->
                 ])
                 .to_owned(),
         )
-        .exec_without_returning(&state.db)
+        .exec_without_returning(&store.db)
         .await?;
     Ok(Preferences { new_unassigned_tickets, updated_at: Some(now) })
 }

@@ -13,9 +13,9 @@ use super::{
 };
 use crate::{
     auth::{Role, hash_password},
+    domain::Store,
     entity::user,
     error::{Error, Result},
-    state::AppState,
 };
 
 /// Whether the first admin is still to be created.
@@ -51,7 +51,7 @@ pub async fn needed(db: &impl ConnectionTrait) -> Result<bool> {
 
 /// The setup link for a server listening on `addr`, if an admin is still to be created. A server
 /// listening on every address is linked through loopback.
-pub async fn link_if_needed(state: &AppState, addr: std::net::SocketAddr) -> Result<Option<String>> {
+pub async fn link_if_needed(store: &Store, setup_token: &str, addr: std::net::SocketAddr) -> Result<Option<String>> {
     let mut addr = addr;
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() {
@@ -60,20 +60,20 @@ pub async fn link_if_needed(state: &AppState, addr: std::net::SocketAddr) -> Res
             std::net::Ipv6Addr::LOCALHOST.into()
         });
     }
-    Ok(needed(&state.db).await?.then(|| format!("http://{addr}/setup?token={}", state.jwt.setup_token())))
+    Ok(needed(&store.db).await?.then(|| format!("http://{addr}/setup?token={}", setup_token)))
 }
 
 /// Creates the first admin. The check and the insert are one transaction, serialised with every
 /// other writer, so of two people following the link at once only one becomes the admin.
-pub async fn create_first_admin(state: &AppState, input: FirstAdmin) -> Result<User> {
-    if !constant_time_eq(input.token.trim().as_bytes(), state.jwt.setup_token().as_bytes()) {
+pub async fn create_first_admin(store: &Store, setup_token: &str, input: FirstAdmin) -> Result<User> {
+    if !constant_time_eq(input.token.trim().as_bytes(), setup_token.as_bytes()) {
         return Err(Error::forbidden("this setup link is not valid; use the one in the server's log"));
     }
     let email = validate::email("email", &input.email)?;
     let name = validate::required_text("name", &input.name, 200)?;
     let password = validate::password("password", &input.password)?;
     let hash = hash_password(password).await?;
-    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let mut tx = Tx::begin(&store.db, &store.hooks).await?;
     tx.take_event_order_lock().await?;
     if !needed(&tx.txn).await? {
         return Err(Error::conflict("an admin exists already; sign in instead"));

@@ -8,10 +8,10 @@ use utoipa::ToSchema;
 
 use crate::{
     auth::AuthUser,
+    domain::Store,
     domain::{kb::Article, tickets},
     entity::kb_article,
     error::Result,
-    state::AppState,
 };
 
 /// How many suggestions at most, and how many published articles are considered.
@@ -85,13 +85,13 @@ pub fn rank(ticket_text: &str, articles: Vec<Article>) -> Vec<Suggestion> {
 }
 
 /// Suggestions for a ticket the caller may read.
-pub async fn for_ticket(state: &AppState, who: &AuthUser, ticket_id: &str) -> Result<Vec<Suggestion>> {
-    let t = tickets::readable(&state.db, who, ticket_id).await?;
+pub async fn for_ticket(store: &Store, who: &AuthUser, ticket_id: &str) -> Result<Vec<Suggestion>> {
+    let t = tickets::readable(&store.db, who, ticket_id).await?;
     let articles = kb_article::Entity::find()
         .filter(kb_article::Column::Status.eq("published"))
         .order_by_desc(kb_article::Column::Id)
         .limit(SCAN)
-        .all(&state.db)
+        .all(&store.db)
         .await?;
     let text = format!("{} {} {}", t.subject, t.description, t.category);
     Ok(rank(&text, articles.into_iter().map(Article::from).collect()))

@@ -12,9 +12,9 @@ use utoipa::ToSchema;
 use super::tickets;
 use crate::{
     auth::AuthUser,
+    domain::Store,
     entity::{event, user},
     error::{Error, Result},
-    state::AppState,
 };
 
 /// At most this many changes are shown, the oldest first.
@@ -55,8 +55,8 @@ pub struct FieldChange {
 
 /// The timeline of ticket `id` for staff; customers are refused, and a ticket the caller may not
 /// read is "not found".
-pub async fn for_ticket(state: &AppState, who: &AuthUser, id: &str) -> Result<Vec<TimelineEntry>> {
-    let ticket = tickets::readable(&state.db, who, id).await?;
+pub async fn for_ticket(store: &Store, who: &AuthUser, id: &str) -> Result<Vec<TimelineEntry>> {
+    let ticket = tickets::readable(&store.db, who, id).await?;
     if !who.is_staff() {
         return Err(Error::forbidden("a ticket's timeline is for agents and admins"));
     }
@@ -66,10 +66,10 @@ pub async fn for_ticket(state: &AppState, who: &AuthUser, id: &str) -> Result<Ve
         .filter(event::Column::Action.is_in(["created", "updated"]))
         .order_by_asc(event::Column::Id)
         .limit(MAX_ENTRIES)
-        .all(&state.db)
+        .all(&store.db)
         .await?;
     let mut entries: Vec<TimelineEntry> = rows.iter().filter_map(entry).collect();
-    let names = names_of(state, &entries).await?;
+    let names = names_of(store, &entries).await?;
     let name = |id: &Option<String>| id.as_ref().and_then(|id| names.get(id).cloned());
     for e in &mut entries {
         e.actor_name = name(&e.actor_id);
@@ -115,7 +115,7 @@ fn entry(ev: &event::Model) -> Option<TimelineEntry> {
 }
 
 /// The names of everyone the entries mention, in one query.
-async fn names_of(state: &AppState, entries: &[TimelineEntry]) -> Result<HashMap<String, String>> {
+async fn names_of(store: &Store, entries: &[TimelineEntry]) -> Result<HashMap<String, String>> {
     let mut ids: Vec<String> = entries
         .iter()
         .flat_map(|e| {
@@ -127,7 +127,7 @@ async fn names_of(state: &AppState, entries: &[TimelineEntry]) -> Result<HashMap
     ids.dedup();
     let mut names = HashMap::new();
     for chunk in ids.chunks(500) {
-        for u in user::Entity::find().filter(user::Column::Id.is_in(chunk.iter().cloned())).all(&state.db).await? {
+        for u in user::Entity::find().filter(user::Column::Id.is_in(chunk.iter().cloned())).all(&store.db).await? {
             names.insert(u.id, u.name);
         }
     }

@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 use super::{Action, Change, Kind, Page, PageQuery, Tx, validate};
 use crate::{
     auth::{AuthUser, Claims, Role, hash_password, verify_password},
+    domain::Store,
     entity::{revoked_token, user},
     error::{Error, Result},
-    state::AppState,
 };
 
 /// A user as everyone but the database sees it: never a password hash.
@@ -101,7 +101,7 @@ pub struct UserQuery {
 }
 
 /// Creates an account. `actor` is the admin creating it, or `None` for self-registration.
-pub async fn create(state: &AppState, actor: Option<&AuthUser>, input: NewUser) -> Result<User> {
+pub async fn create(store: &Store, actor: Option<&AuthUser>, input: NewUser) -> Result<User> {
     let email = validate::email("email", &input.email)?;
     let name = validate::required_text("name", &input.name, 200)?;
     let password = validate::password("password", &input.password)?;
@@ -113,7 +113,7 @@ pub async fn create(state: &AppState, actor: Option<&AuthUser>, input: NewUser) 
         _ => Role::Customer,
     };
     let password_hash = hash_password(password).await?;
-    insert(&state.db, &state.hooks, actor.map(|a| a.id()), email, name, password_hash, role).await
+    insert(&store.db, &store.hooks, actor.map(|a| a.id()), email, name, password_hash, role).await
 }
 
 /// Inserts a user with an already hashed password (also used by `create-admin`).
@@ -170,14 +170,14 @@ pub async fn insert_in(
 
 /// Checks credentials. The same error for an unknown email, a wrong password and a deactivated
 /// account, so the answer does not tell which accounts exist.
-pub async fn authenticate(state: &AppState, email: &str, password: &str) -> Result<User> {
+pub async fn authenticate(store: &Store, email: &str, password: &str) -> Result<User> {
     let invalid = || Error::Unauthorized("invalid email or password".into());
     let email = email.trim().to_lowercase();
     // No stored email holds a NUL (and PostgreSQL cannot even compare one): unknown, not a 500.
     let found = if email.contains('\0') {
         None
     } else {
-        user::Entity::find().filter(user::Column::Email.eq(email)).one(&state.db).await?
+        user::Entity::find().filter(user::Column::Email.eq(email)).one(&store.db).await?
     };
     // Verify against a dummy hash when the user is unknown, so timing does not tell either.
     let hash = found.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| {
@@ -194,7 +194,7 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<user::Model> {
     user::Entity::find_by_id(id.to_string()).one(db).await?.ok_or(Error::NotFound("user"))
 }
 
-pub async fn list(state: &AppState, q: &UserQuery) -> Result<Page<User>> {
+pub async fn list(store: &Store, q: &UserQuery) -> Result<Page<User>> {
     let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
     let limit = page.limit()?;
     let mut query = user::Entity::find().order_by_desc(user::Column::Id);
@@ -215,20 +215,20 @@ pub async fn list(state: &AppState, q: &UserQuery) -> Result<Page<User>> {
                 .add(super::tickets::lower_like(user::Column::Email, &pattern)),
         );
     }
-    let rows = query.limit(limit + 1).all(&state.db).await?;
+    let rows = query.limit(limit + 1).all(&store.db).await?;
     Ok(Page::from_rows(rows, limit, |r| r.id.clone(), User::from))
 }
 
 /// Applies an admin's changes. Deactivating or changing a role takes effect on the next request
 /// and closes the user's live connections (through the user event).
 pub async fn update(
-    state: &AppState,
+    store: &Store,
     actor: &AuthUser,
     id: &str,
     patch: UserPatch,
     if_match: Option<i64>,
 ) -> Result<User> {
-    let tx = Tx::begin(&state.db, &state.hooks).await?;
+    let tx = Tx::begin(&store.db, &store.hooks).await?;
     let current = get(&tx.txn, id).await?;
     check_version(current.version, if_match)?;
     if current.id == actor.id() && (patch.is_active == Some(false) || patch.role.is_some_and(|r| r != Role::Admin)) {
@@ -255,13 +255,13 @@ pub async fn update(
 }
 
 /// Deactivates an account: it keeps its history but can no longer sign in or use a token.
-pub async fn deactivate(state: &AppState, actor: &AuthUser, id: &str) -> Result<User> {
+pub async fn deactivate(store: &Store, actor: &AuthUser, id: &str) -> Result<User> {
     let patch = UserPatch { is_active: Some(false), ..Default::default() };
-    update(state, actor, id, patch, None).await
+    update(store, actor, id, patch, None).await
 }
 
-pub async fn update_profile(state: &AppState, me: &AuthUser, patch: ProfilePatch) -> Result<User> {
-    let tx = Tx::begin(&state.db, &state.hooks).await?;
+pub async fn update_profile(store: &Store, me: &AuthUser, patch: ProfilePatch) -> Result<User> {
+    let tx = Tx::begin(&store.db, &store.hooks).await?;
     let current = get(&tx.txn, me.id()).await?;
     let mut am: user::ActiveModel = current.clone().into();
     if let Some(name) = &patch.name {
@@ -294,9 +294,9 @@ fn next_tokens_valid_after(previous: Option<DateTime<Utc>>) -> DateTime<Utc> {
 
 /// Ends one token (signing out). Remembered until it would have expired anyway, in the database,
 /// so every node refuses it; rows of tokens past their expiry are dropped on the way.
-pub async fn sign_out(state: &AppState, claims: &Claims) -> Result<()> {
+pub async fn sign_out(store: &Store, claims: &Claims) -> Result<()> {
     let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
-    let (txn, turn) = super::change::begin_write(&state.db, &state.hooks).await?;
+    let (txn, turn) = super::change::begin_write(&store.db, &store.hooks).await?;
     let written = async {
         revoked_token::Entity::delete_many()
             .filter(revoked_token::Column::ExpiresAt.lt(super::now()))
@@ -319,7 +319,7 @@ pub async fn sign_out(state: &AppState, claims: &Claims) -> Result<()> {
     };
     drop(turn);
     // Whatever the outcome, as at any user change: a failed commit may still have happened.
-    state.hooks.signed_in().forget(&claims.sub);
+    store.hooks.signed_in().forget(&claims.sub);
     Ok(committed?)
 }
 

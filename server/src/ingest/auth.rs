@@ -23,7 +23,7 @@ use crate::{
     domain,
     entity::integration,
     error::{Error, Result},
-    state::AppState,
+    ingest::Context,
 };
 
 type HmacSha256 = Hmac<Sha256>;
@@ -62,8 +62,8 @@ impl From<integration::Model> for Integration {
 }
 
 /// The secret of integration `id` with `nonce`.
-pub fn secret_for(state: &AppState, id: &str, nonce: &str) -> String {
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(state.jwt.ingest_key()).expect("HMAC takes any key length");
+pub fn secret_for(cx: Context<'_>, id: &str, nonce: &str) -> String {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(cx.key).expect("HMAC takes any key length");
     mac.update(id.as_bytes());
     mac.update(b":");
     mac.update(nonce.as_bytes());
@@ -86,7 +86,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
-pub async fn create(state: &AppState, admin: &AuthUser, input: NewIntegration) -> Result<CreatedIntegration> {
+pub async fn create(cx: Context<'_>, admin: &AuthUser, input: NewIntegration) -> Result<CreatedIntegration> {
     let source = input.source.trim().to_ascii_lowercase();
     if !sources::is_known(&source) {
         return Err(Error::validation("source", format!("must be one of {}", sources::SOURCES.join(", "))));
@@ -96,7 +96,7 @@ pub async fn create(state: &AppState, admin: &AuthUser, input: NewIntegration) -
     let mut nonce = [0u8; 24];
     rand::fill(&mut nonce);
     let nonce = URL_SAFE_NO_PAD.encode(nonce);
-    let secret = secret_for(state, &id, &nonce);
+    let secret = secret_for(cx, &id, &nonce);
     integration::ActiveModel {
         id: Set(id.clone()),
         source: Set(source.clone()),
@@ -106,18 +106,18 @@ pub async fn create(state: &AppState, admin: &AuthUser, input: NewIntegration) -
         created_by: Set(admin.id().to_string()),
         created_at: Set(domain::now()),
     }
-    .insert(&state.db)
+    .insert(&cx.store.db)
     .await?;
     Ok(CreatedIntegration { id, source, name, secret })
 }
 
-pub async fn list(state: &AppState) -> Result<Vec<Integration>> {
-    let rows = integration::Entity::find().order_by_asc(integration::Column::Id).all(&state.db).await?;
+pub async fn list(cx: Context<'_>) -> Result<Vec<Integration>> {
+    let rows = integration::Entity::find().order_by_asc(integration::Column::Id).all(&cx.store.db).await?;
     Ok(rows.into_iter().map(Integration::from).collect())
 }
 
-pub async fn delete(state: &AppState, id: &str) -> Result<()> {
-    let res = integration::Entity::delete_by_id(id.to_string()).exec(&state.db).await?;
+pub async fn delete(cx: Context<'_>, id: &str) -> Result<()> {
+    let res = integration::Entity::delete_by_id(id.to_string()).exec(&cx.store.db).await?;
     if res.rows_affected == 0 {
         return Err(Error::NotFound("integration"));
     }
@@ -146,7 +146,7 @@ fn unauthorized(why: &str) -> Error {
 
 /// The integration this request comes from, or 401.
 pub async fn authenticate(
-    state: &AppState,
+    cx: Context<'_>,
     headers: &HeaderMap,
     body: &[u8],
     scope: Scope<'_>,
@@ -154,9 +154,9 @@ pub async fn authenticate(
     if let Some(key) = api_key(headers) {
         let found = integration::Entity::find()
             .filter(integration::Column::SecretHash.eq(hash(key)))
-            .one(&state.db)
+            .one(&cx.store.db)
             .await?
-            .filter(|i| bool::from(secret_for(state, &i.id, &i.secret_nonce).as_bytes().ct_eq(key.as_bytes())));
+            .filter(|i| bool::from(secret_for(cx, &i.id, &i.secret_nonce).as_bytes().ct_eq(key.as_bytes())));
         return found.filter(|i| scope.admits(i)).ok_or_else(|| unauthorized("invalid API key for this source"));
     }
     if !has_signature(headers) {
@@ -166,8 +166,8 @@ pub async fn authenticate(
     if let Scope::Source(s) = scope {
         query = query.filter(integration::Column::Source.eq(s));
     }
-    for candidate in query.all(&state.db).await? {
-        let secret = secret_for(state, &candidate.id, &candidate.secret_nonce);
+    for candidate in query.all(&cx.store.db).await? {
+        let secret = secret_for(cx, &candidate.id, &candidate.secret_nonce);
         if signature_matches(headers, body, secret.as_bytes()) {
             return Ok(candidate);
         }

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     error::{Error, ErrorBody, Result},
-    state::AppState,
+    ingest::Context,
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,13 +64,13 @@ pub fn items(body: &[u8], csv: bool, max: usize) -> Result<Vec<Item>> {
 }
 
 /// Ingests every item; failures are reported per item and do not stop the others.
-pub async fn run(state: &AppState, origin: &Origin<'_>, items: Vec<Item>) -> BatchResult {
+pub async fn run(cx: Context<'_>, origin: &Origin<'_>, items: Vec<Item>) -> BatchResult {
     let mut out =
         BatchResult { created_count: 0, updated_count: 0, failed_count: 0, results: Vec::with_capacity(items.len()) };
     for (index, Item { line, value: item }) in items.into_iter().enumerate() {
         let item_origin = Origin { raw: &item, delivery_id: None, ..*origin };
         let result = match flexible::normalise(&item) {
-            Ok(n) => upsert::ingest(state, &item_origin, n).await,
+            Ok(n) => upsert::ingest(cx, &item_origin, n).await,
             Err(e) => Err(e),
         };
         out.results.push(match result {

@@ -9,12 +9,27 @@ use std::{collections::HashMap, sync::Mutex, time::Instant};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::domain::tickets::{Priority, Status};
+use crate::{
+    config::IngestConfig,
+    domain::{
+        Store,
+        tickets::{Priority, Status},
+    },
+};
 
 pub mod auth;
 pub mod batch;
 pub mod sources;
 pub mod upsert;
+
+/// What ingestion works with: the domain's store, its own settings, and the server key that
+/// integrations' signing secrets are derived from.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub store: &'a Store,
+    pub config: &'a IngestConfig,
+    pub key: &'a [u8],
+}
 
 /// A token bucket per integration: `rate` per second, bursts up to twice that.
 #[derive(Default)]

@@ -16,7 +16,7 @@ use crate::{
     },
     entity::{ingest_receipt, integration, ticket, user},
     error::{Error, Result},
-    state::AppState,
+    ingest::Context,
 };
 
 /// What one item did.
@@ -41,18 +41,18 @@ pub struct Origin<'a> {
 const ATTEMPTS: usize = 5;
 
 /// Creates the ticket for `n`, or updates the one with the same source and external id.
-pub async fn ingest(state: &AppState, origin: &Origin<'_>, n: Normalised) -> Result<Outcome> {
+pub async fn ingest(cx: Context<'_>, origin: &Origin<'_>, n: Normalised) -> Result<Outcome> {
     let source = n.source.clone().unwrap_or_else(|| origin.source.to_string());
     let source = validate::required_text("platform", &source, 64)?;
-    if let Some(done) = redelivery(state, &source, origin.delivery_id.as_deref()).await? {
+    if let Some(done) = redelivery(cx, &source, origin.delivery_id.as_deref()).await? {
         return Ok(done);
     }
-    let (requester_id, requester_email) = requester(&state.db, &n).await?;
+    let (requester_id, requester_email) = requester(&cx.store.db, &n).await?;
     let requester = (requester_id.as_deref(), requester_email.as_deref());
     let mut attempt = 0;
     let outcome = loop {
         attempt += 1;
-        let result = domain::change::retry_transient(|| upsert_once(state, origin, &n, &source, requester)).await;
+        let result = domain::change::retry_transient(|| upsert_once(cx, origin, &n, &source, requester)).await;
         match result {
             // A ticket created or changed outside ingestion (the API, which does not take the
             // key's lock) won the race: unique violation or version. Again, as an update.
@@ -63,19 +63,19 @@ pub async fn ingest(state: &AppState, origin: &Origin<'_>, n: Normalised) -> Res
             other => break other?,
         }
     };
-    remember(state, &source, origin.delivery_id.as_deref(), &outcome.ticket.id).await;
+    remember(cx, &source, origin.delivery_id.as_deref(), &outcome.ticket.id).await;
     Ok(outcome)
 }
 
 /// One transaction: find the ticket of the external id, then create or update it.
 async fn upsert_once(
-    state: &AppState,
+    cx: Context<'_>,
     origin: &Origin<'_>,
     n: &Normalised,
     source: &str,
     (requester_id, requester_email): (Option<&str>, Option<&str>),
 ) -> Result<Outcome> {
-    let tx = Tx::begin(&state.db, &state.hooks).await?;
+    let tx = Tx::begin(&cx.store.db, &cx.store.hooks).await?;
     let existing = match &n.external_id {
         Some(ext) => {
             lock_key(&tx.txn, source, ext).await?;
@@ -86,12 +86,12 @@ async fn upsert_once(
     match existing {
         None => {
             let draft =
-                draft(state, origin, n, source, requester_id.map(str::to_string), requester_email.map(str::to_string));
-            tickets::insert(tx, state.hooks.ticket_numbers(), origin.actor_id, draft)
+                draft(cx, origin, n, source, requester_id.map(str::to_string), requester_email.map(str::to_string));
+            tickets::insert(tx, cx.store.hooks.ticket_numbers(), origin.actor_id, draft)
                 .await
                 .map(|ticket| Outcome { ticket, created: true })
         }
-        Some(current) => update(state, origin, n, tx, current, requester_id, requester_email)
+        Some(current) => update(cx, origin, n, tx, current, requester_id, requester_email)
             .await
             .map(|ticket| Outcome { ticket, created: false }),
     }
@@ -137,18 +137,19 @@ async fn find(db: &impl ConnectionTrait, source: &str, external_id: &str) -> Res
 }
 
 /// The ticket a delivery id already produced, if this is a redelivery.
-async fn redelivery(state: &AppState, source: &str, delivery_id: Option<&str>) -> Result<Option<Outcome>> {
+async fn redelivery(cx: Context<'_>, source: &str, delivery_id: Option<&str>) -> Result<Option<Outcome>> {
     let Some(d) = delivery_id else { return Ok(None) };
-    let Some(receipt) = ingest_receipt::Entity::find_by_id((source.to_string(), d.to_string())).one(&state.db).await?
+    let Some(receipt) =
+        ingest_receipt::Entity::find_by_id((source.to_string(), d.to_string())).one(&cx.store.db).await?
     else {
         return Ok(None);
     };
-    let found = ticket::Entity::find_by_id(receipt.ticket_id).one(&state.db).await?;
+    let found = ticket::Entity::find_by_id(receipt.ticket_id).one(&cx.store.db).await?;
     Ok(found.map(|t| Outcome { ticket: t.into(), created: false }))
 }
 
 /// Records the delivery id; a concurrent duplicate's receipt already exists, which is fine.
-async fn remember(state: &AppState, source: &str, delivery_id: Option<&str>, ticket_id: &str) {
+async fn remember(cx: Context<'_>, source: &str, delivery_id: Option<&str>, ticket_id: &str) {
     let Some(d) = delivery_id else { return };
     let row = ingest_receipt::ActiveModel {
         source: Set(source.to_string()),
@@ -156,7 +157,7 @@ async fn remember(state: &AppState, source: &str, delivery_id: Option<&str>, tic
         ticket_id: Set(ticket_id.to_string()),
         created_at: Set(domain::now()),
     };
-    if let Err(e) = row.insert(&state.db).await {
+    if let Err(e) = row.insert(&cx.store.db).await {
         tracing::debug!(error = %e, "delivery receipt not stored");
     }
 }
@@ -195,10 +196,10 @@ fn capped_raw(raw: &Value, cap: usize) -> Value {
     json!({ "truncated": true, "bytes": text.len(), "preview": &text[..end] })
 }
 
-fn base_metadata(state: &AppState, origin: &Origin<'_>, n: &Normalised, now: DateTime<Utc>) -> Map<String, Value> {
+fn base_metadata(cx: Context<'_>, origin: &Origin<'_>, n: &Normalised, now: DateTime<Utc>) -> Map<String, Value> {
     let mut m = n.metadata.clone();
     m.insert("integration".into(), json!({ "id": origin.integration.id, "name": origin.integration.name }));
-    m.insert("raw".into(), capped_raw(origin.raw, state.config.ingest.raw_payload_cap_bytes));
+    m.insert("raw".into(), capped_raw(origin.raw, cx.config.raw_payload_cap_bytes));
     m.insert("last_seen_at".into(), json!(now));
     if let Some(d) = &origin.delivery_id {
         m.insert("delivery_id".into(), json!(d));
@@ -211,7 +212,7 @@ fn base_metadata(state: &AppState, origin: &Origin<'_>, n: &Normalised, now: Dat
 }
 
 fn draft(
-    state: &AppState,
+    cx: Context<'_>,
     origin: &Origin<'_>,
     n: &Normalised,
     source: &str,
@@ -219,13 +220,13 @@ fn draft(
     requester_email: Option<String>,
 ) -> TicketDraft {
     let now = domain::now();
-    let mut metadata = base_metadata(state, origin, n, now);
+    let mut metadata = base_metadata(cx, origin, n, now);
     metadata.insert("first_seen_at".into(), json!(now));
     metadata.insert("occurrences".into(), json!(1));
     let resolved = n.alert == Some(AlertState::Resolved);
     let classification = n.alert.map(|_| {
         let fired = n.started_at.unwrap_or(now);
-        if resolved && is_flap(state, fired, n.ended_at.unwrap_or(now)) {
+        if resolved && is_flap(cx, fired, n.ended_at.unwrap_or(now)) {
             Classification::FalsePositive
         } else {
             Classification::Uncertain
@@ -251,13 +252,13 @@ fn draft(
     }
 }
 
-fn is_flap(state: &AppState, fired: DateTime<Utc>, resolved: DateTime<Utc>) -> bool {
-    let window = state.config.ingest.flap_window_secs as i64;
+fn is_flap(cx: Context<'_>, fired: DateTime<Utc>, resolved: DateTime<Utc>) -> bool {
+    let window = cx.config.flap_window_secs as i64;
     (resolved - fired).num_seconds() <= window
 }
 
 async fn update(
-    state: &AppState,
+    cx: Context<'_>,
     origin: &Origin<'_>,
     n: &Normalised,
     tx: Tx,
@@ -269,7 +270,7 @@ async fn update(
     let mut am: ticket::ActiveModel = current.clone().into();
     let mut metadata = current.metadata.as_object().cloned().unwrap_or_default();
     let occurrences = metadata.get("occurrences").and_then(Value::as_i64).unwrap_or(1);
-    metadata.extend(base_metadata(state, origin, n, now));
+    metadata.extend(base_metadata(cx, origin, n, now));
     if n.alert != Some(AlertState::Resolved) {
         metadata.insert("occurrences".into(), json!(occurrences + 1));
     }
@@ -310,7 +311,7 @@ async fn update(
             .and_then(|v| serde_json::from_value::<DateTime<Utc>>(v.clone()).ok())
             .or(n.started_at)
             .unwrap_or(current.created_at);
-        let c = if is_flap(state, fired, n.ended_at.unwrap_or(now)) {
+        let c = if is_flap(cx, fired, n.ended_at.unwrap_or(now)) {
             Classification::FalsePositive
         } else {
             Classification::Uncertain

@@ -23,7 +23,7 @@ use emits::Emit;
 use socketioxide::{SendError, SocketError, SocketIo, adapter::Adapter};
 use tokio::sync::Mutex;
 
-pub use connect::register;
+pub use connect::{Gate, register};
 
 use crate::{
     auth::Role,
@@ -358,7 +358,7 @@ impl Realtime {
     }
 
     /// Emits an ad-hoc event (not from the log) to a user's sockets on every node.
-    pub async fn emit_to_user(&self, user_id: &str, event: &str, payload: &serde_json::Value) {
+    async fn emit_to_user(&self, user_id: &str, event: &str, payload: &serde_json::Value) {
         let room = rooms::user(user_id);
         let sent = with_io!(self, io => io.to(room.clone()).emit(event, payload).await);
         if let Err(e) = sent {
@@ -394,5 +394,21 @@ impl Realtime {
     /// Sockets connected to this node.
     pub fn connected(&self) -> usize {
         with_io!(self, io => io.sockets().len())
+    }
+}
+
+/// Deliveries to the built-in receiver end here: shown to their owner as `webhook`, through the
+/// adapter, since the owner may be connected to another node.
+impl crate::webhooks::BuiltIn for Realtime {
+    fn show_to_owner(&self, owner: String, payload: serde_json::Value) -> futures::future::BoxFuture<'static, ()> {
+        let realtime = self.clone();
+        Box::pin(async move { realtime.emit_to_user(&owner, "webhook", &payload).await })
+    }
+}
+
+/// Each committed batch, from the dispatcher (on the pipeline's runtime) to the emitter task.
+impl crate::hooks::dispatcher::Sink for Realtime {
+    fn take(&self, batch: Vec<Dispatched>) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(self.submit(batch))
     }
 }

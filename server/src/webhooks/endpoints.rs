@@ -4,7 +4,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{signing, ssrf};
+use super::{signing, ssrf, worker::Webhooks};
 use crate::{
     auth::AuthUser,
     domain::{self, Action, Change, Kind, Page, Tx},
@@ -14,7 +14,6 @@ use crate::{
         webhook_endpoint,
     },
     error::{Error, Result},
-    state::AppState,
 };
 
 /// How long a rotated-out secret still signs deliveries.
@@ -63,7 +62,7 @@ pub struct EndpointInput {
 }
 
 /// Checks a URL for saving: relative paths stay in-process; absolute ones pass the SSRF guard.
-async fn check(state: &AppState, raw: &str) -> Result<String> {
+async fn check(webhooks: &Webhooks, raw: &str) -> Result<String> {
     let raw = raw.trim();
     if raw.starts_with('/') {
         if raw.starts_with("//") || raw.contains('\\') || raw.len() > 2000 {
@@ -77,24 +76,27 @@ async fn check(state: &AppState, raw: &str) -> Result<String> {
     if raw.len() > 2000 {
         return Err(Error::validation("webhook_url", "must be at most 2000 characters"));
     }
-    ssrf::check_url(raw, &state.config.webhooks.allow_cidrs)
+    ssrf::check_url(raw, &webhooks.config().allow_cidrs)
         .await
         .map(|u| u.to_string())
         .map_err(|reason| Error::validation("webhook_url", reason))
 }
 
-pub async fn get(state: &AppState, me: &AuthUser) -> Result<webhook_endpoint::Model> {
-    webhook_endpoint::Entity::find_by_id(me.id().to_string()).one(&state.db).await?.ok_or(Error::NotFound("webhook"))
+pub async fn get(webhooks: &Webhooks, me: &AuthUser) -> Result<webhook_endpoint::Model> {
+    webhook_endpoint::Entity::find_by_id(me.id().to_string())
+        .one(&webhooks.store().db)
+        .await?
+        .ok_or(Error::NotFound("webhook"))
 }
 
 /// Sets the URL (and re-enables a disabled endpoint). The secret is made on first use only.
-pub async fn put(state: &AppState, me: &AuthUser, input: EndpointInput) -> Result<Endpoint> {
-    let url = check(state, &input.webhook_url).await?;
+pub async fn put(webhooks: &Webhooks, me: &AuthUser, input: EndpointInput) -> Result<Endpoint> {
+    let url = check(webhooks, &input.webhook_url).await?;
     if input.max_per_second.is_some_and(|r| !(1..=10_000).contains(&r)) {
         return Err(Error::validation("max_per_second", "must be between 1 and 10000"));
     }
     let now = domain::now();
-    let existing = webhook_endpoint::Entity::find_by_id(me.id().to_string()).one(&state.db).await?;
+    let existing = webhook_endpoint::Entity::find_by_id(me.id().to_string()).one(&webhooks.store().db).await?;
     let model = match existing {
         Some(e) => {
             let mut am: webhook_endpoint::ActiveModel = e.into();
@@ -104,7 +106,7 @@ pub async fn put(state: &AppState, me: &AuthUser, input: EndpointInput) -> Resul
             am.failing_since = Set(None);
             am.disabled_reason = Set(None);
             am.updated_at = Set(now);
-            am.update(&state.db).await?
+            am.update(&webhooks.store().db).await?
         }
         None => {
             webhook_endpoint::ActiveModel {
@@ -120,42 +122,42 @@ pub async fn put(state: &AppState, me: &AuthUser, input: EndpointInput) -> Resul
                 created_at: Set(now),
                 updated_at: Set(now),
             }
-            .insert(&state.db)
+            .insert(&webhooks.store().db)
             .await?
         }
     };
-    state.webhooks.forget_endpoint(me.id());
+    webhooks.forget_endpoint(me.id());
     Ok(model.into())
 }
 
-pub async fn delete(state: &AppState, me: &AuthUser) -> Result<()> {
-    let res = webhook_endpoint::Entity::delete_by_id(me.id().to_string()).exec(&state.db).await?;
+pub async fn delete(webhooks: &Webhooks, me: &AuthUser) -> Result<()> {
+    let res = webhook_endpoint::Entity::delete_by_id(me.id().to_string()).exec(&webhooks.store().db).await?;
     if res.rows_affected == 0 {
         return Err(Error::NotFound("webhook"));
     }
-    state.webhooks.forget_endpoint(me.id());
+    webhooks.forget_endpoint(me.id());
     Ok(())
 }
 
 /// A new secret; the old one keeps signing for 24 hours so receivers can switch without loss.
-pub async fn rotate_secret(state: &AppState, me: &AuthUser) -> Result<Endpoint> {
-    let current = get(state, me).await?;
+pub async fn rotate_secret(webhooks: &Webhooks, me: &AuthUser) -> Result<Endpoint> {
+    let current = get(webhooks, me).await?;
     let now = domain::now();
     let mut am: webhook_endpoint::ActiveModel = current.clone().into();
     am.previous_secret = Set(Some(current.secret));
     am.previous_secret_expires_at = Set(Some(now + Duration::hours(ROTATION_OVERLAP_HOURS)));
     am.secret = Set(signing::new_secret());
     am.updated_at = Set(now);
-    Ok(am.update(&state.db).await?.into())
+    Ok(am.update(&webhooks.store().db).await?.into())
 }
 
 /// Sends a `webhook_test` notification through the normal pipeline; returns its delivery id.
-pub async fn send_test(state: &AppState, me: &AuthUser) -> Result<String> {
-    let endpoint = get(state, me).await?;
+pub async fn send_test(webhooks: &Webhooks, me: &AuthUser) -> Result<String> {
+    let endpoint = get(webhooks, me).await?;
     if !endpoint.enabled {
         return Err(Error::conflict("the webhook is disabled; PUT its URL again to re-enable it"));
     }
-    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+    let mut tx = Tx::begin(&webhooks.store().db, &webhooks.store().hooks).await?;
     let data = serde_json::json!({
         "type": "webhook_test",
         "user_id": me.id(),
@@ -228,7 +230,7 @@ pub struct DeliveryQuery {
 }
 
 /// The caller's deliveries, newest first.
-pub async fn list_deliveries(state: &AppState, me: &AuthUser, q: &DeliveryQuery) -> Result<Page<Delivery>> {
+pub async fn list_deliveries(webhooks: &Webhooks, me: &AuthUser, q: &DeliveryQuery) -> Result<Page<Delivery>> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(Error::validation("limit", "must be between 1 and 200"));
@@ -244,26 +246,26 @@ pub async fn list_deliveries(state: &AppState, me: &AuthUser, q: &DeliveryQuery)
     if let Some(cursor) = q.cursor.as_deref().filter(|c| !c.is_empty()) {
         query = query.filter(webhook_delivery::Column::Id.lt(cursor));
     }
-    let rows = query.limit(limit + 1).all(&state.db).await?;
+    let rows = query.limit(limit + 1).all(&webhooks.store().db).await?;
     Ok(Page::from_rows(rows, limit, |r| r.id.clone(), Delivery::from))
 }
 
-async fn own_delivery(state: &AppState, me: &AuthUser, id: &str) -> Result<webhook_delivery::Model> {
+async fn own_delivery(webhooks: &Webhooks, me: &AuthUser, id: &str) -> Result<webhook_delivery::Model> {
     webhook_delivery::Entity::find_by_id(id.to_string())
         .filter(webhook_delivery::Column::UserId.eq(me.id()))
-        .one(&state.db)
+        .one(&webhooks.store().db)
         .await?
         .ok_or(Error::NotFound("delivery"))
 }
 
 /// One delivery with its payload and every attempt.
-pub async fn get_delivery(state: &AppState, me: &AuthUser, id: &str) -> Result<Delivery> {
-    let m = own_delivery(state, me, id).await?;
+pub async fn get_delivery(webhooks: &Webhooks, me: &AuthUser, id: &str) -> Result<Delivery> {
+    let m = own_delivery(webhooks, me, id).await?;
     let payload = serde_json::from_str(&m.payload).ok();
     let attempts = webhook_attempt::Entity::find()
         .filter(webhook_attempt::Column::DeliveryId.eq(id))
         .order_by_asc(webhook_attempt::Column::Id)
-        .all(&state.db)
+        .all(&webhooks.store().db)
         .await?
         .into_iter()
         .map(|a| Attempt {
@@ -280,16 +282,16 @@ pub async fn get_delivery(state: &AppState, me: &AuthUser, id: &str) -> Result<D
     Ok(d)
 }
 
-/// Sends a delivery again now (one more attempt, whatever its state).
-pub async fn retry(state: &AppState, me: &AuthUser, id: &str) -> Result<Delivery> {
-    let m = own_delivery(state, me, id).await?;
+/// Sends a delivery again now (one more attempt, whatever its webhooks).
+pub async fn retry(webhooks: &Webhooks, me: &AuthUser, id: &str) -> Result<Delivery> {
+    let m = own_delivery(webhooks, me, id).await?;
     let mut am: webhook_delivery::ActiveModel = m.into();
     am.status = Set(Status::Pending.as_str().into());
     am.next_attempt_at = Set(domain::now());
     am.locked_until = Set(None);
     am.updated_at = Set(domain::now());
-    let updated = am.update(&state.db).await?;
-    state.hooks.wake_deliveries();
+    let updated = am.update(&webhooks.store().db).await?;
+    webhooks.store().hooks.wake_deliveries();
     Ok(updated.into())
 }
 
@@ -301,7 +303,7 @@ pub struct RecoverInput {
 }
 
 /// Re-queues every failed delivery since `since` with a fresh retry schedule.
-pub async fn recover(state: &AppState, me: &AuthUser, since: DateTime<Utc>) -> Result<u64> {
+pub async fn recover(webhooks: &Webhooks, me: &AuthUser, since: DateTime<Utc>) -> Result<u64> {
     let res = webhook_delivery::Entity::update_many()
         .col_expr(webhook_delivery::Column::Status, Expr::value(Status::Pending.as_str()))
         .col_expr(webhook_delivery::Column::AttemptCount, Expr::value(0))
@@ -310,8 +312,8 @@ pub async fn recover(state: &AppState, me: &AuthUser, since: DateTime<Utc>) -> R
         .filter(webhook_delivery::Column::UserId.eq(me.id()))
         .filter(webhook_delivery::Column::Status.eq(Status::Failed.as_str()))
         .filter(webhook_delivery::Column::CreatedAt.gte(since))
-        .exec(&state.db)
+        .exec(&webhooks.store().db)
         .await?;
-    state.hooks.wake_deliveries();
+    webhooks.store().hooks.wake_deliveries();
     Ok(res.rows_affected)
 }

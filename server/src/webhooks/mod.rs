@@ -8,6 +8,8 @@ pub mod signing;
 pub mod ssrf;
 pub mod worker;
 
+pub use receiver::BuiltIn;
+
 /// The `webhook-id` of the delivery of event `event_id` to `user_id`. Deterministic, so a
 /// re-dispatch could never create a second delivery, and sortable by event.
 pub fn delivery_id(event_id: i64, user_id: &str) -> String {

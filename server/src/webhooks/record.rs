@@ -1,12 +1,15 @@
 //! Writes attempt results back in batches: one transaction for many attempts keeps the embedded
 //! database's single writer free for everyone else.
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryTrait, Set, sea_query::Expr};
 use tokio::sync::mpsc;
 
-use super::send::{Outcome, Verdict, backoff, judge};
+use super::{
+    send::{Outcome, Verdict, backoff, judge},
+    worker::Webhooks,
+};
 use crate::{
     domain::{
         self, Action, Change, Kind, Tx,
@@ -19,7 +22,6 @@ use crate::{
         webhook_endpoint,
     },
     error::Result,
-    state::AppState,
 };
 
 const BATCH: usize = 256;
@@ -34,13 +36,13 @@ pub struct Finished {
 }
 
 /// Runs until every sender is gone, writing what arrives in batches.
-pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<Finished>) {
+pub async fn run(webhooks: Arc<Webhooks>, mut rx: mpsc::UnboundedReceiver<Finished>) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         // The write turn first, then what finished while waiting for it: one transaction for
         // all of them rather than one more turn for the latecomers.
         // (Only the first try writes in it; a retry after a failure takes a turn of its own.)
-        let mut first_turn = write_turn(&state.db, &state.hooks).await.ok();
+        let mut first_turn = write_turn(&webhooks.store().db, &webhooks.store().hooks).await.ok();
         while batch.len() < BATCH {
             match rx.try_recv() {
                 Ok(f) => batch.push(f),
@@ -51,16 +53,16 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<Finished>) {
         let mut pending = std::mem::take(&mut batch);
         for attempt in 0..5 {
             let written = match first_turn.take() {
-                Some(turn) => write_batch(&state, turn, &pending).await,
-                None => match write_turn(&state.db, &state.hooks).await {
-                    Ok(turn) => write_batch(&state, turn, &pending).await,
+                Some(turn) => write_batch(&webhooks, turn, &pending).await,
+                None => match write_turn(&webhooks.store().db, &webhooks.store().hooks).await {
+                    Ok(turn) => write_batch(&webhooks, turn, &pending).await,
                     Err(e) => Err(e.into()),
                 },
             };
             match written {
                 Ok(to_disable) => {
                     for (endpoint, reason) in to_disable {
-                        if let Err(e) = disable(&state, &endpoint, reason).await {
+                        if let Err(e) = disable(&webhooks, &endpoint, reason).await {
                             tracing::warn!(error = %e, "could not disable a failing webhook endpoint");
                         }
                     }
@@ -77,14 +79,14 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<Finished>) {
             // Their leases expire and they are sent again: at-least-once, same webhook-id.
             tracing::error!(count = pending.len(), "dropping unrecorded webhook attempts");
         }
-        state.webhooks.release(&ids);
-        state.hooks.wake_deliveries();
+        webhooks.release(&ids);
+        webhooks.store().hooks.wake_deliveries();
     }
 }
 
 /// Writes attempts, delivery states and endpoint health; returns endpoints to disable.
 async fn write_batch(
-    state: &AppState,
+    webhooks: &Arc<Webhooks>,
     turn: WriteTurn,
     batch: &[Finished],
 ) -> Result<Vec<(webhook_endpoint::Model, &'static str)>> {
@@ -97,18 +99,18 @@ async fn write_batch(
         error: Set(f.outcome.error.clone()),
         response_body: Set(f.outcome.body.clone()),
     });
-    let backend = state.db.get_database_backend();
+    let backend = webhooks.store().db.get_database_backend();
     let mut writes = domain::insert_statements(backend, attempts.collect());
 
     let now = domain::now();
     // Per endpoint: did anything succeed, did anything fail, was it told to go away.
     let mut health: HashMap<&str, (&webhook_endpoint::Model, bool, bool, bool)> = HashMap::new();
-    // Deliveries that end in the same state share one UPDATE: under load a batch is hundreds of
+    // Deliveries that end in the same webhooks share one UPDATE: under load a batch is hundreds of
     // `succeeded` rows, and each statement here holds the embedded database's one write lock.
     let mut states: HashMap<DeliveryState, Vec<String>> = HashMap::new();
     for f in batch {
         let verdict = judge(&f.outcome);
-        let becomes = DeliveryState::after(f, verdict, now, &state.config.webhooks.retry_schedule_ms);
+        let becomes = DeliveryState::after(f, verdict, now, &webhooks.config().retry_schedule_ms);
         let label = match (verdict, becomes.status) {
             (Verdict::Succeeded, _) => "succeeded",
             (_, Status::Pending) => "retrying",
@@ -137,7 +139,7 @@ async fn write_batch(
         writes.push(update.filter(webhook_delivery::Column::Id.is_in(ids)).build(backend));
     }
 
-    let limit = chrono::Duration::seconds(state.config.webhooks.disable_after_secs as i64);
+    let limit = chrono::Duration::seconds(webhooks.config().disable_after_secs as i64);
     let mut to_disable = Vec::new();
     for (user_id, (endpoint, ok, failed, gone)) in health {
         if gone {
@@ -166,7 +168,7 @@ async fn write_batch(
         }
     }
     // Planned in full, so on SQLite begun and committed in the same hand-off.
-    planned::commit(&state.db, writes).await?;
+    planned::commit(&webhooks.store().db, writes).await?;
     drop(turn);
     Ok(to_disable)
 }
@@ -204,8 +206,8 @@ impl DeliveryState {
 }
 
 /// Disables an endpoint and tells its owner (inbox and Socket.IO) through the normal pipeline.
-async fn disable(state: &AppState, endpoint: &webhook_endpoint::Model, reason: &str) -> Result<()> {
-    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+async fn disable(webhooks: &Arc<Webhooks>, endpoint: &webhook_endpoint::Model, reason: &str) -> Result<()> {
+    let mut tx = Tx::begin(&webhooks.store().db, &webhooks.store().hooks).await?;
     let res = webhook_endpoint::Entity::update_many()
         .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
         .col_expr(webhook_endpoint::Column::DisabledReason, Expr::value(reason))
@@ -231,7 +233,7 @@ async fn disable(state: &AppState, endpoint: &webhook_endpoint::Model, reason: &
     )
     .await?;
     tx.commit().await?;
-    state.webhooks.forget_endpoint(&endpoint.user_id);
+    webhooks.forget_endpoint(&endpoint.user_id);
     metrics::counter!("ticketwire_webhook_endpoints_disabled_total").increment(1);
     Ok(())
 }

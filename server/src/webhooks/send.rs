@@ -1,11 +1,9 @@
-//! One attempt: sign, send (over HTTP or to our own router), and judge the answer.
+//! One attempt: sign, send (over HTTP or to the built-in receiver), and judge the answer.
 use std::time::Duration;
 
-use axum::body::Body;
 use chrono::Utc;
-use tower::ServiceExt;
 
-use super::{signing, ssrf, worker::Webhooks};
+use super::{receiver, signing, ssrf, worker::Webhooks};
 use crate::{
     config::WebhookConfig,
     entity::{webhook_delivery, webhook_endpoint},
@@ -110,6 +108,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// A delivery to a relative URL: to the built-in receiver, the one relative URL there is,
+/// answered as it would answer over HTTP.
 async fn send_in_process(
     hooks: &Webhooks,
     path: &str,
@@ -117,33 +117,26 @@ async fn send_in_process(
     ts: i64,
     signature: &str,
 ) -> Outcome {
-    let Some(router) = hooks.router() else {
+    let Some(built_in) = hooks.built_in() else {
         return Outcome::failed("server is starting");
     };
-    let request = axum::http::Request::post(path)
-        .header("content-type", "application/json")
-        .header("user-agent", USER_AGENT)
-        .header("webhook-id", &d.id)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", signature)
-        .body(Body::from(d.payload.clone()));
-    let request = match request {
-        Ok(r) => r,
-        Err(e) => return Outcome::failed(e.to_string()),
+    let answer = |status: u16, body: serde_json::Value| Outcome {
+        status: Some(status),
+        error: None,
+        body: Some(body.to_string()),
+        retry_after: None,
     };
-    match router.oneshot(request).await {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            let body = axum::body::to_bytes(resp.into_body(), 64 * 1024).await.unwrap_or_default();
-            let kept = &body[..body.len().min(RESPONSE_KEEP_BYTES)];
-            Outcome {
-                status: Some(status),
-                error: None,
-                body: Some(String::from_utf8_lossy(kept).into_owned()),
-                retry_after: None,
-            }
+    if path.split(['?', '#']).next() != Some(receiver::PATH) {
+        return answer(404, serde_json::json!({"code": "not_found", "detail": "no built-in receiver at this path"}));
+    }
+    let timestamp = ts.to_string();
+    let signed = receiver::Signed { id: &d.id, timestamp: &timestamp, signature, body: d.payload.as_bytes() };
+    match receiver::verify(&hooks.store().db, signed).await {
+        Ok((owner, payload)) => {
+            built_in.show_to_owner(owner, payload).await;
+            answer(200, serde_json::json!({"status": "received"}))
         }
-        Err(e) => Outcome::failed(e.to_string()),
+        Err(e) => answer(e.status().as_u16(), serde_json::to_value(e.body()).unwrap_or_default()),
     }
 }
 

@@ -23,6 +23,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
+    receiver::BuiltIn,
     record::{self, Finished},
     send::{self, USER_AGENT},
     ssrf,
@@ -30,7 +31,7 @@ use super::{
 use crate::{
     auth::Role,
     config::WebhookConfig,
-    domain::{self, change::begin_write},
+    domain::{self, Store, change::begin_write},
     entity::{
         event, user,
         webhook_delivery::{self, Status},
@@ -38,7 +39,6 @@ use crate::{
     },
     error::Result,
     policy::{Access, Present, Viewer},
-    state::AppState,
 };
 
 const CLAIM_BATCH: u64 = 500;
@@ -50,8 +50,10 @@ pub struct Webhooks {
     client: reqwest::Client,
     global: Arc<Semaphore>,
     endpoints: Mutex<HashMap<String, Arc<EndpointSlot>>>,
-    router: OnceLock<axum::Router>,
+    /// This server's own receiver, for relative URLs (see [`BuiltIn`]).
+    built_in: OnceLock<Arc<dyn BuiltIn>>,
     config: WebhookConfig,
+    store: Store,
     /// Deliveries this node holds in memory, so the claim loop does not take them twice.
     inflight: Mutex<HashSet<String>>,
     recorder: Mutex<Option<mpsc::UnboundedSender<Finished>>>,
@@ -69,7 +71,7 @@ struct EndpointSlot {
 }
 
 impl Webhooks {
-    pub fn new(config: &WebhookConfig) -> anyhow::Result<Self> {
+    pub fn new(config: &WebhookConfig, store: Store) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .timeout(config.timeout())
@@ -83,8 +85,9 @@ impl Webhooks {
             client,
             global: Arc::new(Semaphore::new(config.max_in_flight)),
             endpoints: Mutex::new(HashMap::new()),
-            router: OnceLock::new(),
+            built_in: OnceLock::new(),
             config: config.clone(),
+            store,
             inflight: Mutex::new(HashSet::new()),
             recorder: Mutex::new(None),
             tracker: TaskTracker::new(),
@@ -96,13 +99,21 @@ impl Webhooks {
         &self.client
     }
 
-    pub(crate) fn router(&self) -> Option<axum::Router> {
-        self.router.get().cloned()
+    pub fn config(&self) -> &WebhookConfig {
+        &self.config
     }
 
-    /// The server's own router, for relative URLs.
-    pub fn set_router(&self, router: axum::Router) {
-        let _ = self.router.set(router);
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn built_in(&self) -> Option<&Arc<dyn BuiltIn>> {
+        self.built_in.get()
+    }
+
+    /// Where deliveries to relative URLs go, once the server has one.
+    pub fn set_built_in(&self, receiver: Arc<dyn BuiltIn>) {
+        let _ = self.built_in.set(receiver);
     }
 
     /// Drops cached pacing for an endpoint whose settings changed.
@@ -139,7 +150,7 @@ impl Webhooks {
     }
 
     /// Starts sending deliveries this node holds a lease on.
-    pub fn submit(&self, state: &AppState, deliveries: Vec<webhook_delivery::Model>) {
+    pub fn submit(self: &Arc<Self>, deliveries: Vec<webhook_delivery::Model>) {
         let fresh: Vec<_> = {
             let mut set = self.inflight.lock().expect("not poisoned");
             deliveries.into_iter().filter(|d| set.insert(d.id.clone())).collect()
@@ -147,9 +158,9 @@ impl Webhooks {
         if fresh.is_empty() {
             return;
         }
-        let state = state.clone();
+        let webhooks = self.clone();
         let starting = async move {
-            if let Err(e) = start(&state, fresh).await {
+            if let Err(e) = start(&webhooks, fresh).await {
                 tracing::warn!(error = %e, "starting webhook deliveries failed; their leases will expire");
             }
         };
@@ -161,12 +172,11 @@ impl Webhooks {
 }
 
 /// Looks up the endpoints once for the batch and spawns one attempt per delivery.
-async fn start(state: &AppState, deliveries: Vec<webhook_delivery::Model>) -> Result<()> {
-    let hooks = &state.webhooks;
+async fn start(webhooks: &Arc<Webhooks>, deliveries: Vec<webhook_delivery::Model>) -> Result<()> {
     let users: HashSet<&str> = deliveries.iter().map(|d| d.user_id.as_str()).collect();
     let endpoints: HashMap<String, webhook_endpoint::Model> = webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::UserId.is_in(users.iter().copied()))
-        .all(&state.db)
+        .all(&webhooks.store().db)
         .await?
         .into_iter()
         .map(|e| (e.user_id.clone(), e))
@@ -179,7 +189,7 @@ async fn start(state: &AppState, deliveries: Vec<webhook_delivery::Model>) -> Re
         .filter(user::Column::Id.is_in(users))
         .filter(user::Column::IsActive.eq(true))
         .into_tuple::<(String, String)>()
-        .all(&state.db)
+        .all(&webhooks.store().db)
         .await?
         .into_iter()
         .map(|(id, role)| (id, Role::parse(&role).unwrap_or(Role::Customer)))
@@ -187,20 +197,20 @@ async fn start(state: &AppState, deliveries: Vec<webhook_delivery::Model>) -> Re
     let event_ids: HashSet<i64> = deliveries.iter().map(|d| d.event_id).collect();
     let events: HashMap<i64, event::Model> = event::Entity::find()
         .filter(event::Column::Id.is_in(event_ids))
-        .all(&state.db)
+        .all(&webhooks.store().db)
         .await?
         .into_iter()
         .map(|e| (e.id, e))
         .collect();
-    let present = Present::load(&state.db, events.values()).await?;
+    let present = Present::load(&webhooks.store().db, events.values()).await?;
     let may_read = |d: &webhook_delivery::Model, role: Role| {
         let viewer = Viewer::new(&d.user_id, role);
         events.get(&d.event_id).is_some_and(|ev| present.access(&viewer, ev) == Access::Full)
     };
-    let Some(recorder) = hooks.recorder.lock().expect("not poisoned").clone() else {
+    let Some(recorder) = webhooks.recorder.lock().expect("not poisoned").clone() else {
         // Not running (starting or shutting down): the claim loop takes them when their lease expires.
         let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
-        hooks.release(&ids);
+        webhooks.release(&ids);
         return Ok(());
     };
     let mut abandoned: HashMap<&'static str, Vec<String>> = HashMap::new();
@@ -218,35 +228,34 @@ async fn start(state: &AppState, deliveries: Vec<webhook_delivery::Model>) -> Re
                 continue;
             }
         };
-        let slot = hooks.slot(&d.user_id);
+        let slot = webhooks.slot(&d.user_id);
         if slot.queued.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUED_PER_ENDPOINT {
             // A backlogged endpoint: leave it to the claim loop once this lease expires.
             slot.queued.fetch_sub(1, Ordering::AcqRel);
-            hooks.release(std::slice::from_ref(&d.id));
+            webhooks.release(std::slice::from_ref(&d.id));
             continue;
         }
-        let (state, recorder) = (state.clone(), recorder.clone());
-        hooks.tracker.spawn(async move {
-            let finished = send_one(&state, &slot, endpoint, d).await;
+        let (owned, recorder) = (webhooks.clone(), recorder.clone());
+        webhooks.tracker.spawn(async move {
+            let finished = send_one(&owned, &slot, endpoint, d).await;
             slot.queued.fetch_sub(1, Ordering::AcqRel);
             let _ = recorder.send(finished);
         });
     }
     for (why, ids) in abandoned {
-        abandon(state, &ids, why).await?;
-        hooks.release(&ids);
+        abandon(webhooks, &ids, why).await?;
+        webhooks.release(&ids);
     }
     Ok(())
 }
 
 /// Waits for the endpoint's turn (concurrency and rate), then for global capacity, then sends.
 async fn send_one(
-    state: &AppState,
+    webhooks: &Arc<Webhooks>,
     slot: &EndpointSlot,
     endpoint: webhook_endpoint::Model,
     d: webhook_delivery::Model,
 ) -> Finished {
-    let hooks = &state.webhooks;
     let _endpoint_permit = slot.permits.clone().acquire_owned().await.ok();
     if let Some(rate) = endpoint.max_per_second.filter(|r| *r > 0) {
         let mut next = slot.next_start.lock().await;
@@ -255,14 +264,14 @@ async fn send_one(
         drop(next);
         tokio::time::sleep_until(start.into()).await;
     }
-    let _global_permit = hooks.global.clone().acquire_owned().await.ok();
+    let _global_permit = webhooks.global.clone().acquire_owned().await.ok();
     if d.attempt_count == 0 {
         let lag = (Utc::now() - d.created_at).to_std().unwrap_or_default();
         metrics::histogram!("ticketwire_webhook_first_attempt_seconds").record(lag.as_secs_f64());
     }
     let attempted_at = domain::now();
     let started = Instant::now();
-    let outcome = send::attempt(hooks, &state.config.webhooks, &endpoint, &d).await;
+    let outcome = send::attempt(webhooks, webhooks.config(), &endpoint, &d).await;
     let latency = started.elapsed();
     metrics::histogram!("ticketwire_webhook_attempt_seconds").record(latency.as_secs_f64());
     Finished { delivery: d, endpoint, outcome, latency, attempted_at }
@@ -270,8 +279,8 @@ async fn send_one(
 
 /// Deliveries whose endpoint is gone or disabled, whose user was deactivated, or whose
 /// recipient may no longer read what they are about, fail without an attempt: one statement for all of them, in the writers' queue like every other write.
-async fn abandon(state: &AppState, ids: &[String], why: &str) -> Result<()> {
-    let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
+async fn abandon(webhooks: &Arc<Webhooks>, ids: &[String], why: &str) -> Result<()> {
+    let (txn, turn) = begin_write(&webhooks.store().db, &webhooks.store().hooks).await?;
     webhook_delivery::Entity::update_many()
         .col_expr(webhook_delivery::Column::Status, Expr::value(Status::Failed.as_str()))
         .col_expr(webhook_delivery::Column::LastError, Expr::value(why))
@@ -286,15 +295,15 @@ async fn abandon(state: &AppState, ids: &[String], why: &str) -> Result<()> {
 }
 
 /// Runs until `shutdown`; then stops claiming, lets in-flight attempts finish and records them.
-pub async fn run(state: AppState, shutdown: CancellationToken) {
+pub async fn run(webhooks: Arc<Webhooks>, shutdown: CancellationToken) {
     let (tx, rx) = mpsc::unbounded_channel();
-    *state.webhooks.recorder.lock().expect("not poisoned") = Some(tx);
-    let recorder = tokio::spawn(record::run(state.clone(), rx));
-    if let Err(e) = release_own_leases(&state).await {
+    *webhooks.recorder.lock().expect("not poisoned") = Some(tx);
+    let recorder = tokio::spawn(record::run(webhooks.clone(), rx));
+    if let Err(e) = release_own_leases(&webhooks).await {
         tracing::warn!(error = %e, "could not release leases left by a previous run");
     }
     loop {
-        let wait = match claim_due(&state).await {
+        let wait = match claim_due(&webhooks).await {
             Ok(wait) => wait,
             Err(e) => {
                 tracing::warn!(error = %e, "webhook claim failed; will retry");
@@ -302,33 +311,32 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             }
         };
         tokio::select! {
-            _ = state.hooks.deliveries().notified() => {}
+            _ = webhooks.store().hooks.deliveries().notified() => {}
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.cancelled() => break,
         }
     }
-    let hooks = &state.webhooks;
-    hooks.tracker.close();
-    let grace = state.config.webhooks.timeout() + Duration::from_secs(1);
-    if tokio::time::timeout(grace, hooks.tracker.wait()).await.is_err() {
+    webhooks.tracker.close();
+    let grace = webhooks.config().timeout() + Duration::from_secs(1);
+    if tokio::time::timeout(grace, webhooks.tracker.wait()).await.is_err() {
         tracing::warn!("webhook attempts still running at shutdown; their leases will expire");
     }
-    hooks.recorder.lock().expect("not poisoned").take();
+    webhooks.recorder.lock().expect("not poisoned").take();
     let _ = tokio::time::timeout(Duration::from_secs(5), recorder).await;
 }
 
 /// An embedded database has exactly one node: any lease in it was ours, from a run that ended
 /// (perhaps killed) before recording. Free them now rather than waiting for them to expire. On
 /// PostgreSQL other nodes may hold leases, which expire on their own if their holder died.
-async fn release_own_leases(state: &AppState) -> Result<()> {
-    if state.db.get_database_backend() != DbBackend::Sqlite {
+async fn release_own_leases(webhooks: &Arc<Webhooks>) -> Result<()> {
+    if webhooks.store().db.get_database_backend() != DbBackend::Sqlite {
         return Ok(());
     }
     webhook_delivery::Entity::update_many()
         .col_expr(webhook_delivery::Column::LockedUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
         .filter(webhook_delivery::Column::Status.eq(Status::Pending.as_str()))
         .filter(webhook_delivery::Column::LockedUntil.is_not_null())
-        .exec(&state.db)
+        .exec(&webhooks.store().db)
         .await?;
     Ok(())
 }
@@ -336,32 +344,31 @@ async fn release_own_leases(state: &AppState) -> Result<()> {
 /// Claims what is due and not held by anyone, within this node's free capacity; returns how long
 /// to wait before looking again.
 #[tracing::instrument(skip_all, err)]
-pub async fn claim_due(state: &AppState) -> Result<Duration> {
-    let hooks = &state.webhooks;
-    let free = hooks.global.available_permits();
+pub async fn claim_due(webhooks: &Arc<Webhooks>) -> Result<Duration> {
+    let free = webhooks.global.available_permits();
     let now = domain::now();
     // Look before queueing for the write lock: most wake-ups find nothing due.
-    if free > 0 && due_query(now).limit(1).one(&state.db).await?.is_some() {
-        let (txn, turn) = begin_write(&state.db, &state.hooks).await?;
+    if free > 0 && due_query(now).limit(1).one(&webhooks.store().db).await?.is_some() {
+        let (txn, turn) = begin_write(&webhooks.store().db, &webhooks.store().hooks).await?;
         let mut select = due_query(now).limit(CLAIM_BATCH);
-        if state.db.get_database_backend() == DbBackend::Postgres {
+        if webhooks.store().db.get_database_backend() == DbBackend::Postgres {
             // Several nodes claim side by side without waiting on each other's rows.
             select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
         let due = select.all(&txn).await?;
-        let picked = pick_within_capacity(hooks, due, free);
+        let picked = pick_within_capacity(webhooks, due, free);
         if !picked.is_empty() {
             webhook_delivery::Entity::update_many()
-                .col_expr(webhook_delivery::Column::LockedUntil, Expr::value(now + hooks.lease()))
+                .col_expr(webhook_delivery::Column::LockedUntil, Expr::value(now + webhooks.lease()))
                 .filter(webhook_delivery::Column::Id.is_in(picked.iter().map(|d| d.id.clone())))
                 .exec(&txn)
                 .await?;
         }
         txn.commit().await?;
         drop(turn);
-        hooks.submit(state, picked);
+        webhooks.submit(picked);
     }
-    next_wait(state).await
+    next_wait(webhooks).await
 }
 
 /// Pending, due, and not leased by anyone: oldest first.
@@ -379,11 +386,11 @@ fn due_query(now: chrono::DateTime<Utc>) -> sea_orm::Select<webhook_delivery::En
 
 /// Takes at most as many per endpoint as it has room for, skipping what this node already holds.
 fn pick_within_capacity(
-    hooks: &Webhooks,
+    webhooks: &Webhooks,
     due: Vec<webhook_delivery::Model>,
     free: usize,
 ) -> Vec<webhook_delivery::Model> {
-    let held = hooks.inflight.lock().expect("not poisoned").clone();
+    let held = webhooks.inflight.lock().expect("not poisoned").clone();
     let mut taken: HashMap<String, usize> = HashMap::new();
     let mut picked = Vec::new();
     for d in due {
@@ -393,8 +400,8 @@ fn pick_within_capacity(
         if held.contains(&d.id) {
             continue;
         }
-        let slot = hooks.slot(&d.user_id);
-        let room = hooks.config.max_in_flight_per_endpoint.saturating_sub(slot.queued.load(Ordering::Acquire));
+        let slot = webhooks.slot(&d.user_id);
+        let room = webhooks.config.max_in_flight_per_endpoint.saturating_sub(slot.queued.load(Ordering::Acquire));
         let n = taken.entry(d.user_id.clone()).or_default();
         if *n < room {
             *n += 1;
@@ -405,11 +412,11 @@ fn pick_within_capacity(
 }
 
 /// Until the earliest pending delivery is due (at most a second; commits wake us sooner).
-async fn next_wait(state: &AppState) -> Result<Duration> {
+async fn next_wait(webhooks: &Arc<Webhooks>) -> Result<Duration> {
     let next = webhook_delivery::Entity::find()
         .filter(webhook_delivery::Column::Status.eq(Status::Pending.as_str()))
         .order_by_asc(webhook_delivery::Column::NextAttemptAt)
-        .one(&state.db)
+        .one(&webhooks.store().db)
         .await?;
     let cap = Duration::from_secs(1);
     Ok(match next {

@@ -9,13 +9,13 @@ use super::{
 use crate::{
     auth::AuthUser,
     db::TicketNumbers,
+    domain::Store,
     domain::{Action, Change, Kind, Tx, insert_statements, validate},
     entity::ticket,
     error::{Error, Result},
-    state::AppState,
 };
 
-pub async fn create(state: &AppState, who: &AuthUser, input: NewTicket) -> Result<Ticket> {
+pub async fn create(store: &Store, who: &AuthUser, input: NewTicket) -> Result<Ticket> {
     if !who.is_staff()
         && (input.requester_id.as_deref().is_some_and(|r| r != who.id())
             || input.assignee_id.is_some()
@@ -37,14 +37,14 @@ pub async fn create(state: &AppState, who: &AuthUser, input: NewTicket) -> Resul
     // nobody can pass a ticket off as someone else's.
     let (requester_id, requester_email, requester_name) = match &input.requester_id {
         Some(r) if who.is_staff() => {
-            let requester = active_user(&state.db, "requester_id", r).await?;
+            let requester = active_user(&store.db, "requester_id", r).await?;
             (Some(requester.id), Some(requester.email), Some(requester.name))
         }
         _ if input.requester_email.is_some() && who.is_staff() => (None, input.requester_email.clone(), None),
         _ => (Some(who.id().to_string()), Some(who.user.email.clone()), Some(who.user.name.clone())),
     };
     let assignee_id = match &input.assignee_id {
-        Some(a) => Some(check_assignee(&state.db, a).await?),
+        Some(a) => Some(check_assignee(&store.db, a).await?),
         None => None,
     };
     let draft = TicketDraft {
@@ -64,13 +64,13 @@ pub async fn create(state: &AppState, who: &AuthUser, input: NewTicket) -> Resul
     };
     let mut row = new_row(draft)?;
     // Taken once the draft is known to be valid, so a refused one spends no number.
-    row.number = state.hooks.ticket_numbers().next(&state.db).await?;
+    row.number = store.hooks.ticket_numbers().next(&store.db).await?;
     let (mut view, mut change) = created(&row, Some(who.id()));
     if requester_name.is_some() {
         view.requester_name = requester_name;
         change.data = serde_json::to_value(&view).unwrap_or(change.data);
     }
-    state.ticket_inserts.insert(row.into_active_model().reset_all(), change).await.map_err(taken_external_id)?;
+    store.ticket_inserts.insert(row.into_active_model().reset_all(), change).await.map_err(taken_external_id)?;
     Ok(view)
 }
 

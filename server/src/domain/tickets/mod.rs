@@ -23,10 +23,10 @@ use super::{
 };
 use crate::{
     auth::{AuthUser, Role},
+    domain::Store,
     entity::{comment, ticket, user},
     error::{Error, Result},
     policy::{self, Subject, Viewer},
-    state::AppState,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -329,7 +329,7 @@ pub fn list_query(viewer: &Viewer, q: &TicketQuery) -> Result<Select<ticket::Ent
 
 /// Tickets `who` may see, newest first; with a search (`q`), the matches best first
 /// ([`search::tickets`]).
-pub async fn list(state: &AppState, who: &AuthUser, q: &TicketQuery) -> Result<Page<TicketHit>> {
+pub async fn list(store: &Store, who: &AuthUser, q: &TicketQuery) -> Result<Page<TicketHit>> {
     let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() };
     let limit = page.limit()?;
     if q.number.is_some_and(|n| n < 0) {
@@ -339,14 +339,14 @@ pub async fn list(state: &AppState, who: &AuthUser, q: &TicketQuery) -> Result<P
         match SearchQuery::parse(text)? {
             Some(search) => {
                 let narrow = !who.is_staff() || q.requester_id.is_some();
-                return search::tickets(&state.db, who, filtered(&who.viewer(), q), narrow, &search, &page).await;
+                return search::tickets(&store.db, who, filtered(&who.viewer(), q), narrow, &search, &page).await;
             }
             // Only signs, no word: nothing can match.
             None if !text.trim().is_empty() => return Ok(Page::from_rows(Vec::new(), limit, |_| String::new(), |h| h)),
             None => {}
         }
     }
-    let rows = list_query(&who.viewer(), q)?.all(&state.db).await?;
+    let rows = list_query(&who.viewer(), q)?.all(&store.db).await?;
     Ok(Page::from_rows(rows, limit, |r| r.id.clone(), |r| TicketHit::from(Ticket::from(r).seen_by(who))))
 }
 
@@ -379,13 +379,13 @@ fn text_fields(subject: &str, description: &str, category: &str) -> Result<(Stri
 /// Applies `patch` to a readable ticket. Customers may edit the text of their own tickets and
 /// close or reopen them; everything else is for staff.
 pub async fn update(
-    state: &AppState,
+    store: &Store,
     who: &AuthUser,
     id: &str,
     patch: TicketPatch,
     if_match: Option<i64>,
 ) -> Result<Ticket> {
-    let tx = Tx::begin(&state.db, &state.hooks).await?;
+    let tx = Tx::begin(&store.db, &store.hooks).await?;
     let current = readable(&tx.txn, who, id).await?;
     check_version(current.version, if_match)?;
     if !who.is_staff() {
@@ -471,8 +471,8 @@ pub async fn save(
 }
 
 /// Deletes a ticket with its comments and attachments (staff only). The event keeps the snapshot.
-pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
-    let mut tx = Tx::begin(&state.db, &state.hooks).await?;
+pub async fn delete(store: &Store, who: &AuthUser, id: &str) -> Result<()> {
+    let mut tx = Tx::begin(&store.db, &store.hooks).await?;
     let current = readable(&tx.txn, who, id).await?;
     if !who.is_staff() {
         return Err(Error::forbidden("only agents and admins may delete tickets"));
@@ -491,6 +491,6 @@ pub async fn delete(state: &AppState, who: &AuthUser, id: &str) -> Result<()> {
     .await?;
     tx.commit().await?;
     // After the commit: a rollback keeps its rows, so it must keep their bytes.
-    super::attachments::release_contents(state, &contents).await;
+    super::attachments::release_contents(store, &contents).await;
     Ok(())
 }
