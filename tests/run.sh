@@ -13,7 +13,8 @@ step "format and lints (rustfmt.toml; clippy with the workspace lints, warnings 
 cargo fmt --all --check
 cargo clippy --workspace --locked --all-targets -- -D warnings
 
-step "module layering: no import cycle between the server's top-level modules"
+step "module layering: no import cycle, no lower layer reaching up (the core crate cannot reach the server at all)"
+python3 tests/layering.py core/src
 python3 tests/layering.py server/src
 
 step "build"

@@ -1,24 +1,20 @@
 //! ticketwire: a support-ticketing backend where every change reaches people the moment it
 //! happens. [`run`] is the only way to start it, from `main` and from the tests alike.
 pub mod api;
-pub mod auth;
 pub mod cli;
 pub mod cluster;
-pub mod config;
-pub mod db;
-pub mod domain;
-pub mod entity;
-pub mod error;
 pub mod hooks;
 pub mod ingest;
 pub mod memory;
-pub mod policy;
 pub mod realtime;
 pub mod retention;
 pub mod state;
-pub mod storage;
 pub mod telemetry;
 pub mod webhooks;
+
+// The layers below the API live in their own crate; re-exported so `crate::domain` and the
+// like read the same from every module here.
+pub use ticketwire_core::{auth, config, db, domain, entity, error, policy, storage};
 
 use std::{future::Future, sync::Arc};
 

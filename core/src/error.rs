@@ -1,10 +1,6 @@
-//! The one error type of the HTTP API: every failure becomes `{"code", "detail"}` with the right status.
-use axum::{
-    Json,
-    extract::rejection::{JsonRejection, PathRejection, QueryRejection},
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
-};
+//! The one error type: every failure becomes `{"code", "detail"}` with the right status, over HTTP
+//! (feature `http`) and in per-item results alike.
+use http::StatusCode;
 use sea_orm::{DbErr, SqlErr};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -195,47 +191,63 @@ impl Error {
     }
 }
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let (status, body) = self.parts();
-        let mut response = (status, Json(body)).into_response();
-        if let Error::TooManyRequests { retry_after_secs } = self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
-        }
-        response
-    }
-}
+/// The answer to an HTTP request, and the extractors' rejections in our format: for the HTTP
+/// layer only (feature `http`).
+#[cfg(feature = "http")]
+mod answers {
+    use axum::{
+        Json,
+        extract::rejection::{JsonRejection, PathRejection, QueryRejection},
+        http::{HeaderValue, StatusCode, header},
+        response::{IntoResponse, Response},
+    };
 
-impl From<JsonRejection> for Error {
-    fn from(rejection: JsonRejection) -> Self {
-        match rejection {
-            JsonRejection::JsonDataError(e) => {
-                // serde's message names the field path, e.g. "status: unknown variant `x`".
-                Error::Validation {
-                    field: "body".into(),
-                    message: e.body_text().replace("Failed to deserialize the JSON body into the target type: ", ""),
+    use super::Error;
+
+    impl IntoResponse for Error {
+        fn into_response(self) -> Response {
+            let (status, body) = self.parts();
+            let mut response = (status, Json(body)).into_response();
+            if let Error::TooManyRequests { retry_after_secs } = self {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+            }
+            response
+        }
+    }
+
+    impl From<JsonRejection> for Error {
+        fn from(rejection: JsonRejection) -> Self {
+            match rejection {
+                JsonRejection::JsonDataError(e) => {
+                    // serde's message names the field path, e.g. "status: unknown variant `x`".
+                    Error::Validation {
+                        field: "body".into(),
+                        message: e
+                            .body_text()
+                            .replace("Failed to deserialize the JSON body into the target type: ", ""),
+                    }
                 }
+                JsonRejection::MissingJsonContentType(_) => {
+                    Error::UnsupportedMediaType("expected a JSON body with `content-type: application/json`".into())
+                }
+                JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    Error::PayloadTooLarge("request body is too large".into())
+                }
+                other => Error::BadRequest(format!("malformed JSON: {}", other.body_text())),
             }
-            JsonRejection::MissingJsonContentType(_) => {
-                Error::UnsupportedMediaType("expected a JSON body with `content-type: application/json`".into())
-            }
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Error::PayloadTooLarge("request body is too large".into())
-            }
-            other => Error::BadRequest(format!("malformed JSON: {}", other.body_text())),
         }
     }
-}
 
-impl From<QueryRejection> for Error {
-    fn from(rejection: QueryRejection) -> Self {
-        Error::Validation { field: "query".into(), message: rejection.body_text() }
+    impl From<QueryRejection> for Error {
+        fn from(rejection: QueryRejection) -> Self {
+            Error::Validation { field: "query".into(), message: rejection.body_text() }
+        }
     }
-}
 
-impl From<PathRejection> for Error {
-    fn from(rejection: PathRejection) -> Self {
-        Error::BadRequest(rejection.body_text())
+    impl From<PathRejection> for Error {
+        fn from(rejection: PathRejection) -> Self {
+            Error::BadRequest(rejection.body_text())
+        }
     }
 }
 
