@@ -110,6 +110,14 @@ test('joining a quiet ticket says nothing; joining a busy one sends its snapshot
         typing: [],
       });
     } finally { late.close(); }
+    // A client resuming from a position enters its rooms only once the replay met the live
+    // stream: the snapshot comes then, though nothing on the ticket changes meanwhile.
+    const resuming = await connect(srv, { token: cust.token, rooms: [`ticket:${t.id}`], last_event_id: 0 });
+    try {
+      await resuming.waitFor((e) => e.name === 'catch_up', 5000, 'the catch-up');
+      const snap = await resuming.waitFor((e) => e.name === 'presence.snapshot', 5000, 'the snapshot after catch-up');
+      assert.deepEqual(snap.payload.viewers, [{ user_id: agent.user.id, name: 'Agnes Agent', role: 'agent', state: 'viewing' }]);
+    } finally { resuming.close(); }
   } finally { early.close(); ag.close(); }
 });
 

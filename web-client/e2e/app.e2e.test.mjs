@@ -495,6 +495,56 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
     await axe(phone, 'phone ticket page');
   });
 
+  it('presence: two agents and the customer on one ticket see each other, and the customer never sees a note being written', async () => {
+    const bea = pages.bea;
+    const customerApi = apiClient(base, await token(CUSTOMER));
+    const made = await customerApi('POST', '/api/tickets', { subject: 'Screen flickers', description: 'Every few seconds' });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const { id } = made.body;
+    const bar = (page) => page.getByTestId('presence');
+    const barText = (page) => page.evaluate(() => document.querySelector('[data-testid=presence]')?.textContent ?? '');
+    for (const page of [agent, bea, customer]) {
+      await page.goto(`/tickets/${id}`);
+      await waitOnline(page);
+    }
+    // Staff see everyone, with their role; the customer sees support by name, never itself.
+    await bar(bea).getByText(`${AGENT.name} (agent) is viewing`).waitFor({ timeout: 5000 });
+    await bar(bea).getByText(`${CUSTOMER.name} (requester) is viewing`).waitFor({ timeout: 5000 });
+    await bar(customer).getByText(`${AGENT.name} (support) is viewing`).waitFor({ timeout: 5000 });
+    await bar(customer).getByText(`${AGENT2.name} (support) is viewing`).waitFor({ timeout: 5000 });
+    assert.ok(!(await barText(customer)).includes(CUSTOMER.name), 'the customer is not shown to itself');
+
+    // Andy writes an internal note: Bea is told, the customer still sees Andy viewing.
+    await agent.getByLabel('Internal note (staff only)').check();
+    await agent.getByRole('textbox', { name: 'Message' }).pressSequentially('checking the logs', { delay: 20 });
+    await bar(bea).getByText(`${AGENT.name} (agent) is writing an internal note`).waitFor({ timeout: 5000 });
+    await bar(bea).getByText(`${AGENT.name} is typing an internal note…`).waitFor({ timeout: 5000 });
+    await shot(bea, '19-presence-staff');
+    await customer.waitForTimeout(800); // several batches: anything meant for staff would be here by now
+    const seen = await barText(customer);
+    assert.match(seen, new RegExp(`${AGENT.name} \\(support\\) is viewing`));
+    assert.ok(!/internal|note|typing/i.test(seen), `the customer saw: ${seen}`);
+
+    // Now a public reply: the customer sees it being written.
+    await agent.getByLabel('Public reply (the requester sees it)').check();
+    await agent.getByRole('textbox', { name: 'Message' }).fill('');
+    await agent.getByRole('textbox', { name: 'Message' }).pressSequentially('On my way', { delay: 20 });
+    await bar(customer).getByText(`${AGENT.name} (support) is writing a reply`).waitFor({ timeout: 5000 });
+    await bar(customer).getByText(`${AGENT.name} is typing…`).waitFor({ timeout: 5000 });
+    await shot(customer, '20-presence-customer');
+    await axe(customer, 'customer ticket page with presence');
+
+    // Staff see it in the queue too.
+    await bea.goto('/tickets');
+    await waitOnline(bea);
+    await bea.locator(`.ticket-row[data-ticket-id="${id}"]`).getByTestId('presence-dots').getByText(new RegExp(AGENT.name)).waitFor({ timeout: 5000 });
+
+    // Andy leaves the ticket: gone from the customer's page at once, not after the expiry.
+    await agent.getByRole('textbox', { name: 'Message' }).fill('');
+    await agent.goto('/tickets');
+    await customer.waitForFunction((name) => !(document.querySelector('[data-testid=presence]')?.textContent ?? '').includes(name), AGENT.name, { timeout: 5000 });
+  });
+
   it('first run: the setup link in the log creates the first admin in the browser', async () => {
     const fresh = new Server();
     try {

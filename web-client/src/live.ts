@@ -25,6 +25,10 @@ class Live {
   private statusListeners = new Set<(s: LiveStatus) => void>();
   private resyncListeners = new Set<() => void>();
   private rooms = new Map<string, number>();
+  /** The rooms the last handshake asked for. */
+  private handshakeRooms = new Set<string>();
+  /** Joins asked for while connecting, answered once the connection has the room. */
+  private joining = new Map<string, (() => void)[]>();
   private base: string[] = [];
   private token = '';
   private everConnected = false;
@@ -39,7 +43,6 @@ class Live {
     this.base = baseRooms(role);
     this.deduper = new EventDeduper();
     this.everConnected = false;
-    this.setStatus('connecting');
     const socket = io({
       path: '/socket.io/',
       transports: ['websocket'],
@@ -50,7 +53,8 @@ class Live {
       auth: (cb) => {
         const last = this.deduper.lastEventId;
         this.canResume = last !== null;
-        const auth: Record<string, unknown> = { token: this.token, rooms: this.allRooms() };
+        this.handshakeRooms = new Set(this.allRooms());
+        const auth: Record<string, unknown> = { token: this.token, rooms: [...this.handshakeRooms] };
         if (last !== null) {
           auth.last_event_id = last;
           // Resumes inside that event if the connection dropped between two of its emits.
@@ -60,9 +64,16 @@ class Live {
       },
     });
     this.socket = socket;
+    // Listeners of the status (presence) bind to this socket before its first `connect`.
+    this.setStatus('connecting');
     socket.on('connect', () => {
       const reconnect = this.everConnected;
       this.everConnected = true;
+      // A room joined after the handshake was sent, before it was answered, is in neither.
+      for (const room of this.rooms.keys()) {
+        if (this.handshakeRooms.has(room)) this.joined(room);
+        else socket.emit('join', { room }, () => this.joined(room));
+      }
       this.setStatus('online');
       // Without a resume point the server cannot replay: let views reload what they show.
       if (reconnect && !this.canResume) this.resyncListeners.forEach((fn) => fn());
@@ -169,7 +180,19 @@ class Live {
     const n = this.rooms.get(room) ?? 0;
     this.rooms.set(room, n + 1);
     const s = this.socket;
-    if (n > 0 || !s || !s.connected) return Promise.resolve(true);
+    if (n > 0 || !s) return Promise.resolve(true);
+    if (!s.connected) {
+      // Entered when the connection is made: resolves then, so a read after it misses nothing.
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), 5000);
+        const waiting = this.joining.get(room) ?? [];
+        waiting.push(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+        this.joining.set(room, waiting);
+      });
+    }
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), 3000);
       s.emit('join', { room }, (ack: { ok: boolean; error?: string }) => {
@@ -177,6 +200,12 @@ class Live {
         resolve(!!ack?.ok);
       });
     });
+  }
+
+  private joined(room: string) {
+    const waiting = this.joining.get(room);
+    this.joining.delete(room);
+    waiting?.forEach((done) => done());
   }
 
   leave(room: string) {

@@ -80,6 +80,7 @@ pub fn spawn_reconnect<A: Adapter>(
     tokio::spawn(async move {
         let started = std::time::Instant::now();
         let head = *rt.0.head.lock().await;
+        let entering = rooms.clone();
         let caught_up = match beyond_window(&rt.0.db, from.first_owed(), head, &window).await {
             Ok(false) => catch_up(&rt, &socket, &conn, from, Some(rooms), true).await,
             Ok(true) => {
@@ -89,7 +90,13 @@ pub fn spawn_reconnect<A: Adapter>(
             Err(e) => Err(e),
         };
         match caught_up {
-            Ok(()) => metrics::histogram!("ticketwire_socket_catch_up_seconds").record(started.elapsed().as_secs_f64()),
+            Ok(()) => {
+                metrics::histogram!("ticketwire_socket_catch_up_seconds").record(started.elapsed().as_secs_f64());
+                // Its rooms were entered only now: so is the presence on the tickets among them.
+                if let Some(presence) = rt.presence() {
+                    presence.entered(&socket, &entering).await;
+                }
+            }
             Err(e) => {
                 tracing::debug!(sid = %socket.id, error = %e, "catch-up abandoned; closing socket");
                 let _ = socket.disconnect();
