@@ -42,30 +42,48 @@ pub(super) fn list_to(s: &dyn Target, tickets: &HashMap<Arc<str>, TicketState>) 
     s.send("presence.list", &view::list(tickets.iter().map(|(id, t)| (id, &t.sent[staff]))))
 }
 
-/// A payload made once per batch, when the first socket needs it.
-pub(super) fn cached(cell: &OnceCell<Box<RawValue>>, make: impl FnOnce() -> Box<RawValue>) -> &RawValue {
-    cell.get_or_init(make)
+/// A payload made once per batch, when the first socket needs it, shared by all that do.
+fn cached(cell: &OnceCell<Arc<RawValue>>, make: impl FnOnce() -> Box<RawValue>) -> Arc<RawValue> {
+    cell.get_or_init(|| Arc::from(make())).clone()
+}
+
+/// Sockets sent to between two yields to the runtime.
+const SOCKETS_PER_SLICE: usize = 128;
+
+/// One socket's messages of a batch, sent once the state's lock is released.
+pub(super) struct Outbound {
+    target: Box<dyn Target>,
+    messages: Vec<(&'static str, Arc<RawValue>)>,
+    /// What it is marked as knowing, to forget if it cannot take the messages.
+    undo: Undo,
+}
+
+#[derive(Clone)]
+enum Undo {
+    Ticket(Arc<str>, Audience),
+    List,
 }
 
 impl Hub {
-    /// One batch: drops what expired, sends each changed ticket's changes to this node's
-    /// sockets, and returns this node's changes for the others.
-    pub(super) fn flush(self: &Arc<Self>) -> Vec<relay::Batch> {
+    /// One batch: drops what expired, works out each changed ticket's messages for this node's
+    /// sockets (for `deliver`), and returns this node's changes for the others.
+    pub(super) fn flush(self: &Arc<Self>) -> (Vec<relay::Batch>, Vec<Outbound>) {
         let now = Instant::now();
         let mut st = self.lock();
         self.expire(&mut st, now);
-        match &self.io {
-            Io::Local(io) => self.send_changes(io, &mut st, now),
-            Io::Redis(io) => self.send_changes(io, &mut st, now),
-        }
+        let outbound = match &self.io {
+            Io::Local(io) => self.plan_sends(io, &mut st, now),
+            Io::Redis(io) => self.plan_sends(io, &mut st, now),
+        };
         metrics::gauge!("ticketwire_presence_entries")
             .set(st.tickets.values().map(|t| t.entries.len()).sum::<usize>() as f64);
-        if self.relay.is_some() {
+        let batches = if self.relay.is_some() {
             self.outgoing(&mut st, now)
         } else {
             st.unpublished.clear();
             Vec::new()
-        }
+        };
+        (batches, outbound)
     }
 
     pub(super) fn expire(&self, st: &mut State, now: Instant) {
@@ -99,8 +117,18 @@ impl Hub {
         }
     }
 
-    pub(super) fn send_changes<A: Adapter>(self: &Arc<Self>, io: &SocketIo<A>, st: &mut State, now: Instant) {
+    /// Works out, under the lock, what each of this node's sockets is to be sent for the changed
+    /// tickets; the sending itself is `deliver`'s, after the lock is released. A socket is marked
+    /// as knowing what it is about to be sent; `deliver` undoes that for a socket that could not
+    /// take it, so its next change brings a whole snapshot (or list) instead.
+    pub(super) fn plan_sends<A: Adapter>(
+        self: &Arc<Self>,
+        io: &SocketIo<A>,
+        st: &mut State,
+        now: Instant,
+    ) -> Vec<Outbound> {
         let dirty: Vec<Arc<str>> = st.dirty.drain().collect();
+        let mut out = Vec::new();
         let mut wants_list = Vec::new();
         let State { tickets, sockets, .. } = st;
         for tid in dirty {
@@ -108,8 +136,8 @@ impl Hub {
             let views =
                 [Audience::Staff, Audience::Customer].map(|a| View::of(a, t.entries.values().map(|e| e.part(now))));
             let diffs = [0, 1].map(|i| Diff::between(&t.sent[i], &views[i]));
-            // [snapshot, presence.update, typing.update] per audience.
-            let payloads: [[OnceCell<Box<RawValue>>; 3]; 2] = Default::default();
+            // [snapshot, presence.update, typing.update] per audience, made when first needed.
+            let payloads: [[OnceCell<Arc<RawValue>>; 3]; 2] = Default::default();
             let subject = t.requester.subject();
             let mut done = HashSet::new();
             for s in local_sockets(io, &rooms::ticket(&tid)) {
@@ -127,22 +155,21 @@ impl Hub {
                     continue;
                 };
                 let (i, p) = (slot(audience), &payloads[slot(audience)]);
-                let sent = if socket.seen.get(&tid) == Some(&audience) {
-                    (!diffs[i].people_changed()
-                        || s.send("presence.update", cached(&p[1], || view::people_update(&tid, &diffs[i]))))
-                        && (!diffs[i].typing_changed()
-                            || s.send(
-                                "typing.update",
-                                cached(&p[2], || view::typing_update(&tid, &diffs[i], &views[i])),
-                            ))
-                } else {
-                    snapshot_to(&*s, &views[i], || cached(&p[0], || view::snapshot(&tid, &views[i])))
-                };
-                if sent {
-                    socket.seen.insert(tid.clone(), audience);
-                } else {
-                    // A packet it missed: the next change brings a whole snapshot instead.
-                    socket.seen.remove(&tid);
+                let mut messages = Vec::new();
+                if socket.seen.get(&tid) == Some(&audience) {
+                    if diffs[i].people_changed() {
+                        messages.push(("presence.update", cached(&p[1], || view::people_update(&tid, &diffs[i]))));
+                    }
+                    if diffs[i].typing_changed() {
+                        let update = cached(&p[2], || view::typing_update(&tid, &diffs[i], &views[i]));
+                        messages.push(("typing.update", update));
+                    }
+                } else if !views[i].is_empty() {
+                    messages.push(("presence.snapshot", cached(&p[0], || view::snapshot(&tid, &views[i]))));
+                }
+                socket.seen.insert(tid.clone(), audience);
+                if !messages.is_empty() {
+                    out.push(Outbound { target: s, messages, undo: Undo::Ticket(tid.clone(), audience) });
                 }
             }
             if diffs[0].people_changed() {
@@ -153,11 +180,11 @@ impl Hub {
                         continue;
                     }
                     let socket = sockets.entry(sid).or_insert_with(|| SocketState::new(sid, &self.config));
-                    if !socket.list_seen
-                        || !s.send("presence.update", cached(&p[1], || view::people_update(&tid, &diffs[0])))
-                    {
-                        socket.list_seen = false;
-                        wants_list.push(sid);
+                    if socket.list_seen {
+                        let update = cached(&p[1], || view::people_update(&tid, &diffs[0]));
+                        out.push(Outbound { target: s, messages: vec![("presence.update", update)], undo: Undo::List });
+                    } else {
+                        wants_list.push(s);
                     }
                 }
             }
@@ -167,10 +194,47 @@ impl Hub {
                 tickets.remove(&tid);
             }
         }
-        // After every ticket's changes: the list already holds them.
-        for sid in wants_list {
-            if let (Some(s), Some(socket)) = (io.get_socket(sid), sockets.get_mut(&sid)) {
-                socket.list_seen = list_to(&s, tickets);
+        // After every ticket's changes, so the list already holds them; one payload for all.
+        let staff = slot(Audience::Staff);
+        let list = (!tickets.values().all(|t| t.sent[staff].people.is_empty()))
+            .then(|| Arc::<RawValue>::from(view::list(tickets.iter().map(|(id, t)| (id, &t.sent[staff])))));
+        for s in wants_list {
+            if let Some(socket) = sockets.get_mut(&s.sid()) {
+                socket.list_seen = true;
+                if let Some(list) = &list {
+                    out.push(Outbound { target: s, messages: vec![("presence.list", list.clone())], undo: Undo::List });
+                }
+            }
+        }
+        out
+    }
+
+    /// Sends a batch's messages, a slice of sockets at a time so that other emits (ticket
+    /// updates to the same sockets) are not held behind a whole batch; then forgets, for each
+    /// socket that could not take its messages, that it knows them.
+    pub(super) async fn deliver(&self, outbound: Vec<Outbound>) {
+        let mut refused = Vec::new();
+        for slice in outbound.chunks(SOCKETS_PER_SLICE) {
+            for o in slice {
+                if !o.messages.iter().all(|(event, payload)| o.target.send(event, payload)) {
+                    refused.push((o.target.sid(), o.undo.clone()));
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        if refused.is_empty() {
+            return;
+        }
+        let mut st = self.lock();
+        for (sid, undo) in refused {
+            let Some(socket) = st.sockets.get_mut(&sid) else { continue };
+            match undo {
+                Undo::Ticket(tid, audience) => {
+                    if socket.seen.get(&tid) == Some(&audience) {
+                        socket.seen.remove(&tid);
+                    }
+                }
+                Undo::List => socket.list_seen = false,
             }
         }
     }

@@ -190,7 +190,8 @@ impl Hub {
             loop {
                 tick.tick().await;
                 let Some(hub) = batching.upgrade() else { return };
-                let batches = hub.flush();
+                let (batches, outbound) = hub.flush();
+                hub.deliver(outbound).await;
                 if let Some(relay) = &hub.relay {
                     for batch in &batches {
                         relay.publish(batch).await;
