@@ -149,6 +149,22 @@ test('a customer sees support on it and replying, never a note being written nor
     const started = mine.of('typing.update').flatMap((p) => p.started);
     assert.deepEqual(started.at(-1), { user_id: agent.user.id, name: 'Agnes Agent', role: 'agent', kind: 'public' });
 
+    // Opening a composer while someone writes a public reply tells who (advisory: it lands).
+    // The customer is told support is; staff are told with the role; nobody is told of itself.
+    const agnesReplying = { user_id: agent.user.id, name: 'Agnes Agent', role: 'agent', state: 'replying' };
+    assert.deepEqual(await present(mine, t.id, 'replying'), { ok: true, replying: [agnesReplying] });
+    const both = await present(adm, t.id, 'noting');
+    const byId = (a, b) => a.user_id.localeCompare(b.user_id);
+    assert.deepEqual(both.replying.sort(byId), [agnesReplying, { user_id: cust.user.id, name: 'Cleo Customer', role: 'customer', state: 'replying' }].sort(byId));
+    assert.deepEqual(await present(ag, t.id, 'replying'), {
+      ok: true,
+      replying: [{ user_id: cust.user.id, name: 'Cleo Customer', role: 'customer', state: 'replying' }],
+    });
+    assert.deepEqual(await present(adm, t.id, 'viewing'), { ok: true }, 'only opening a composer is answered so');
+    assert.deepEqual(await present(mine, t.id, 'viewing'), { ok: true });
+    assert.deepEqual(await present(adm, t.id, 'replying'), { ok: true, replying: [agnesReplying] });
+    assert.deepEqual(await present(adm, t.id, 'viewing'), { ok: true });
+
     // Back to the note, and its typing stops by itself after ~5 s without confirmation.
     assert.deepEqual(await present(ag, t.id, 'noting'), { ok: true });
     assert.deepEqual(await typing(ag, t.id, 'public', false), { ok: true });

@@ -534,6 +534,10 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
     await shot(customer, '20-presence-customer');
     await axe(customer, 'customer ticket page with presence');
 
+    // Bea opens the composer while Andy writes a reply: she is told who (advisory, never a lock).
+    await bea.getByRole('textbox', { name: 'Message' }).click();
+    await bea.getByTestId('also-replying').getByText(`${AGENT.name} is already writing a reply to this ticket.`).waitFor({ timeout: 5000 });
+
     // Staff see it in the queue too.
     await bea.goto('/tickets');
     await waitOnline(bea);

@@ -32,6 +32,7 @@ class Board {
   /** What this tab announced, by ticket. */
   private mine = new Map<string, PresenceState>();
   private typing = new Map<string, { kind: Kind; sent: number; stop: ReturnType<typeof setTimeout> }>();
+  private alsoReplying = new Map<string, Viewer[]>();
 
   constructor() {
     live.onStatus(() => this.bind());
@@ -85,7 +86,23 @@ class Board {
 
   private send(ticketId: string, state: PresenceState) {
     const s = currentSocket();
-    if (s?.connected) s.emit('presence', { ticket_id: ticketId, state }, () => {});
+    if (!s?.connected) return;
+    s.emit('presence', { ticket_id: ticketId, state }, (ack: { ok?: boolean; replying?: Viewer[] }) => {
+      // Opening a composer is answered with who else is writing a public reply (advisory).
+      const composing = state === 'replying' || state === 'noting';
+      const replying = composing && ack?.ok && Array.isArray(ack.replying) ? ack.replying : [];
+      if (this.mine.get(ticketId) !== state) return;
+      if (replying.length || this.alsoReplying.has(ticketId)) {
+        if (replying.length) this.alsoReplying.set(ticketId, replying);
+        else this.alsoReplying.delete(ticketId);
+        this.notify();
+      }
+    });
+  }
+
+  /** Who else was writing a public reply when this tab opened its composer on the ticket. */
+  othersReplying(ticketId: string): Viewer[] {
+    return this.alsoReplying.get(ticketId) ?? [];
   }
 
   announce(ticketId: string, state: PresenceState) {
@@ -97,6 +114,7 @@ class Board {
 
   leave(ticketId: string, forget: boolean) {
     this.mine.delete(ticketId);
+    this.alsoReplying.delete(ticketId);
     this.stopTyping(ticketId);
     const s = currentSocket();
     if (s?.connected) s.emit('presence.leave', { ticket_id: ticketId }, () => {});
@@ -174,6 +192,25 @@ function roleText(v: Viewer, staff: boolean): string {
  * The ticket page's line of who else is here, and this tab's own presence: `viewing`, the
  * composer's mode while it has focus, `idle` when hidden or untouched for two minutes.
  */
+/**
+ * Said in the composer when someone else was already writing a public reply as this tab opened
+ * it; stays while they still are. Advisory: sending is never blocked (the server's version check
+ * is what stops a reply written over newer messages).
+ */
+export function AlsoReplying({ ticketId }: { ticketId: string }) {
+  const { viewers } = usePresence(ticketId);
+  const still = presence
+    .othersReplying(ticketId)
+    .filter((o) => viewers.some((v) => v.user_id === o.user_id && v.state === 'replying'));
+  if (!still.length) return null;
+  const names = still.map((v) => v.name).join(', ');
+  return (
+    <p class="notice small" role="status" data-testid="also-replying">
+      {names} {still.length > 1 ? 'are' : 'is'} already writing a reply to this ticket.
+    </p>
+  );
+}
+
 export function PresenceBar({ ticketId, staff, meId }: { ticketId: string; staff: boolean; meId?: string }) {
   const { viewers, typing } = usePresence(ticketId);
 

@@ -16,7 +16,7 @@ import { live } from '../live';
 import { Markdown, fillPlaceholders } from '../markdown';
 import { applyEvent, buildThreads, byCreated, emptyList, mergePage, newer, type ListState, type ThreadNode } from '../merge';
 import { useStaff, useStaffName } from '../people';
-import { PresenceBar } from '../presence';
+import { AlsoReplying, PresenceBar } from '../presence';
 import { navigate } from '../router';
 import { isStaff, markTicketRead, session, ticketOnScreen, toast, useStore } from '../store';
 import { Badge, ErrorBox, PageTitle, PRIORITIES, STATUSES, Spinner, formatDate, formatSize, label } from '../ui';
@@ -474,6 +474,7 @@ function Composer({
       }}
       aria-label="Write a reply"
     >
+      <AlsoReplying ticketId={ticket.id} />
       {missed && (
         <div class="notice" role="alert" data-testid="new-activity">
           <p>

@@ -137,7 +137,8 @@ impl Hub {
         });
     }
 
-    /// Applies one client request for the socket `s` of `conn`, named `name`.
+    /// Applies one client request for the socket `s` of `conn`, named `name`. A composer opened
+    /// (`replying` or `noting`) is answered with who else is writing a public reply there.
     pub(super) async fn apply(
         &self,
         s: &dyn Target,
@@ -145,7 +146,7 @@ impl Hub {
         name: &Arc<str>,
         ticket_id: &str,
         change: Change,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Option<Vec<Value>>, Refusal> {
         if uuid::Uuid::parse_str(ticket_id).is_err() {
             return Err("invalid");
         }
@@ -167,7 +168,7 @@ impl Hub {
         let now = Instant::now();
         let mut st = self.lock();
         if !s.connected() {
-            return Ok(());
+            return Ok(None);
         }
         let State { tickets, sockets, dirty, unpublished, .. } = &mut *st;
         let socket = sockets.entry(sid).or_insert_with(|| SocketState::new(sid, &self.config));
@@ -180,7 +181,7 @@ impl Hub {
             return Err("too_many_tickets");
         }
         if !adds && !tickets.contains_key(&tid) {
-            return Ok(());
+            return Ok(None);
         }
         let t = tickets.entry(tid.clone()).or_default();
         let expires = now + Duration::from_millis(self.config.expiry_ms);
@@ -192,7 +193,7 @@ impl Hub {
             }
             Change::Typing(kind, false) => match t.entries.get_mut(&key) {
                 Some(e) => e.typing[kind as usize] = None,
-                None => return Ok(()),
+                None => return Ok(None),
             },
             Change::Presence(_) | Change::Typing(_, true) => {
                 let e = t.entries.entry(key).or_insert_with(|| Entry {
@@ -226,9 +227,16 @@ impl Hub {
             && s.in_room(&rooms::ticket(&tid))
             && snapshot_to(s, &t.sent[slot(audience)], || view::snapshot(&tid, &t.sent[slot(audience)]))
         {
-            socket.seen.insert(tid, audience);
+            socket.seen.insert(tid.clone(), audience);
         }
-        Ok(())
+        let opens_composer = matches!(change, Change::Presence(Activity::Replying | Activity::Noting));
+        Ok(match audience {
+            Some(audience) if opens_composer => {
+                let view = View::of(audience, t.entries.values().map(|e| e.part(now)));
+                Some(view::replying_besides(&view, &conn.user_id))
+            }
+            _ => None,
+        })
     }
 
     /// Sends a socket that just entered `joined` the presence there: a snapshot per ticket room,
@@ -291,9 +299,11 @@ impl Hub {
     }
 }
 
-fn ack_of(result: Result<(), Refusal>) -> Value {
+fn ack_of(result: Result<Option<Vec<Value>>, Refusal>) -> Value {
     match result {
-        Ok(()) => json!({ "ok": true }),
+        // Said only when someone is: a quiet ticket's answer stays `{ok: true}`.
+        Ok(Some(replying)) if !replying.is_empty() => json!({ "ok": true, "replying": replying }),
+        Ok(_) => json!({ "ok": true }),
         Err(e) => json!({ "ok": false, "error": e }),
     }
 }
@@ -359,7 +369,7 @@ pub fn register_handlers<A: Adapter>(hub: &Arc<Hub>, s: &SocketRef<A>, conn: Arc
                 }
                 (true, Ok(LeaveRequest { ticket_id: None })) => {
                     hub.leave_all(s.id);
-                    Ok(())
+                    Ok(None)
                 }
             };
             drop(done);

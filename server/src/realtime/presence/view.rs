@@ -148,6 +148,16 @@ pub fn snapshot(ticket_id: &str, view: &View) -> Box<RawValue> {
     raw(&json!({ "ticket_id": ticket_id, "viewers": viewers(view), "typing": typing }))
 }
 
+/// Who else is writing a public reply, as this audience sees them: what a `presence` ack that
+/// opens a composer carries (advisory: nobody is stopped).
+pub fn replying_besides(view: &View, user_id: &str) -> Vec<Value> {
+    view.people
+        .iter()
+        .filter(|(id, s)| &***id != user_id && s.activity == Activity::Replying)
+        .map(|(id, s)| viewer(id, s))
+        .collect()
+}
+
 /// `presence.update`: who came, went, or changed state.
 pub fn people_update(ticket_id: &str, d: &Diff) -> Box<RawValue> {
     let list = |v: &[(&Arc<str>, &Shown)]| v.iter().map(|(id, s)| viewer(id, s)).collect::<Vec<_>>();
