@@ -183,6 +183,21 @@ const DOING: Record<PresenceState, string> = {
   noting: 'writing an internal note',
 };
 
+/** A person's initials in a badge: the name beside it is what assistive technology reads. */
+function Avatar({ v }: { v: Viewer }) {
+  const initials = v.name
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 2)
+    .map((w) => w[0]!.toUpperCase())
+    .join('');
+  return (
+    <span class={`avatar avatar-${v.state}`} aria-hidden="true">
+      {initials || '?'}
+    </span>
+  );
+}
+
 function roleText(v: Viewer, staff: boolean): string {
   if (!staff) return 'support';
   return v.role === 'customer' ? 'requester' : v.role;
@@ -289,6 +304,7 @@ export function PresenceBar({ ticketId, staff, meId }: { ticketId: string; staff
       {others.map((v, i) => (
         <span key={v.user_id} class={`presence-viewer presence-${v.state}`} data-user-id={v.user_id}>
           {i > 0 ? ' · ' : ''}
+          <Avatar v={v} />
           {v.name} ({roleText(v, staff)}) is {DOING[v.state]}
         </span>
       ))}
@@ -311,6 +327,9 @@ export function PresenceDots({ ticketId, meId }: { ticketId: string; meId?: stri
   return (
     <span class="muted presence-dots" data-testid="presence-dots" title={text}>
       {' · '}
+      {others.map((v) => (
+        <Avatar key={v.user_id} v={v} />
+      ))}
       {text}
     </span>
   );
