@@ -167,39 +167,68 @@ async fn socket(
     seen
 }
 
+// The client side is read into borrowed, typed shapes: 1,000 sockets in one process take over
+// 30,000 messages a second here, and parsing each into a `Value` made the measuring clients,
+// not the server, the bottleneck of the run.
+#[derive(serde::Deserialize)]
+struct TicketUpdate<'a> {
+    #[serde(borrow)]
+    data: TicketData<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct TicketData<'a> {
+    id: &'a str,
+    version: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct Person<'a> {
+    user_id: &'a str,
+    #[serde(default)]
+    state: Option<&'a str>,
+}
+
+#[derive(serde::Deserialize)]
+struct PeopleUpdate<'a> {
+    #[serde(borrow)]
+    joined: Vec<Person<'a>>,
+    #[serde(borrow)]
+    changed: Vec<Person<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct TypingUpdate<'a> {
+    #[serde(borrow)]
+    started: Vec<Person<'a>>,
+    #[serde(borrow)]
+    stopped: Vec<Person<'a>>,
+}
+
 fn record(sh: &Shared, seen: &mut Seen, body: &str, at: u64) {
-    let Ok((name, p)) = serde_json::from_str::<(String, Value)>(body) else { return };
-    let typer = |v: &Value| v["user_id"].as_str().and_then(|u| sh.typer_of.get(u)).copied();
-    match name.as_str() {
-        "ticket.update" => {
-            let (Some(id), Some(version)) = (p["data"]["id"].as_str(), p["data"]["version"].as_u64()) else { return };
-            sh.updates.fetch_add(1, Ordering::Relaxed);
-            if let Some(idx) = sh.run.ids.get(id) {
-                seen.updates.push((idx << 40 | version, at));
+    let typer = |p: &Person| sh.typer_of.get(p.user_id).copied();
+    if body.starts_with("[\"ticket.update\"") {
+        let Ok((_, p)) = serde_json::from_str::<(&str, TicketUpdate)>(body) else { return };
+        sh.updates.fetch_add(1, Ordering::Relaxed);
+        if let Some(idx) = sh.run.ids.get(p.data.id) {
+            seen.updates.push((idx << 40 | p.data.version, at));
+        }
+    } else if body.starts_with("[\"typing.update\"") {
+        seen.presence_messages += 1;
+        let Ok((_, p)) = serde_json::from_str::<(&str, TypingUpdate)>(body) else { return };
+        for (list, on) in [(&p.started, true), (&p.stopped, false)] {
+            seen.typing.extend(list.iter().filter_map(|v| typer(v).map(|k| (k, on, at))));
+        }
+    } else if body.starts_with("[\"presence.update\"") {
+        seen.presence_messages += 1;
+        let Ok((_, p)) = serde_json::from_str::<(&str, PeopleUpdate)>(body) else { return };
+        for v in p.joined.iter().chain(&p.changed) {
+            if let Some(k) = typer(v) {
+                seen.states.push((k, v.state == Some("replying"), at));
             }
         }
-        "typing.update" => {
-            seen.presence_messages += 1;
-            for (list, on) in [("started", true), ("stopped", false)] {
-                for v in p[list].as_array().into_iter().flatten() {
-                    if let Some(k) = typer(v) {
-                        seen.typing.push((k, on, at));
-                    }
-                }
-            }
-        }
-        "presence.update" => {
-            seen.presence_messages += 1;
-            for list in ["joined", "changed"] {
-                for v in p[list].as_array().into_iter().flatten() {
-                    if let Some(k) = typer(v) {
-                        seen.states.push((k, v["state"] == "replying", at));
-                    }
-                }
-            }
-        }
-        "presence.snapshot" | "presence.list" => seen.presence_messages += 1,
-        _ => {}
+    } else if body.starts_with("[\"presence.snapshot\"") || body.starts_with("[\"presence.list\"") {
+        seen.presence_messages += 1;
     }
 }
 
