@@ -334,6 +334,7 @@ async fn presence_on(run: &Running, a: &PresenceArgs, on: bool) -> Result<Value>
         }
     }
     let server = probe.end().await?;
+    let batch_lock = crate::metrics::scrape(run, "ticketwire_presence_batch_lock_seconds", None).await;
     let presence_messages: u64 = seen.iter().map(|s| s.presence_messages).sum();
     let typing = latencies(&sh, seen.iter().flat_map(|s| s.typing.iter().copied()));
     let states = latencies(&sh, seen.iter().flat_map(|s| s.states.iter().copied()));
@@ -365,7 +366,14 @@ async fn presence_on(run: &Running, a: &PresenceArgs, on: bool) -> Result<Value>
     });
     fanout::extend(&mut r, tally.fields(expected));
     fanout::extend(&mut r, server);
+    r["server_presence_batch_lock_seconds"] = batch_lock.clone().unwrap_or(Value::Null);
     eprintln!("  ticket updates: {}", tally.line(expected));
+    if let Some(b) = &batch_lock {
+        eprintln!(
+            "  presence batches held the hub: p50 {} s, p99 {} s over {} batches",
+            b["0.5"], b["0.99"], b["count"]
+        );
+    }
     eprintln!(
         "  ticket updates p99 from request start {} ms; presence: {} messages ({:.1}/socket/s), typing p50/p99 {}/{} ms over {} receipts, state p50/p99 {}/{} ms; cpu {:.2}s",
         tally.p99_from_start_ms(),

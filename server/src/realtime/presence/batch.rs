@@ -83,6 +83,8 @@ impl Hub {
             st.unpublished.clear();
             Vec::new()
         };
+        // How long every presence message and event waited for the hub, at most, this batch.
+        metrics::histogram!("ticketwire_presence_batch_lock_seconds").record(now.elapsed().as_secs_f64());
         (batches, outbound)
     }
 
