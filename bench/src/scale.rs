@@ -76,6 +76,10 @@ pub struct ScaleArgs {
     /// Keep the server and its database after measuring, and print where they are.
     #[arg(long)]
     keep: bool,
+    /// Measure the helpdesk a `--keep` run left in this server directory (SQLite) instead of
+    /// seeding one; `--sizes` names its size. Kept afterwards.
+    #[arg(long)]
+    reuse: Option<std::path::PathBuf>,
 }
 
 impl ScaleArgs {
@@ -236,10 +240,11 @@ async fn wait_for_dispatch(desk: &Desk) -> Result<()> {
 }
 
 /// The routes timed, in the order of the tables: (name, path, who).
-fn routes(desk: &Desk, ticket: &str, page_50: &str) -> Vec<(&'static str, String, String)> {
+fn routes(desk: &Desk, ticket: &str, page_50: &str, missed_from: i64) -> Vec<(&'static str, String, String)> {
     let agent = desk.agents[0].1.clone();
     let customer = desk.customers[0].1.clone();
     let admin = desk.admin.clone();
+    let admin_log = admin.clone();
     vec![
         ("search: a word in no ticket", format!("/api/tickets?q={ABSENT_WORD}"), agent.clone()),
         ("search: a word in 1% of tickets", format!("/api/tickets?q={RARE_WORD}"), agent.clone()),
@@ -256,7 +261,14 @@ fn routes(desk: &Desk, ticket: &str, page_50: &str) -> Vec<(&'static str, String
         ("tickets, first page", "/api/tickets".into(), agent.clone()),
         ("a ticket by id", format!("/api/tickets/{ticket}"), agent.clone()),
         ("a ticket's comments", format!("/api/tickets/{ticket}/comments"), agent.clone()),
-        ("tickets, page 50 (cursor)", format!("/api/tickets?cursor={page_50}"), agent),
+        ("tickets, page 50 (cursor)", format!("/api/tickets?cursor={page_50}"), agent.clone()),
+        // What a client that missed the last 1,000 events reads to catch up (two pages of 500).
+        ("the log: 500 events of the last 1,000", format!("/api/events?after={missed_from}&limit=500"), agent),
+        (
+            "the log: 500 events of the last 1,000, as admin",
+            format!("/api/events?after={missed_from}&limit=500"),
+            admin_log,
+        ),
     ]
 }
 
@@ -270,8 +282,10 @@ async fn measure(desk: &Desk, tickets: &[String], samples: usize) -> Result<Valu
         cursor = page["next_cursor"].as_str().unwrap_or_default().to_string();
     }
     let ticket = &tickets[tickets.len() / 2];
+    let page = ok(desk.http.get(format!("{}/api/tickets?limit=1", desk.base)).bearer_auth(&desk.admin)).await?;
+    let missed_from = page["position"].as_i64().context("position")? - 1000;
     let mut out = serde_json::Map::new();
-    for (name, path, token) in routes(desk, ticket, &cursor) {
+    for (name, path, token) in routes(desk, ticket, &cursor, missed_from) {
         let url = format!("{}{path}", desk.base);
         ok(desk.http.get(&url).bearer_auth(&token)).await.with_context(|| format!("{name}: {path}"))?;
         let mut ms = Vec::with_capacity(samples);
@@ -317,6 +331,9 @@ fn build_label() -> String {
 }
 
 pub async fn scale(cli: &Cli, a: &ScaleArgs, n: usize) -> Result<Value> {
+    if let Some(dir) = &a.reuse {
+        return measure_kept(cli, a, n, dir).await;
+    }
     eprintln!("== scale {n} tickets on {:?}, seeded {:?}", a.db, a.seed);
     let scratch = match a.db {
         Backend::Postgres => Some(ScratchDb::create(&a.pg).await?),
@@ -338,6 +355,61 @@ pub async fn scale(cli: &Cli, a: &ScaleArgs, n: usize) -> Result<Value> {
             db.drop().await;
         }
     }
+    res
+}
+
+/// Times the routes of the SQLite helpdesk of `n` tickets a kept run left in `dir`, with the
+/// server binary given now.
+async fn measure_kept(cli: &Cli, a: &ScaleArgs, n: usize, dir: &std::path::Path) -> Result<Value> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    use ticketwire_core::entity::{ticket, user};
+    eprintln!("== scale {n} tickets on {:?}, kept in {}", a.db, dir.display());
+    let url = format!("sqlite://{}?mode=rw", dir.join("data").join("ticketwire.db").display());
+    let db = sea_orm::Database::connect(&url).await?;
+    let people = |role: &'static str| {
+        let db = &db;
+        async move {
+            let users = user::Entity::find().filter(user::Column::Role.eq(role)).order_by_asc(user::Column::Id).all(db).await?;
+            users.into_iter().map(|u| Ok((u.id.clone(), mint(&u.id, role)?))).collect::<Result<Vec<_>>>()
+        }
+    };
+    let (agents, customers) = (people("agent").await?, people("customer").await?);
+    let middle = ticket::Entity::find().filter(ticket::Column::Number.eq(1000 + n as i64 / 2)).one(&db).await?;
+    let tickets = vec![middle.context("no ticket in the middle")?.id];
+    db.close().await?;
+    let run = servers::serve_in(cli, dir, &[]).await?;
+    let res = async {
+        let login = json!({ "email": "admin@example.com", "password": "admin-password" });
+        let admin = ok(run.http.post(format!("{}/api/auth/login", run.base)).json(&login)).await?;
+        let desk = Desk {
+            base: run.base.clone(),
+            http: run.http.clone(),
+            admin: admin["access_token"].as_str().context("access_token")?.to_string(),
+            agents,
+            customers,
+        };
+        wait_for_dispatch(&desk).await?;
+        let routes = measure(&desk, &tickets, a.samples).await?;
+        Ok(json!({
+            "scenario": "scale",
+            "db": format!("{:?}", a.db).to_lowercase(),
+            "seeding": "kept",
+            "kept_in": dir.display().to_string(),
+            "build": build_label(),
+            "at": chrono::Utc::now().to_rfc3339(),
+            "tickets": n,
+            "comments": plan::COMMENTS * n,
+            "customers": a.customers,
+            "agents": a.agents,
+            "articles": a.articles,
+            "samples": a.samples,
+            "seed": {},
+            "db_bytes": dir_bytes(&dir.join("data")),
+            "routes": routes,
+        }))
+    }
+    .await;
+    run.halt().await?;
     res
 }
 
@@ -512,7 +584,7 @@ fn routes_order() -> Vec<&'static str> {
         agents: vec![(String::new(), String::new())],
         customers: vec![(String::new(), String::new())],
     };
-    routes(&desk, "", "").into_iter().map(|(n, _, _)| n).collect()
+    routes(&desk, "", "", 0).into_iter().map(|(n, _, _)| n).collect()
 }
 
 fn fmt_ms(ms: f64) -> String {

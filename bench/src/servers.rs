@@ -198,6 +198,29 @@ pub async fn start_with(
     }))
 }
 
+/// ticketwire on the data a server left in `dir` (a kept run's, or a halted one's).
+pub async fn serve_in(cli: &Cli, dir: &std::path::Path, extra_env: &[(String, String)]) -> Result<Running> {
+    let mut envs = tw_env(dir);
+    envs.extend_from_slice(extra_env);
+    let mut cmd = Command::new(&cli.server);
+    cmd.arg("serve").envs(envs);
+    let log = std::fs::OpenOptions::new().append(true).create(true).open(dir.join("server.log"))?;
+    let (child, pid, base) = spawn_listening(cmd, dir, log).await?;
+    eprintln!("  ticketwire up at {base} on {} (pid {pid})", dir.display());
+    Ok(Arc::new(Server {
+        target: Target::Ticketwire,
+        pid,
+        addr: base.trim_start_matches("http://").parse()?,
+        base,
+        http: reqwest::Client::builder().pool_max_idle_per_host(256).build()?,
+        tokens: Vec::new(),
+        ids: Arc::new(HashMap::new()),
+        tw: None,
+        child: tokio::sync::Mutex::new(Some(child)),
+        dir: dir.to_path_buf(),
+    }))
+}
+
 /// Spawns `cmd` (its stderr to `log`) and waits for it to say where it listens.
 async fn spawn_listening(mut cmd: Command, dir: &std::path::Path, log: std::fs::File) -> Result<(Child, u32, String)> {
     let mut child = cmd.stdout(Stdio::piped()).stderr(log).kill_on_drop(true).spawn().context("starting the server")?;
@@ -252,25 +275,7 @@ impl Server {
     /// was written to its database meanwhile is read afresh, as after an upgrade.
     pub async fn started_again(&self, cli: &Cli, extra_env: &[(String, String)]) -> Result<Running> {
         self.halt().await?;
-        let mut envs = tw_env(&self.dir);
-        envs.extend_from_slice(extra_env);
-        let mut cmd = Command::new(&cli.server);
-        cmd.arg("serve").envs(envs);
-        let log = std::fs::OpenOptions::new().append(true).create(true).open(self.dir.join("server.log"))?;
-        let (child, pid, base) = spawn_listening(cmd, &self.dir, log).await?;
-        eprintln!("  {} up again at {base} (pid {pid})", self.target.name());
-        Ok(Arc::new(Server {
-            target: self.target,
-            pid,
-            addr: base.trim_start_matches("http://").parse()?,
-            base,
-            http: self.http.clone(),
-            tokens: Vec::new(),
-            ids: self.ids.clone(),
-            tw: None,
-            child: tokio::sync::Mutex::new(Some(child)),
-            dir: self.dir.clone(),
-        }))
+        serve_in(cli, &self.dir, extra_env).await
     }
 
     pub async fn stop(&self) {
