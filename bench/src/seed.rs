@@ -21,6 +21,7 @@ use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, Statement, TransactionTrait, sea_query::Expr,
@@ -362,7 +363,7 @@ pub async fn write(db: &DatabaseConnection, people: People, from: usize, to: usi
 
     // Rows are built on a thread of their own while the previous batch is written.
     let people = Arc::new(people);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Rows>>(2);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Rows>>(2);
     let builder = {
         let people = people.clone();
         tokio::task::spawn_blocking(move || {
@@ -382,10 +383,22 @@ pub async fn write(db: &DatabaseConnection, people: People, from: usize, to: usi
     let t0 = Instant::now();
     let (mut tickets, mut rows_written) = (Vec::with_capacity(to - from), 0u64);
     let mut reported = Instant::now();
-    while let Some(rows) = rx.recv().await {
-        let rows = rows?;
-        rows_written += write_batch(db, backend, &rows).await?;
-        tickets.extend(rows.tickets.into_iter().map(|t| t.id));
+    // PostgreSQL takes two transactions at once (a backend process each); SQLite one writer.
+    let writers = if backend == DbBackend::Postgres { 2 } else { 1 };
+    let batches = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|rows| (rows, rx)) });
+    let mut written = std::pin::pin!(
+        batches
+            .map(|rows| async move {
+                let rows = rows?;
+                let n = write_batch(db, backend, &rows).await?;
+                Ok::<_, anyhow::Error>((n, rows.tickets))
+            })
+            .buffered(writers)
+    );
+    while let Some(done) = written.next().await {
+        let (n, batch) = done?;
+        rows_written += n;
+        tickets.extend(batch.into_iter().map(|t| t.id));
         if reported.elapsed().as_secs() >= 30 {
             reported = Instant::now();
             let rate = rows_written as f64 / t0.elapsed().as_secs_f64();
@@ -428,12 +441,6 @@ async fn write_batch(db: &DatabaseConnection, backend: DbBackend, rows: &Rows) -
     for s in statements {
         txn.execute_raw(s).await?;
     }
-    let newest = rows.events.last().map_or(0, |e| e.id);
-    dispatch_cursor::Entity::update_many()
-        .col_expr(dispatch_cursor::Column::LastEventId, Expr::value(newest))
-        .filter(dispatch_cursor::Column::Name.eq("main"))
-        .exec(&txn)
-        .await?;
     if backend == DbBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
@@ -442,6 +449,18 @@ async fn write_batch(db: &DatabaseConnection, backend: DbBackend, rows: &Rows) -
         ))
         .await?;
     }
+    // Last, as the cursor row is locked from here to commit; never backwards, as two batches
+    // may commit out of order (the server is stopped: nothing reads the log meanwhile).
+    let newest = rows.events.last().map_or(0, |e| e.id);
+    let moved = match backend {
+        DbBackend::Postgres => Expr::cust_with_values("GREATEST(last_event_id, $1)", [newest]),
+        _ => Expr::cust_with_values("MAX(last_event_id, ?)", [newest]),
+    };
+    dispatch_cursor::Entity::update_many()
+        .col_expr(dispatch_cursor::Column::LastEventId, moved)
+        .filter(dispatch_cursor::Column::Name.eq("main"))
+        .exec(&txn)
+        .await?;
     txn.commit().await?;
     Ok((rows.tickets.len() + rows.comments.len() + rows.events.len() + rows.notifications.len()) as u64)
 }
