@@ -76,10 +76,13 @@ pub struct ScaleArgs {
     /// Keep the server and its database after measuring, and print where they are.
     #[arg(long)]
     keep: bool,
-    /// Measure the helpdesk a `--keep` run left in this server directory (SQLite) instead of
-    /// seeding one; `--sizes` names its size. Kept afterwards.
+    /// Measure the helpdesk a `--keep` run left in this server directory instead of seeding
+    /// one; `--sizes` names its size. Kept afterwards.
     #[arg(long)]
     reuse: Option<std::path::PathBuf>,
+    /// With `--reuse` and `--db postgres`: the kept run's database.
+    #[arg(long)]
+    reuse_url: Option<String>,
 }
 
 impl ScaleArgs {
@@ -358,26 +361,41 @@ pub async fn scale(cli: &Cli, a: &ScaleArgs, n: usize) -> Result<Value> {
     res
 }
 
-/// Times the routes of the SQLite helpdesk of `n` tickets a kept run left in `dir`, with the
-/// server binary given now.
+/// Times the routes of the helpdesk of `n` tickets a kept run left in `dir` (and, on
+/// PostgreSQL, `--reuse-url`), with the server binary given now.
 async fn measure_kept(cli: &Cli, a: &ScaleArgs, n: usize, dir: &std::path::Path) -> Result<Value> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     use ticketwire_core::entity::{ticket, user};
     eprintln!("== scale {n} tickets on {:?}, kept in {}", a.db, dir.display());
-    let url = format!("sqlite://{}?mode=rw", dir.join("data").join("ticketwire.db").display());
+    let (url, env) = match (a.db, &a.reuse_url) {
+        (Backend::Postgres, Some(url)) => (url.clone(), vec![("DATABASE_URL".to_string(), url.clone())]),
+        (Backend::Postgres, None) => bail!("--reuse with --db postgres needs --reuse-url"),
+        _ => (format!("sqlite://{}?mode=rw", dir.join("data").join("ticketwire.db").display()), Vec::new()),
+    };
     let db = sea_orm::Database::connect(&url).await?;
     let people = |role: &'static str| {
         let db = &db;
         async move {
-            let users = user::Entity::find().filter(user::Column::Role.eq(role)).order_by_asc(user::Column::Id).all(db).await?;
+            let users =
+                user::Entity::find().filter(user::Column::Role.eq(role)).order_by_asc(user::Column::Id).all(db).await?;
             users.into_iter().map(|u| Ok((u.id.clone(), mint(&u.id, role)?))).collect::<Result<Vec<_>>>()
         }
     };
     let (agents, customers) = (people("agent").await?, people("customer").await?);
     let middle = ticket::Entity::find().filter(ticket::Column::Number.eq(1000 + n as i64 / 2)).one(&db).await?;
     let tickets = vec![middle.context("no ticket in the middle")?.id];
+    let db_bytes = match a.db {
+        Backend::Postgres => {
+            use sea_orm::{ConnectionTrait, Statement};
+            let sql = "SELECT pg_database_size(current_database())::bigint AS n";
+            let row =
+                db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await?.context("size")?;
+            row.try_get::<i64>("", "n")? as u64
+        }
+        Backend::Sqlite => dir_bytes(&dir.join("data")),
+    };
     db.close().await?;
-    let run = servers::serve_in(cli, dir, &[]).await?;
+    let run = servers::serve_in(cli, dir, &env).await?;
     let res = async {
         let login = json!({ "email": "admin@example.com", "password": "admin-password" });
         let admin = ok(run.http.post(format!("{}/api/auth/login", run.base)).json(&login)).await?;
@@ -404,7 +422,7 @@ async fn measure_kept(cli: &Cli, a: &ScaleArgs, n: usize, dir: &std::path::Path)
             "articles": a.articles,
             "samples": a.samples,
             "seed": {},
-            "db_bytes": dir_bytes(&dir.join("data")),
+            "db_bytes": db_bytes,
             "routes": routes,
         }))
     }
