@@ -567,6 +567,7 @@ pub fn report(out: &std::path::Path) -> Result<String> {
         for s in &sizes {
             let (run, st) = (&by_size[s], &by_size[s]["seed"]);
             let how = match st["bulk_s"].as_f64() {
+                None if run["seeding"] == "kept" => "seeded by an earlier run (kept)".to_string(),
                 Some(secs) => format!(
                     "{} rows in bulk in {secs:.0} s ({:.0} rows/s)",
                     st["bulk_rows"].as_u64().unwrap_or(0),
