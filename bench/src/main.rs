@@ -7,10 +7,12 @@
 mod client;
 mod fanout;
 mod metrics;
+mod plan;
 mod presence;
 mod receiver;
 mod report;
 mod scale;
+mod seed;
 mod servers;
 mod two_nodes;
 
@@ -77,7 +79,7 @@ enum Cmd {
     /// Scenario 5: fan-out with the clients split across two ticketwire nodes on PostgreSQL + Redis,
     /// writes through node A.
     TwoNodes(two_nodes::TwoNodesArgs),
-    /// Scenario 6: a helpdesk of N tickets seeded through the API, then its read routes timed.
+    /// Scenario 6: a helpdesk of N tickets (seeded in bulk or through the API), then its read routes timed.
     Scale(scale::ScaleArgs),
     /// Markdown tables of the scale runs in results.jsonl, with the growth per 10× tickets.
     ScaleReport,

@@ -1,11 +1,13 @@
-//! Scenario 6 (`bench scale`): a helpdesk of N tickets, seeded through the API, then the read
-//! routes timed one request at a time. For each size a fresh ticketwire (SQLite, or PostgreSQL in
-//! a database of the run's own) gets 20 agents, 1,000 published KB articles (published while
-//! only staff exist: each publish notifies every active user), 1,000 customers, N tickets opened
-//! by agents for customers, and 3 comments on each (the customer's, the agent's reply, an
-//! internal note), all through the REST API, so every row, event and notification is the
-//! server's own. The run waits for the dispatcher to finish the log, then times each route
-//! (median of `--samples` requests after one unmeasured). `bench scale-report` prints the
+//! Scenario 6 (`bench scale`): a helpdesk of N tickets, then the read routes timed one request
+//! at a time. For each size a fresh ticketwire (SQLite, or PostgreSQL in a database of the run's
+//! own) gets, through the REST API, 20 agents, 1,000 published KB articles (published while only
+//! staff exist: each publish notifies every active user) and 1,000 customers; then N tickets
+//! opened by agents for customers with 3 comments each (the customer's, the agent's reply, an
+//! internal note; [`crate::plan`]). With `--seed api` every ticket and comment goes through the
+//! API; with `--seed bulk` (the default) the first `--sample` do, and the rest are written into
+//! the database as the API writes them while the server is stopped ([`crate::seed`]), then the
+//! server is started again. The run waits for the dispatcher to finish the log, then times each
+//! route (median of `--samples` requests after one unmeasured). `bench scale-report` prints the
 //! tables, with the growth per 10× of tickets.
 use std::{
     collections::BTreeMap,
@@ -22,6 +24,8 @@ use serde_json::{Value, json};
 
 use crate::{
     Cli,
+    plan::{self, ABSENT_WORD, Author, RARE_WORD, WORDS},
+    seed,
     servers::{self, Setup, Target, mint},
     two_nodes::ScratchDb,
 };
@@ -32,6 +36,16 @@ pub enum Backend {
     Postgres,
 }
 
+/// How the tickets get into the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Seeding {
+    /// Every ticket and comment through the REST API (hours for a million here).
+    Api,
+    /// A sample through the API, the rest written into the database as the API writes it, with
+    /// the server stopped ([`crate::seed`]).
+    Bulk,
+}
+
 #[derive(clap::Args)]
 pub struct ScaleArgs {
     /// Ticket counts, each seeded into a fresh database.
@@ -39,6 +53,11 @@ pub struct ScaleArgs {
     sizes: Vec<usize>,
     #[arg(long, value_enum, default_value = "sqlite")]
     db: Backend,
+    #[arg(long, value_enum, default_value = "bulk")]
+    seed: Seeding,
+    /// Tickets written through the API first when seeding in bulk, the seeder's check.
+    #[arg(long, default_value_t = 100)]
+    sample: usize,
     /// PostgreSQL, as a user that may create databases (one per size, dropped at the end).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     pg: String,
@@ -57,258 +76,18 @@ pub struct ScaleArgs {
     /// Keep the server and its database after measuring, and print where they are.
     #[arg(long)]
     keep: bool,
+    /// Measure the helpdesk a `--keep` run left in this server directory instead of seeding
+    /// one; `--sizes` names its size. Kept afterwards.
+    #[arg(long)]
+    reuse: Option<std::path::PathBuf>,
+    /// With `--reuse` and `--db postgres`: the kept run's database.
+    #[arg(long)]
+    reuse_url: Option<String>,
 }
 
 impl ScaleArgs {
     pub fn sizes(&self) -> &[usize] {
         &self.sizes
-    }
-}
-
-/// A word in about 1% of tickets (the description of every hundredth), and one in none.
-pub const RARE_WORD: &str = "zeppelin";
-pub const ABSENT_WORD: &str = "quetzalcoatl";
-
-const WORDS: &[&str] = &[
-    "printer",
-    "laptop",
-    "screen",
-    "password",
-    "reset",
-    "account",
-    "email",
-    "outlook",
-    "vpn",
-    "network",
-    "wifi",
-    "router",
-    "server",
-    "login",
-    "error",
-    "crash",
-    "slow",
-    "update",
-    "install",
-    "license",
-    "office",
-    "excel",
-    "word",
-    "teams",
-    "meeting",
-    "calendar",
-    "phone",
-    "mobile",
-    "app",
-    "browser",
-    "chrome",
-    "firefox",
-    "page",
-    "loading",
-    "timeout",
-    "access",
-    "denied",
-    "permission",
-    "folder",
-    "share",
-    "drive",
-    "backup",
-    "restore",
-    "file",
-    "missing",
-    "deleted",
-    "sync",
-    "invoice",
-    "billing",
-    "payment",
-    "refund",
-    "order",
-    "shipping",
-    "delivery",
-    "tracking",
-    "address",
-    "change",
-    "cancel",
-    "subscription",
-    "plan",
-    "upgrade",
-    "downgrade",
-    "trial",
-    "expired",
-    "renewal",
-    "keyboard",
-    "mouse",
-    "monitor",
-    "cable",
-    "dock",
-    "battery",
-    "charger",
-    "headset",
-    "camera",
-    "microphone",
-    "sound",
-    "audio",
-    "video",
-    "blurry",
-    "flicker",
-    "black",
-    "blue",
-    "frozen",
-    "restart",
-    "reboot",
-    "boot",
-    "disk",
-    "full",
-    "space",
-    "memory",
-    "cpu",
-    "fan",
-    "noise",
-    "hot",
-    "power",
-    "outage",
-    "down",
-    "intermittent",
-    "again",
-    "urgent",
-    "please",
-    "help",
-    "today",
-    "yesterday",
-    "morning",
-    "since",
-    "after",
-    "before",
-    "working",
-    "broken",
-    "new",
-    "old",
-    "user",
-    "customer",
-    "team",
-    "manager",
-    "request",
-    "ticket",
-    "issue",
-    "problem",
-    "question",
-    "cannot",
-    "unable",
-    "fails",
-    "failed",
-    "works",
-    "sometimes",
-    "always",
-    "never",
-    "still",
-    "tried",
-    "steps",
-    "attached",
-    "screenshot",
-    "log",
-    "message",
-    "code",
-    "version",
-    "windows",
-    "mac",
-    "linux",
-    "android",
-    "iphone",
-    "tablet",
-    "portal",
-    "dashboard",
-    "report",
-    "export",
-    "import",
-    "csv",
-    "pdf",
-    "upload",
-    "download",
-    "link",
-    "invite",
-    "signup",
-    "verify",
-    "token",
-    "two",
-    "factor",
-    "authentication",
-    "locked",
-    "unlock",
-    "sso",
-    "saml",
-    "api",
-    "integration",
-    "webhook",
-    "database",
-    "query",
-    "latency",
-    "spike",
-    "alert",
-    "monitoring",
-    "disk",
-    "ssl",
-    "certificate",
-    "dns",
-    "domain",
-    "firewall",
-    "proxy",
-    "port",
-    "blocked",
-    "spam",
-    "phishing",
-    "virus",
-    "scan",
-    "quarantine",
-    "policy",
-    "compliance",
-    "audit",
-    "training",
-    "onboarding",
-    "offboarding",
-    "hardware",
-    "software",
-];
-
-/// A small deterministic generator, so every run writes the same helpdesk.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03)
-    }
-
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// A word, the common ones far more often (roughly Zipf: index = n * u^2).
-    fn word(&mut self) -> &'static str {
-        let u = (self.next() % 10_000) as f64 / 10_000.0;
-        WORDS[((u * u) * WORDS.len() as f64) as usize]
-    }
-
-    fn text(&mut self, min: usize, max: usize) -> String {
-        let n = min + self.below(max - min + 1);
-        (0..n).map(|_| self.word()).collect::<Vec<_>>().join(" ")
-    }
-
-    fn pick<'a>(&mut self, weighted: &[(&'a str, usize)]) -> &'a str {
-        let total: usize = weighted.iter().map(|(_, w)| w).sum();
-        let mut at = self.below(total);
-        for (v, w) in weighted {
-            if at < *w {
-                return v;
-            }
-            at -= w;
-        }
-        weighted[0].0
     }
 }
 
@@ -320,6 +99,14 @@ struct Desk {
     /// (id, token)
     agents: Vec<(String, String)>,
     customers: Vec<(String, String)>,
+}
+
+impl Desk {
+    /// The customers' and agents' ids, as the plan indexes them.
+    fn ids(&self) -> (Vec<String>, Vec<String>) {
+        let ids = |people: &[(String, String)]| people.iter().map(|(id, _)| id.clone()).collect();
+        (ids(&self.customers), ids(&self.agents))
+    }
 }
 
 async fn ok(r: reqwest::RequestBuilder) -> Result<Value> {
@@ -380,38 +167,6 @@ where
     Ok((out.into_iter().collect::<Result<Vec<_>>>()?, rate))
 }
 
-/// Who opens ticket `i`, for whom, and how.
-struct TicketPlan {
-    requester: usize,
-    agent: usize,
-    body: Value,
-}
-
-fn ticket_plan(i: usize, desk: &Desk) -> TicketPlan {
-    let mut rng = Rng::new(i as u64 + 1);
-    let requester = rng.below(desk.customers.len());
-    let agent = rng.below(desk.agents.len());
-    // Nine in ten are assigned; the agent who opens it answers it either way.
-    let assigned = rng.below(10) != 0;
-    let mut description = rng.text(20, 60);
-    if i.is_multiple_of(100) {
-        description.push(' ');
-        description.push_str(RARE_WORD);
-    }
-    let mut body = json!({
-        "subject": rng.text(3, 8),
-        "description": description,
-        "requester_id": desk.customers[requester].0,
-        "status": rng.pick(&[("open", 40), ("in_progress", 20), ("pending", 15), ("resolved", 15), ("closed", 10)]),
-        "priority": rng.pick(&[("low", 30), ("medium", 45), ("high", 20), ("urgent", 5)]),
-        "source": rng.pick(&[("web", 50), ("email", 30), ("api", 15), ("phone", 5)]),
-    });
-    if assigned {
-        body["assignee_id"] = json!(desk.agents[agent].0);
-    }
-    TicketPlan { requester, agent, body }
-}
-
 struct Seeded {
     tickets: Vec<String>,
     stats: Value,
@@ -425,13 +180,7 @@ async fn seed(desk: &mut Desk, tw: &servers::Tw, a: &ScaleArgs, n: usize) -> Res
     // Before the customers exist: a publish notifies every active user, and a KB is usually
     // written before most of its readers arrive.
     let (_, articles_per_s) = many("articles", a.articles, a.writers, |i| {
-        let mut rng = Rng::new(1_000_000 + i as u64);
-        let body = json!({
-            "title": rng.text(3, 7),
-            "body": rng.text(80, 200),
-            "tags": [rng.word(), rng.word()],
-            "status": "published",
-        });
+        let body = plan::article_plan(i);
         desk.http.post(format!("{}/api/kb/articles", desk.base)).bearer_auth(&desk.admin).json(&body)
     })
     .await?;
@@ -439,7 +188,8 @@ async fn seed(desk: &mut Desk, tw: &servers::Tw, a: &ScaleArgs, n: usize) -> Res
     desk.customers = ids.into_iter().map(|id| Ok((id.clone(), mint(&id, "customer")?))).collect::<Result<_>>()?;
     eprintln!("  {} customers ({:.0}s so far)", desk.customers.len(), t0.elapsed().as_secs_f64());
 
-    let plans: Vec<TicketPlan> = (0..n).map(|i| ticket_plan(i, desk)).collect();
+    let (customers, agents) = desk.ids();
+    let plans: Vec<plan::TicketPlan> = (0..n).map(|i| plan::ticket_plan(i, &customers, &agents)).collect();
     let (made, tickets_per_s) = many("tickets", n, a.writers, |i| {
         let p = &plans[i];
         desk.http.post(format!("{}/api/tickets", desk.base)).bearer_auth(&desk.agents[p.agent].1).json(&p.body)
@@ -449,16 +199,15 @@ async fn seed(desk: &mut Desk, tw: &servers::Tw, a: &ScaleArgs, n: usize) -> Res
         made.iter().map(|t| t["id"].as_str().map(str::to_string).context("ticket id")).collect::<Result<_>>()?;
 
     // The customer writes, the agent answers, the agent leaves an internal note.
-    let (_, comments_per_s) = many("comments", 3 * n, a.writers, |k| {
-        let (i, which) = (k / 3, k % 3);
-        let p = &plans[i];
-        let mut rng = Rng::new(2_000_000 + k as u64);
-        let (token, body) = match which {
-            0 => (&desk.customers[p.requester].1, json!({ "content": rng.text(10, 40) })),
-            1 => (&desk.agents[p.agent].1, json!({ "content": rng.text(10, 40) })),
-            _ => (&desk.agents[p.agent].1, json!({ "content": rng.text(5, 25), "internal": true })),
+    let (_, comments_per_s) = many("comments", plan::COMMENTS * n, a.writers, |k| {
+        let p = &plans[k / plan::COMMENTS];
+        let (author, body) = plan::comment_plan(k);
+        let token = match author {
+            Author::Requester => &desk.customers[p.requester].1,
+            Author::Agent => &desk.agents[p.agent].1,
         };
-        desk.http.post(format!("{}/api/tickets/{}/comments", desk.base, tickets[i])).bearer_auth(token).json(&body)
+        let ticket = &tickets[k / plan::COMMENTS];
+        desk.http.post(format!("{}/api/tickets/{ticket}/comments", desk.base)).bearer_auth(token).json(&body)
     })
     .await?;
     let writes_s = t0.elapsed().as_secs_f64();
@@ -494,10 +243,11 @@ async fn wait_for_dispatch(desk: &Desk) -> Result<()> {
 }
 
 /// The routes timed, in the order of the tables: (name, path, who).
-fn routes(desk: &Desk, ticket: &str, page_50: &str) -> Vec<(&'static str, String, String)> {
+fn routes(desk: &Desk, ticket: &str, page_50: &str, missed_from: i64) -> Vec<(&'static str, String, String)> {
     let agent = desk.agents[0].1.clone();
     let customer = desk.customers[0].1.clone();
     let admin = desk.admin.clone();
+    let admin_log = admin.clone();
     vec![
         ("search: a word in no ticket", format!("/api/tickets?q={ABSENT_WORD}"), agent.clone()),
         ("search: a word in 1% of tickets", format!("/api/tickets?q={RARE_WORD}"), agent.clone()),
@@ -514,7 +264,14 @@ fn routes(desk: &Desk, ticket: &str, page_50: &str) -> Vec<(&'static str, String
         ("tickets, first page", "/api/tickets".into(), agent.clone()),
         ("a ticket by id", format!("/api/tickets/{ticket}"), agent.clone()),
         ("a ticket's comments", format!("/api/tickets/{ticket}/comments"), agent.clone()),
-        ("tickets, page 50 (cursor)", format!("/api/tickets?cursor={page_50}"), agent),
+        ("tickets, page 50 (cursor)", format!("/api/tickets?cursor={page_50}"), agent.clone()),
+        // What a client that missed the last 1,000 events reads to catch up (two pages of 500).
+        ("the log: 500 events of the last 1,000", format!("/api/events?after={missed_from}&limit=500"), agent),
+        (
+            "the log: 500 events of the last 1,000, as admin",
+            format!("/api/events?after={missed_from}&limit=500"),
+            admin_log,
+        ),
     ]
 }
 
@@ -528,8 +285,10 @@ async fn measure(desk: &Desk, tickets: &[String], samples: usize) -> Result<Valu
         cursor = page["next_cursor"].as_str().unwrap_or_default().to_string();
     }
     let ticket = &tickets[tickets.len() / 2];
+    let page = ok(desk.http.get(format!("{}/api/tickets?limit=1", desk.base)).bearer_auth(&desk.admin)).await?;
+    let missed_from = page["position"].as_i64().context("position")? - 1000;
     let mut out = serde_json::Map::new();
-    for (name, path, token) in routes(desk, ticket, &cursor) {
+    for (name, path, token) in routes(desk, ticket, &cursor, missed_from) {
         let url = format!("{}{path}", desk.base);
         ok(desk.http.get(&url).bearer_auth(&token)).await.with_context(|| format!("{name}: {path}"))?;
         let mut ms = Vec::with_capacity(samples);
@@ -575,7 +334,10 @@ fn build_label() -> String {
 }
 
 pub async fn scale(cli: &Cli, a: &ScaleArgs, n: usize) -> Result<Value> {
-    eprintln!("== scale {n} tickets on {:?}", a.db);
+    if let Some(dir) = &a.reuse {
+        return measure_kept(cli, a, n, dir).await;
+    }
+    eprintln!("== scale {n} tickets on {:?}, seeded {:?}", a.db, a.seed);
     let scratch = match a.db {
         Backend::Postgres => Some(ScratchDb::create(&a.pg).await?),
         Backend::Sqlite => None,
@@ -585,54 +347,8 @@ pub async fn scale(cli: &Cli, a: &ScaleArgs, n: usize) -> Result<Value> {
         .map(|db| ("DATABASE_URL".to_string(), db.url.clone()))
         .chain([("RUST_LOG".to_string(), "warn".to_string())])
         .collect();
-    let run = servers::start_with(cli, Target::Ticketwire, Setup::Empty, &env).await?;
-    let res = async {
-        let tw = run.tw.as_ref().context("ticketwire")?;
-        let mut desk = Desk {
-            base: run.base.clone(),
-            http: run.http.clone(),
-            admin: tw.admin_token().to_string(),
-            agents: Vec::new(),
-            customers: Vec::new(),
-        };
-        let seeded = seed(&mut desk, tw, a, n).await?;
-        let db_bytes = match &scratch {
-            Some(db) => {
-                use sea_orm::{ConnectionTrait, Database, Statement};
-                let conn = Database::connect(&db.url).await?;
-                // What autovacuum does in due course after a bulk load; measured after it.
-                conn.execute_unprepared("VACUUM ANALYZE").await?;
-                let row = conn
-                    .query_one_raw(Statement::from_string(
-                        conn.get_database_backend(),
-                        "SELECT pg_database_size(current_database())::bigint AS n",
-                    ))
-                    .await?
-                    .context("size")?;
-                let n: i64 = row.try_get("", "n")?;
-                conn.close().await?;
-                n as u64
-            }
-            None => dir_bytes(&run.dir().join("data")),
-        };
-        let routes = measure(&desk, &seeded.tickets, a.samples).await?;
-        Ok::<_, anyhow::Error>(json!({
-            "scenario": "scale",
-            "db": format!("{:?}", a.db).to_lowercase(),
-            "build": build_label(),
-            "at": chrono::Utc::now().to_rfc3339(),
-            "tickets": n,
-            "comments": 3 * n,
-            "customers": a.customers,
-            "agents": a.agents,
-            "articles": a.articles,
-            "samples": a.samples,
-            "seed": seeded.stats,
-            "db_bytes": db_bytes,
-            "routes": routes,
-        }))
-    }
-    .await;
+    let mut run = servers::start_with(cli, Target::Ticketwire, Setup::Empty, &env).await?;
+    let res = seed_and_measure(cli, a, n, scratch.as_ref(), &env, &mut run).await;
     if a.keep {
         eprintln!("  kept: {} at {} (stop it yourself)", run.dir().display(), run.base);
         std::mem::forget(run);
@@ -643,6 +359,158 @@ pub async fn scale(cli: &Cli, a: &ScaleArgs, n: usize) -> Result<Value> {
         }
     }
     res
+}
+
+/// Times the routes of the helpdesk of `n` tickets a kept run left in `dir` (and, on
+/// PostgreSQL, `--reuse-url`), with the server binary given now.
+async fn measure_kept(cli: &Cli, a: &ScaleArgs, n: usize, dir: &std::path::Path) -> Result<Value> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    use ticketwire_core::entity::{ticket, user};
+    eprintln!("== scale {n} tickets on {:?}, kept in {}", a.db, dir.display());
+    let (url, env) = match (a.db, &a.reuse_url) {
+        (Backend::Postgres, Some(url)) => (url.clone(), vec![("DATABASE_URL".to_string(), url.clone())]),
+        (Backend::Postgres, None) => bail!("--reuse with --db postgres needs --reuse-url"),
+        _ => (format!("sqlite://{}?mode=rw", dir.join("data").join("ticketwire.db").display()), Vec::new()),
+    };
+    let db = sea_orm::Database::connect(&url).await?;
+    let people = |role: &'static str| {
+        let db = &db;
+        async move {
+            let users =
+                user::Entity::find().filter(user::Column::Role.eq(role)).order_by_asc(user::Column::Id).all(db).await?;
+            users.into_iter().map(|u| Ok((u.id.clone(), mint(&u.id, role)?))).collect::<Result<Vec<_>>>()
+        }
+    };
+    let (agents, customers) = (people("agent").await?, people("customer").await?);
+    let middle = ticket::Entity::find().filter(ticket::Column::Number.eq(1000 + n as i64 / 2)).one(&db).await?;
+    let tickets = vec![middle.context("no ticket in the middle")?.id];
+    let db_bytes = match a.db {
+        Backend::Postgres => {
+            use sea_orm::{ConnectionTrait, Statement};
+            let sql = "SELECT pg_database_size(current_database())::bigint AS n";
+            let row =
+                db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await?.context("size")?;
+            row.try_get::<i64>("", "n")? as u64
+        }
+        Backend::Sqlite => dir_bytes(&dir.join("data")),
+    };
+    db.close().await?;
+    let run = servers::serve_in(cli, dir, &env).await?;
+    let res = async {
+        let login = json!({ "email": "admin@example.com", "password": "admin-password" });
+        let admin = ok(run.http.post(format!("{}/api/auth/login", run.base)).json(&login)).await?;
+        let desk = Desk {
+            base: run.base.clone(),
+            http: run.http.clone(),
+            admin: admin["access_token"].as_str().context("access_token")?.to_string(),
+            agents,
+            customers,
+        };
+        wait_for_dispatch(&desk).await?;
+        let routes = measure(&desk, &tickets, a.samples).await?;
+        Ok(json!({
+            "scenario": "scale",
+            "db": format!("{:?}", a.db).to_lowercase(),
+            "seeding": "kept",
+            "kept_in": dir.display().to_string(),
+            "build": build_label(),
+            "at": chrono::Utc::now().to_rfc3339(),
+            "tickets": n,
+            "comments": plan::COMMENTS * n,
+            "customers": a.customers,
+            "agents": a.agents,
+            "articles": a.articles,
+            "samples": a.samples,
+            "seed": {},
+            "db_bytes": db_bytes,
+            "routes": routes,
+        }))
+    }
+    .await;
+    run.halt().await?;
+    res
+}
+
+/// Seeds `run`'s helpdesk and times its routes; `run` is the server started again when the
+/// seeding stopped it.
+async fn seed_and_measure(
+    cli: &Cli,
+    a: &ScaleArgs,
+    n: usize,
+    scratch: Option<&ScratchDb>,
+    env: &[(String, String)],
+    run: &mut servers::Running,
+) -> Result<Value> {
+    let tw = run.tw.as_ref().context("ticketwire")?;
+    let mut desk = Desk {
+        base: run.base.clone(),
+        http: run.http.clone(),
+        admin: tw.admin_token().to_string(),
+        agents: Vec::new(),
+        customers: Vec::new(),
+    };
+    let through_api = match a.seed {
+        Seeding::Api => n,
+        Seeding::Bulk => a.sample.min(n),
+    };
+    let mut seeded = seed(&mut desk, tw, a, through_api).await?;
+    let url = match scratch {
+        Some(db) => db.url.clone(),
+        None => format!("sqlite://{}?mode=rw", run.dir().join("data").join("ticketwire.db").display()),
+    };
+    if through_api < n {
+        run.halt().await?;
+        let db = sea_orm::Database::connect(&url).await?;
+        let (customers, agents) = desk.ids();
+        let people = seed::People::load(&db, customers, agents).await?;
+        seed::check_sample(&db, &people, &seeded.tickets).await?;
+        let written = seed::write(&db, people, through_api, n).await?;
+        db.close().await?;
+        seeded.tickets.extend(written.tickets);
+        seeded.stats["bulk_s"] = json!(written.secs);
+        seeded.stats["bulk_rows"] = json!(written.rows);
+        *run = run.started_again(cli, env).await?;
+        desk.base = run.base.clone();
+        let t = Instant::now();
+        wait_for_dispatch(&desk).await?;
+        eprintln!("  nothing left to dispatch after the restart ({:.1}s)", t.elapsed().as_secs_f64());
+    }
+    let db_bytes = match scratch {
+        Some(db) => {
+            use sea_orm::{ConnectionTrait, Database, Statement};
+            let conn = Database::connect(&db.url).await?;
+            // What autovacuum does in due course after a bulk load; measured after it.
+            conn.execute_unprepared("VACUUM ANALYZE").await?;
+            let row = conn
+                .query_one_raw(Statement::from_string(
+                    conn.get_database_backend(),
+                    "SELECT pg_database_size(current_database())::bigint AS n",
+                ))
+                .await?
+                .context("size")?;
+            let n: i64 = row.try_get("", "n")?;
+            conn.close().await?;
+            n as u64
+        }
+        None => dir_bytes(&run.dir().join("data")),
+    };
+    let routes = measure(&desk, &seeded.tickets, a.samples).await?;
+    Ok(json!({
+        "scenario": "scale",
+        "db": format!("{:?}", a.db).to_lowercase(),
+        "seeding": format!("{:?}", a.seed).to_lowercase(),
+        "build": build_label(),
+        "at": chrono::Utc::now().to_rfc3339(),
+        "tickets": n,
+        "comments": plan::COMMENTS * n,
+        "customers": a.customers,
+        "agents": a.agents,
+        "articles": a.articles,
+        "samples": a.samples,
+        "seed": seeded.stats,
+        "db_bytes": db_bytes,
+        "routes": routes,
+    }))
 }
 
 /// `bench scale-report`: the scale results in `results.jsonl` as one table per database, the
@@ -695,16 +563,24 @@ pub fn report(out: &std::path::Path) -> Result<String> {
             }
             md.push('\n');
         }
-        md.push_str("\n| seeding (through the API) |");
+        md.push_str("\n| seeding |");
         for s in &sizes {
-            let st = &by_size[s]["seed"];
-            md.push_str(&format!(
-                " {:.0} tickets/s, {:.0} comments/s, log dispatched {:.0} s after the writes; database {} MB |",
-                st["tickets_per_s"].as_f64().unwrap_or(0.0),
-                st["comments_per_s"].as_f64().unwrap_or(0.0),
-                st["dispatch_after_writes_s"].as_f64().unwrap_or(0.0),
-                by_size[s]["db_bytes"].as_u64().unwrap_or(0) / 1_000_000,
-            ));
+            let (run, st) = (&by_size[s], &by_size[s]["seed"]);
+            let how = match st["bulk_s"].as_f64() {
+                None if run["seeding"] == "kept" => "seeded by an earlier run (kept)".to_string(),
+                Some(secs) => format!(
+                    "{} rows in bulk in {secs:.0} s ({:.0} rows/s)",
+                    st["bulk_rows"].as_u64().unwrap_or(0),
+                    st["bulk_rows"].as_f64().unwrap_or(0.0) / secs
+                ),
+                None => format!(
+                    "through the API: {:.0} tickets/s, {:.0} comments/s, log dispatched {:.0} s after the writes",
+                    st["tickets_per_s"].as_f64().unwrap_or(0.0),
+                    st["comments_per_s"].as_f64().unwrap_or(0.0),
+                    st["dispatch_after_writes_s"].as_f64().unwrap_or(0.0),
+                ),
+            };
+            md.push_str(&format!(" {how}; database {} MB |", run["db_bytes"].as_u64().unwrap_or(0) / 1_000_000));
         }
         md.push_str("\n\nBuilds: ");
         md.push_str(
@@ -727,7 +603,7 @@ fn routes_order() -> Vec<&'static str> {
         agents: vec![(String::new(), String::new())],
         customers: vec![(String::new(), String::new())],
     };
-    routes(&desk, "", "").into_iter().map(|(n, _, _)| n).collect()
+    routes(&desk, "", "", 0).into_iter().map(|(n, _, _)| n).collect()
 }
 
 fn fmt_ms(ms: f64) -> String {

@@ -119,7 +119,7 @@ pub async fn start_with(
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let log = std::fs::File::create(dir.join("server.log"))?;
-    let mut cmd = match target {
+    let cmd = match target {
         Target::Ticketwire => {
             let mut envs = tw_env(&dir);
             envs.extend_from_slice(extra_env);
@@ -162,20 +162,7 @@ pub async fn start_with(
             c
         }
     };
-    let mut child = cmd.stdout(Stdio::piped()).stderr(log).kill_on_drop(true).spawn().context("starting the server")?;
-    let pid = child.id().context("pid")?;
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let base = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(i) = line.find("listening on http://") {
-                return Ok(line[i + "listening on ".len()..].trim().to_string());
-            }
-        }
-        bail!("the server exited before listening (see {})", dir.join("server.log").display())
-    })
-    .await
-    .context("waiting for 'listening on'")??;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (child, pid, base) = spawn_listening(cmd, &dir, log).await?;
     let addr: SocketAddr = base.trim_start_matches("http://").parse()?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
 
@@ -211,6 +198,48 @@ pub async fn start_with(
     }))
 }
 
+/// ticketwire on the data a server left in `dir` (a kept run's, or a halted one's).
+pub async fn serve_in(cli: &Cli, dir: &std::path::Path, extra_env: &[(String, String)]) -> Result<Running> {
+    let mut envs = tw_env(dir);
+    envs.extend_from_slice(extra_env);
+    let mut cmd = Command::new(&cli.server);
+    cmd.arg("serve").envs(envs);
+    let log = std::fs::OpenOptions::new().append(true).create(true).open(dir.join("server.log"))?;
+    let (child, pid, base) = spawn_listening(cmd, dir, log).await?;
+    eprintln!("  ticketwire up at {base} on {} (pid {pid})", dir.display());
+    Ok(Arc::new(Server {
+        target: Target::Ticketwire,
+        pid,
+        addr: base.trim_start_matches("http://").parse()?,
+        base,
+        http: reqwest::Client::builder().pool_max_idle_per_host(256).build()?,
+        tokens: Vec::new(),
+        ids: Arc::new(HashMap::new()),
+        tw: None,
+        child: tokio::sync::Mutex::new(Some(child)),
+        dir: dir.to_path_buf(),
+    }))
+}
+
+/// Spawns `cmd` (its stderr to `log`) and waits for it to say where it listens.
+async fn spawn_listening(mut cmd: Command, dir: &std::path::Path, log: std::fs::File) -> Result<(Child, u32, String)> {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(log).kill_on_drop(true).spawn().context("starting the server")?;
+    let pid = child.id().context("pid")?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let base = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(i) = line.find("listening on http://") {
+                return Ok(line[i + "listening on ".len()..].trim().to_string());
+            }
+        }
+        bail!("the server exited before listening (see {})", dir.join("server.log").display())
+    })
+    .await
+    .context("waiting for 'listening on'")??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, pid, base))
+}
+
 fn tw_env(dir: &std::path::Path) -> Vec<(String, String)> {
     vec![
         ("TICKETWIRE_DATA_DIR".into(), dir.join("data").display().to_string()),
@@ -227,6 +256,26 @@ impl Server {
     /// The server's working directory (its SQLite database is under `data/`).
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
+    }
+
+    /// Stops the server with SIGTERM (it shuts down as in production), keeping its data, so
+    /// its database can be written while nothing else does.
+    pub async fn halt(&self) -> Result<()> {
+        if let Some(mut c) = self.child.lock().await.take() {
+            std::process::Command::new("kill").args(["-TERM", &c.id().context("pid")?.to_string()]).status()?;
+            if tokio::time::timeout(Duration::from_secs(30), c.wait()).await.is_err() {
+                let _ = c.start_kill();
+                let _ = c.wait().await;
+            }
+        }
+        Ok(())
+    }
+
+    /// A halted ticketwire started again on its data (with `extra_env`), on a new port: what
+    /// was written to its database meanwhile is read afresh, as after an upgrade.
+    pub async fn started_again(&self, cli: &Cli, extra_env: &[(String, String)]) -> Result<Running> {
+        self.halt().await?;
+        serve_in(cli, &self.dir, extra_env).await
     }
 
     pub async fn stop(&self) {

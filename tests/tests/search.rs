@@ -378,3 +378,69 @@ async fn the_longest_texts_are_indexed() {
     let page = search(&app, &agent, "haystack0").await;
     assert!(page["items"][0]["highlight"]["snippet"].as_str().unwrap().starts_with("<mark>haystack0</mark>"));
 }
+
+/// A word in more tickets than a search ranks ([`ticketwire::domain::search::RANKED`]): the
+/// newest that many matches are ranked, best first, and an older ticket is left out however
+/// well it matches; a filter, or a customer's own view, applies before that bound, so the old
+/// ticket is found among its requester's. Alike on both databases.
+#[tokio::test]
+async fn a_common_word_ranks_the_newest_matches() {
+    use futures::StreamExt;
+    let ranked = ticketwire::domain::search::RANKED as usize;
+    let app = common::spawn_app().await;
+    let agent = app.agent("Agnes").await;
+    let (carla, olga) = (app.customer("Carla").await, app.customer("Olga").await);
+    let open = |subject: String, description: String, requester: &str| {
+        let body = json!({ "subject": subject, "description": description, "requester_id": requester });
+        let (app, agent) = (&app, &agent);
+        async move { app.post("/api/tickets", agent, body, 201).await["id"].as_str().unwrap().to_string() }
+    };
+    // The best match of all, and the oldest.
+    let oldest = open("Walrus walrus".into(), "walrus ".repeat(20), &carla.id).await;
+    app.post(
+        &format!("/api/tickets/{oldest}/comments"),
+        &agent,
+        json!({ "content": "walrus note", "internal": true }),
+        201,
+    )
+    .await;
+    let weak: Vec<String> = futures::stream::iter(0..ranked)
+        .map(|i| open(format!("Other {i}"), "a walrus and many other words in a longer text".into(), &olga.id))
+        .buffered(16)
+        .collect()
+        .await;
+    let newest = open("Walrus walrus newest".into(), "walrus walrus".into(), &olga.id).await;
+
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()).collect()
+    };
+    let first = app.get("/api/tickets?q=walrus&limit=200", &agent, 200).await;
+    assert_eq!(ids(&first)[0], newest, "the best of the newest first");
+    let mut walked = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app.get(&format!("/api/tickets?q=walrus&limit=200&cursor={cursor}"), &agent, 200).await;
+        walked.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(walked.len(), ranked, "as many as are ranked");
+    let walked: HashSet<String> = walked.into_iter().collect();
+    assert_eq!(walked.len(), ranked, "no ticket twice");
+    assert!(!walked.contains(&oldest), "older than the newest {ranked} matches");
+    assert!(walked.contains(&newest));
+    let weak: HashSet<String> = weak.into_iter().collect();
+    assert_eq!(walked.iter().filter(|id| weak.contains(*id)).count(), ranked - 1, "the newest of the rest");
+
+    // Narrowed by a filter, or to a customer's own tickets, the old one is among the matches.
+    let by_requester = app.get(&format!("/api/tickets?q=walrus&requester_id={}", carla.id), &agent, 200).await;
+    assert_eq!(ids(&by_requester), std::slice::from_ref(&oldest));
+    assert_eq!(ids(&search(&app, &carla, "walrus").await), std::slice::from_ref(&oldest));
+    // A customer's view stays their own, public texts only.
+    assert!(ids(&search(&app, &olga, "walrus").await).iter().all(|id| *id != oldest));
+    assert!(search(&app, &carla, "note").await["items"].as_array().unwrap().is_empty(), "internal notes stay staff's");
+    let staff_note = app.get(&format!("/api/tickets?q=note&requester_id={}", carla.id), &agent, 200).await;
+    assert_eq!(ids(&staff_note), [oldest]);
+}

@@ -124,8 +124,27 @@ pub async fn list(store: &Store, me: &AuthUser, q: &NotificationQuery) -> Result
     Ok(page)
 }
 
-pub async fn unread_count(store: &Store, me: &AuthUser) -> Result<u64> {
-    Ok(unread_query(me.id()).count(&store.db).await?)
+/// Unread notifications are counted up to this many: an admin hears of every ticket, and
+/// counting a million index entries for a badge would take longer than any page of the inbox.
+pub const UNREAD_COUNTED: u64 = 10_000;
+
+/// How many of a user's notifications are unread.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+pub struct UnreadCount {
+    /// Up to [`UNREAD_COUNTED`] (10,000).
+    pub count: u64,
+    /// There are more unread than `count` ("10000+").
+    pub more: bool,
+}
+
+pub async fn unread_count(store: &Store, me: &AuthUser) -> Result<UnreadCount> {
+    let counted = unread_query(me.id())
+        .select_only()
+        .column(notification::Column::Id)
+        .limit(UNREAD_COUNTED + 1)
+        .count(&store.db)
+        .await?;
+    Ok(UnreadCount { count: counted.min(UNREAD_COUNTED), more: counted > UNREAD_COUNTED })
 }
 
 /// Marks one of the caller's notifications read. Someone else's is "not found".

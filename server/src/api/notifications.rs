@@ -12,7 +12,7 @@ use crate::{
     domain::{
         Page,
         events::{self, Event, EventQuery},
-        notifications::{self, Notification, NotificationQuery},
+        notifications::{self, Notification, NotificationQuery, UnreadCount},
         pagination::log_position,
     },
     error::{ErrorBody, Result},
@@ -44,11 +44,11 @@ async fn list(
     Ok(Json(Page::at_position(&state.store.db, notifications::list(&state.store, &user, &q)).await?))
 }
 
-/// How many of your notifications are unread.
+/// How many of your notifications are unread, up to 10,000 (`more`: there are more than that).
 #[utoipa::path(get, path = "/api/notifications/unread-count", tag = "notifications", security(("bearer" = [])),
-    responses((status = 200, body = Count), (status = 401, body = ErrorBody)))]
-async fn unread_count(State(state): State<AppState>, user: AuthUser) -> Result<Json<Count>> {
-    Ok(Json(Count { count: notifications::unread_count(&state.store, &user).await? }))
+    responses((status = 200, body = UnreadCount), (status = 401, body = ErrorBody)))]
+async fn unread_count(State(state): State<AppState>, user: AuthUser) -> Result<Json<UnreadCount>> {
+    Ok(Json(notifications::unread_count(&state.store, &user).await?))
 }
 
 /// Mark one notification read.

@@ -1,0 +1,79 @@
+//! Searches as PostgreSQL reads them: `to_tsquery('simple', …)` against the GIN-indexed
+//! `ticket_search.doc` / `kb_articles.search_doc`, ranked by `ts_rank`.
+use sea_orm::{
+    QueryTrait, Select,
+    sea_query::{Alias, Asterisk, Expr, JoinType, Order, Query, SelectStatement},
+};
+
+use super::{RANKED, SearchQuery};
+use crate::entity::{kb_article, ticket};
+
+/// `ts_rank` of `doc` against the search in `$1`, with `weights` for {D, C, B, A}.
+fn rank(weights: &str, doc: &str) -> String {
+    format!("ts_rank('{weights}', {doc}, to_tsquery('simple', $1), 1)::float8")
+}
+
+/// See [`super::ticket_statement`]: the newest [`RANKED`] tickets that match and pass the
+/// filters are ranked. PostgreSQL picks, by its statistics of the documents' words, whether to
+/// walk the tickets newest first checking each document (a common word: it stops early) or to
+/// read the GIN index's matches and keep the newest (a rare one).
+pub fn tickets(
+    staff: bool,
+    filtered: Select<ticket::Entity>,
+    query: &SearchQuery,
+    cursor: Option<&str>,
+    limit: u64,
+) -> SelectStatement {
+    let tsq = query.tsquery(if staff { "" } else { "ABC" });
+    // {D, C, B, A}: internal notes, public comments, description, subject.
+    let weights = if staff { "{0.2,0.2,0.4,1.0}" } else { "{0,0.2,0.4,1.0}" };
+    let mut candidates = filtered.into_query();
+    candidates
+        .join(JoinType::InnerJoin, Alias::new("ticket_search"), Expr::cust("ticket_search.ticket_id = tickets.id"))
+        .and_where(Expr::cust_with_values("ticket_search.doc @@ to_tsquery('simple', $1)", [tsq.clone()]))
+        .expr_as(Expr::cust_with_values(rank(weights, "ticket_search.doc"), [tsq.clone()]), Alias::new("score"))
+        .order_by((ticket::Entity, ticket::Column::Id), Order::Desc)
+        .limit(RANKED);
+    let mut s = Query::select();
+    s.column(Asterisk).from_subquery(candidates, Alias::new("matches"));
+    if let Some(c) = cursor {
+        let after = format!(
+            "(matches.score, matches.id) < (SELECT {}, s.ticket_id FROM ticket_search s \
+             WHERE s.ticket_id = $2 AND s.doc @@ to_tsquery('simple', $1))",
+            rank(weights, "s.doc")
+        );
+        s.and_where(Expr::cust_with_values(after, [tsq, c.to_string()]));
+    }
+    s.order_by_expr(Expr::cust("matches.score"), Order::Desc)
+        .order_by_expr(Expr::cust("matches.id"), Order::Desc)
+        .limit(limit);
+    s
+}
+
+/// See [`super::article_statement`]. A KB is small enough to rank every match.
+pub fn articles(
+    filtered: Select<kb_article::Entity>,
+    query: &SearchQuery,
+    cursor: Option<&str>,
+    limit: u64,
+) -> SelectStatement {
+    let mut s = filtered.into_query();
+    let tsq = query.tsquery("");
+    // {D, C, B, A}: -, body, tags, title.
+    let weights = "{0,0.2,0.4,1.0}";
+    s.and_where(Expr::cust_with_values("kb_articles.search_doc @@ to_tsquery('simple', $1)", [tsq.clone()]))
+        .expr_as(Expr::cust_with_values(rank(weights, "kb_articles.search_doc"), [tsq.clone()]), Alias::new("score"));
+    if let Some(c) = cursor {
+        let after = format!(
+            "({}, kb_articles.id) < (SELECT {}, a.id FROM kb_articles a \
+             WHERE a.id = $2 AND a.search_doc @@ to_tsquery('simple', $1))",
+            rank(weights, "kb_articles.search_doc"),
+            rank(weights, "a.search_doc")
+        );
+        s.and_where(Expr::cust_with_values(after, [tsq, c.to_string()]));
+    }
+    s.order_by_expr(Expr::cust("score"), Order::Desc)
+        .order_by((kb_article::Entity, kb_article::Column::Id), Order::Desc)
+        .limit(limit);
+    s
+}
