@@ -292,7 +292,7 @@ export const api = {
     request<User>(`/api/users/${encodeURIComponent(id)}`, { method: 'PATCH', body: patch, ifMatch: version }),
 
   notifications: (unread?: boolean) => request<Page<Notification>>(`/api/notifications${qs({ unread: unread ? 'true' : undefined, limit: 50 })}`),
-  unreadCount: () => request<{ count: number }>('/api/notifications/unread-count'),
+  unreadCount: () => request<{ count: number; more?: boolean }>('/api/notifications/unread-count'),
   markRead: (id: string) => request<Notification>(`/api/notifications/${encodeURIComponent(id)}/read`, { method: 'POST' }),
   markAllRead: () => request<{ count: number }>('/api/notifications/read-all', { method: 'POST' }),
 

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { errorText } from './api';
 import { match, navigate, onLinkClick, usePath } from './router';
-import { dismissToast, isStaff, liveStatus, markAllRead, markRead, notifications, session, signOut, toasts, unreadCount, useStore } from './store';
+import { dismissToast, isStaff, liveStatus, markAllRead, markRead, notifications, session, signOut, toasts, unreadCount, unreadMore, useStore } from './store';
 import { AuthPage, SetupPage } from './pages/auth';
 import { CannedRepliesPage } from './pages/canned';
 import { ImportPage } from './pages/import';
@@ -80,6 +80,8 @@ function Forbidden() {
 function Header({ onBell }: { onBell: () => void }) {
   const s = useStore(session);
   const count = useStore(unreadCount);
+  const more = useStore(unreadMore);
+  const shown = more ? `${count.toLocaleString('en')}+` : String(count);
   const status = useStore(liveStatus);
   const pathname = usePath().split('?')[0];
   const [menu, setMenu] = useState(false);
@@ -117,12 +119,12 @@ function Header({ onBell }: { onBell: () => void }) {
           </span>
         )}
         {user && (
-          <button type="button" class="bell" onClick={onBell} aria-label={count > 0 ? `Notifications, ${count} unread` : 'Notifications, none unread'} data-testid="bell">
+          <button type="button" class="bell" onClick={onBell} aria-label={count > 0 ? `Notifications, ${shown} unread` : 'Notifications, none unread'} data-testid="bell">
             <svg aria-hidden="true" focusable="false" width="16" height="16" viewBox="0 0 24 24" fill="currentColor">
               <path d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2Z" />
             </svg>
             <span class={count > 0 ? 'count' : 'count none'} data-testid="unread-count" aria-hidden="true">
-              {count > 0 ? count : ''}
+              {count > 0 ? shown : ''}
             </span>
           </button>
         )}

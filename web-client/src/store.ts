@@ -61,6 +61,8 @@ export function dismissToast(id: number) {
 }
 
 export const unreadCount = new Store<number>(0);
+/** The server counts unread notifications up to a cap; past it the count is a lower bound. */
+export const unreadMore = new Store<boolean>(false);
 export const notifications = new Store<Notification[]>([]);
 
 /** The ticket on screen, if any: its notifications are read as they come, without a toast. */
@@ -93,6 +95,7 @@ export async function refreshNotifications() {
   try {
     const [count, page] = await Promise.all([api.unreadCount(), api.notifications()]);
     unreadCount.set(count.count);
+    unreadMore.set(!!count.more);
     notifications.set(page.items);
   } catch {
     /* shown elsewhere */
@@ -112,6 +115,7 @@ export async function markAllRead() {
   await api.markAllRead();
   notifications.update((list) => list.map((x) => ({ ...x, read: true })));
   unreadCount.set(0);
+  unreadMore.set(false);
 }
 
 function begin(s: Session) {
@@ -142,6 +146,7 @@ export function signOut() {
   session.set(null);
   notifications.set([]);
   unreadCount.set(0);
+  unreadMore.set(false);
 }
 
 /** Restores a session kept in this tab and re-reads the user (its role may have changed). */
