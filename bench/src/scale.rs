@@ -408,23 +408,9 @@ async fn measure_kept(cli: &Cli, a: &ScaleArgs, n: usize, dir: &std::path::Path)
         };
         wait_for_dispatch(&desk).await?;
         let routes = measure(&desk, &tickets, a.samples).await?;
-        Ok(json!({
-            "scenario": "scale",
-            "db": format!("{:?}", a.db).to_lowercase(),
-            "seeding": "kept",
-            "kept_in": dir.display().to_string(),
-            "build": build_label(),
-            "at": chrono::Utc::now().to_rfc3339(),
-            "tickets": n,
-            "comments": plan::COMMENTS * n,
-            "customers": a.customers,
-            "agents": a.agents,
-            "articles": a.articles,
-            "samples": a.samples,
-            "seed": {},
-            "db_bytes": db_bytes,
-            "routes": routes,
-        }))
+        let mut row = result_row(a, n, "kept", json!({}), db_bytes, routes);
+        row["kept_in"] = json!(dir.display().to_string());
+        Ok(row)
     }
     .await;
     run.halt().await?;
@@ -495,10 +481,15 @@ async fn seed_and_measure(
         None => dir_bytes(&run.dir().join("data")),
     };
     let routes = measure(&desk, &seeded.tickets, a.samples).await?;
-    Ok(json!({
+    Ok(result_row(a, n, &format!("{:?}", a.seed).to_lowercase(), seeded.stats, db_bytes, routes))
+}
+
+/// One size's row of `results.jsonl`: the helpdesk measured, how it was seeded, what was timed.
+fn result_row(a: &ScaleArgs, n: usize, seeding: &str, seed: Value, db_bytes: u64, routes: Value) -> Value {
+    json!({
         "scenario": "scale",
         "db": format!("{:?}", a.db).to_lowercase(),
-        "seeding": format!("{:?}", a.seed).to_lowercase(),
+        "seeding": seeding,
         "build": build_label(),
         "at": chrono::Utc::now().to_rfc3339(),
         "tickets": n,
@@ -507,10 +498,10 @@ async fn seed_and_measure(
         "agents": a.agents,
         "articles": a.articles,
         "samples": a.samples,
-        "seed": seeded.stats,
+        "seed": seed,
         "db_bytes": db_bytes,
         "routes": routes,
-    }))
+    })
 }
 
 /// `bench scale-report`: the scale results in `results.jsonl` as one table per database, the
