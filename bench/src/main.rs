@@ -4,6 +4,7 @@
 //! fresh by the bench itself on 127.0.0.1 (`two-nodes`: two ticketwire nodes on PostgreSQL +
 //! Redis). Every result is appended as one JSON line to `--out/results.jsonl`; `bench report`
 //! turns them into markdown tables and an SVG plot.
+mod catch_up;
 mod client;
 mod fanout;
 mod metrics;

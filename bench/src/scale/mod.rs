@@ -9,22 +9,21 @@
 //! server is started again. The run waits for the dispatcher to finish the log, then times each
 //! route (median of `--samples` requests after one unmeasured). `bench scale-report` prints the
 //! tables, with the growth per 10× of tickets.
-use std::{
-    collections::BTreeMap,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
-};
+mod api_seed;
+mod report;
+
+pub use report::report;
+
+use api_seed::{ok, seed};
+
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::{
-    Cli,
-    plan::{self, ABSENT_WORD, Author, RARE_WORD, WORDS},
+    Cli, catch_up,
+    plan::{self, ABSENT_WORD, RARE_WORD, WORDS},
     seed,
     servers::{self, Setup, Target, mint},
     two_nodes::ScratchDb,
@@ -109,124 +108,6 @@ impl Desk {
     }
 }
 
-async fn ok(r: reqwest::RequestBuilder) -> Result<Value> {
-    let r = r.send().await?;
-    let status = r.status();
-    let text = r.text().await?;
-    if !status.is_success() {
-        bail!("{status}: {}", text.chars().take(300).collect::<String>());
-    }
-    Ok(serde_json::from_str(&text)?)
-}
-
-/// Sends the `n` requests `make` builds, `writers` at a time, answers in order. A request that
-/// fails is built and sent again (up to 5 times: a 503 is the server saying "again"). Returns
-/// the answers and the rate.
-async fn many<F>(what: &str, n: usize, writers: usize, make: F) -> Result<(Vec<Value>, f64)>
-where
-    F: Fn(usize) -> reqwest::RequestBuilder,
-{
-    let done = Arc::new(AtomicU64::new(0));
-    let t = Instant::now();
-    let progress = {
-        let (done, what) = (done.clone(), what.to_string());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                let d = done.load(Ordering::Relaxed);
-                eprintln!("    {what}: {d}/{n} ({:.0}/s)", d as f64 / t.elapsed().as_secs_f64());
-            }
-        })
-    };
-    let make = &make;
-    let out: Vec<Result<Value>> = futures::stream::iter(0..n)
-        .map(|i| {
-            let done = done.clone();
-            async move {
-                let mut last = anyhow::anyhow!("not sent");
-                for attempt in 0..5u64 {
-                    match ok(make(i)).await {
-                        Ok(v) => {
-                            done.fetch_add(1, Ordering::Relaxed);
-                            return Ok(v);
-                        }
-                        Err(e) => last = e,
-                    }
-                    tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
-                }
-                Err(last.context(format!("{what} {i}")))
-            }
-        })
-        .buffered(writers)
-        .collect()
-        .await;
-    progress.abort();
-    let secs = t.elapsed().as_secs_f64();
-    let rate = n as f64 / secs;
-    eprintln!("  {what}: {n} in {secs:.1}s ({rate:.0}/s)");
-    Ok((out.into_iter().collect::<Result<Vec<_>>>()?, rate))
-}
-
-struct Seeded {
-    tickets: Vec<String>,
-    stats: Value,
-}
-
-async fn seed(desk: &mut Desk, tw: &servers::Tw, a: &ScaleArgs, n: usize) -> Result<Seeded> {
-    let t0 = Instant::now();
-    let ids = tw.create_users("agent", a.agents).await?;
-    desk.agents = ids.into_iter().map(|id| Ok((id.clone(), mint(&id, "agent")?))).collect::<Result<_>>()?;
-    eprintln!("  {} agents", desk.agents.len());
-    // Before the customers exist: a publish notifies every active user, and a KB is usually
-    // written before most of its readers arrive.
-    let (_, articles_per_s) = many("articles", a.articles, a.writers, |i| {
-        let body = plan::article_plan(i);
-        desk.http.post(format!("{}/api/kb/articles", desk.base)).bearer_auth(&desk.admin).json(&body)
-    })
-    .await?;
-    let ids = tw.create_users("customer", a.customers).await?;
-    desk.customers = ids.into_iter().map(|id| Ok((id.clone(), mint(&id, "customer")?))).collect::<Result<_>>()?;
-    eprintln!("  {} customers ({:.0}s so far)", desk.customers.len(), t0.elapsed().as_secs_f64());
-
-    let (customers, agents) = desk.ids();
-    let plans: Vec<plan::TicketPlan> = (0..n).map(|i| plan::ticket_plan(i, &customers, &agents)).collect();
-    let (made, tickets_per_s) = many("tickets", n, a.writers, |i| {
-        let p = &plans[i];
-        desk.http.post(format!("{}/api/tickets", desk.base)).bearer_auth(&desk.agents[p.agent].1).json(&p.body)
-    })
-    .await?;
-    let tickets: Vec<String> =
-        made.iter().map(|t| t["id"].as_str().map(str::to_string).context("ticket id")).collect::<Result<_>>()?;
-
-    // The customer writes, the agent answers, the agent leaves an internal note.
-    let (_, comments_per_s) = many("comments", plan::COMMENTS * n, a.writers, |k| {
-        let p = &plans[k / plan::COMMENTS];
-        let (author, body) = plan::comment_plan(k);
-        let token = match author {
-            Author::Requester => &desk.customers[p.requester].1,
-            Author::Agent => &desk.agents[p.agent].1,
-        };
-        let ticket = &tickets[k / plan::COMMENTS];
-        desk.http.post(format!("{}/api/tickets/{ticket}/comments", desk.base)).bearer_auth(token).json(&body)
-    })
-    .await?;
-    let writes_s = t0.elapsed().as_secs_f64();
-    let dispatched = Instant::now();
-    wait_for_dispatch(desk).await?;
-    let dispatch_s = dispatched.elapsed().as_secs_f64();
-    eprintln!("  the dispatcher caught up {dispatch_s:.0}s after the last write");
-    Ok(Seeded {
-        tickets,
-        stats: json!({
-            "articles_per_s": articles_per_s,
-            "tickets_per_s": tickets_per_s,
-            "comments_per_s": comments_per_s,
-            "writes_s": writes_s,
-            "dispatch_after_writes_s": dispatch_s,
-        }),
-    })
-}
-
 /// Until the lowest dispatcher cursor (a list's `position`) has reached the end of the log.
 async fn wait_for_dispatch(desk: &Desk) -> Result<()> {
     loop {
@@ -307,7 +188,18 @@ async fn measure(desk: &Desk, tickets: &[String], samples: usize) -> Result<Valu
             json!({ "path": path, "median_ms": median, "min_ms": ms[0], "max_ms": ms[ms.len() - 1], "items": items, "samples_ms": ms }),
         );
     }
+    for (name, token) in catch_ups(desk) {
+        out.insert(name.into(), catch_up::timed(&desk.base, name, &token, missed_from, samples).await?);
+    }
     Ok(Value::Object(out))
+}
+
+/// The Socket.IO catch-ups timed after the routes, in the order of the tables: (name, who).
+fn catch_ups(desk: &Desk) -> [(&'static str, String); 2] {
+    [
+        ("catch-up over Socket.IO: the last 1,000 events", desk.agents[0].1.clone()),
+        ("catch-up over Socket.IO: the last 1,000 events, as admin", desk.admin.clone()),
+    ]
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {
@@ -506,85 +398,6 @@ fn result_row(a: &ScaleArgs, n: usize, seeding: &str, seed: Value, db_bytes: u64
 
 /// `bench scale-report`: the scale results in `results.jsonl` as one table per database, the
 /// newest run of each size, with the growth of each route per 10× tickets.
-pub fn report(out: &std::path::Path) -> Result<String> {
-    let text = std::fs::read_to_string(out.join("results.jsonl"))?;
-    let mut runs: BTreeMap<String, BTreeMap<u64, Value>> = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line)?;
-        if v["scenario"] == "scale" {
-            let db = v["db"].as_str().unwrap_or("").to_string();
-            runs.entry(db).or_default().insert(v["tickets"].as_u64().unwrap_or(0), v);
-        }
-    }
-    let mut md = String::new();
-    for (db, by_size) in &runs {
-        let sizes: Vec<u64> = by_size.keys().copied().collect();
-        let first = by_size.values().next().context("no run")?;
-        let names: Vec<String> = first["routes"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
-        // The order routes were timed in, not the map's.
-        let order: Vec<&str> = routes_order();
-        let mut names: Vec<String> = names;
-        names.sort_by_key(|n| order.iter().position(|o| o == n).unwrap_or(usize::MAX));
-        md.push_str(&format!("#### {db}: median ms of {} requests\n\n| route |", first["samples"]));
-        for s in &sizes {
-            md.push_str(&format!(" {} tickets |", thousands(*s)));
-        }
-        for w in sizes.windows(2) {
-            md.push_str(&format!(" growth per 10× ({}→{}) |", short(w[0]), short(w[1])));
-        }
-        md.push_str("\n|---|");
-        md.push_str(&"---:|".repeat(sizes.len() * 2 - 1));
-        md.push('\n');
-        for name in &names {
-            md.push_str(&format!("| {name} |"));
-            let medians: Vec<Option<f64>> =
-                sizes.iter().map(|s| by_size[s]["routes"][name]["median_ms"].as_f64()).collect();
-            for m in &medians {
-                md.push_str(&m.map_or(" – |".into(), |m| format!(" {} |", fmt_ms(m))));
-            }
-            for (w, m) in sizes.windows(2).zip(medians.windows(2)) {
-                let per10 = match (m[0], m[1]) {
-                    (Some(a), Some(b)) if a > 0.0 => {
-                        let decades = (w[1] as f64 / w[0] as f64).log10();
-                        format!(" ×{:.2} |", (b / a).powf(1.0 / decades))
-                    }
-                    _ => " – |".into(),
-                };
-                md.push_str(&per10);
-            }
-            md.push('\n');
-        }
-        md.push_str("\n| seeding |");
-        for s in &sizes {
-            let (run, st) = (&by_size[s], &by_size[s]["seed"]);
-            let how = match st["bulk_s"].as_f64() {
-                None if run["seeding"] == "kept" => "seeded by an earlier run (kept)".to_string(),
-                Some(secs) => format!(
-                    "{} rows in bulk in {secs:.0} s ({:.0} rows/s)",
-                    st["bulk_rows"].as_u64().unwrap_or(0),
-                    st["bulk_rows"].as_f64().unwrap_or(0.0) / secs
-                ),
-                None => format!(
-                    "through the API: {:.0} tickets/s, {:.0} comments/s, log dispatched {:.0} s after the writes",
-                    st["tickets_per_s"].as_f64().unwrap_or(0.0),
-                    st["comments_per_s"].as_f64().unwrap_or(0.0),
-                    st["dispatch_after_writes_s"].as_f64().unwrap_or(0.0),
-                ),
-            };
-            md.push_str(&format!(" {how}; database {} MB |", run["db_bytes"].as_u64().unwrap_or(0) / 1_000_000));
-        }
-        md.push_str("\n\nBuilds: ");
-        md.push_str(
-            &by_size
-                .iter()
-                .map(|(s, v)| format!("{} at {}", short(*s), v["build"].as_str().unwrap_or("?")))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
-        md.push_str("\n\n");
-    }
-    Ok(md)
-}
 
 fn routes_order() -> Vec<&'static str> {
     let desk = Desk {
@@ -594,35 +407,5 @@ fn routes_order() -> Vec<&'static str> {
         agents: vec![(String::new(), String::new())],
         customers: vec![(String::new(), String::new())],
     };
-    routes(&desk, "", "", 0).into_iter().map(|(n, _, _)| n).collect()
-}
-
-fn fmt_ms(ms: f64) -> String {
-    if ms >= 100.0 {
-        format!("{ms:.0}")
-    } else if ms >= 10.0 {
-        format!("{ms:.1}")
-    } else {
-        format!("{ms:.2}")
-    }
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn short(n: u64) -> String {
-    match n {
-        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
-        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
-        n => n.to_string(),
-    }
+    routes(&desk, "", "", 0).into_iter().map(|(n, _, _)| n).chain(catch_ups(&desk).map(|(n, _)| n)).collect()
 }
