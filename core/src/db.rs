@@ -48,6 +48,17 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(false)
+        })
+        // Ticket searches rank with a function of their own (see `sqlite_rank`), on every
+        // connection of the pool.
+        .map_sqlx_sqlite_pool_opts(|o| {
+            o.after_connect(|conn, _| {
+                Box::pin(async move {
+                    let mut handle = conn.lock_handle().await?;
+                    crate::domain::search::register_sqlite_rank(handle.as_raw_handle())
+                        .map_err(|e| sea_orm::sqlx::Error::Configuration(e.into()))
+                })
+            })
         });
     Ok(Database::connect(options).await?)
 }

@@ -230,6 +230,61 @@ async fn ranked_pages_follow_on_without_gaps() {
     assert!(after["items"].as_array().unwrap().is_empty());
 }
 
+/// A customer's search reads their own tickets first and looks each up in the index: ranked as
+/// any search (subject over description over comments), in pages that follow on, never another
+/// customer's ticket, never an internal note.
+#[tokio::test]
+async fn a_customers_search_is_ranked_and_paged_like_any() {
+    let app = common::spawn_app().await;
+    let agent = app.agent("Agnes").await;
+    let (alice, bob) = (app.customer("Alice").await, app.customer("Bob").await);
+    let mut mine = Vec::new();
+    for i in 0..7 {
+        let (subject, description) = if i == 3 {
+            ("Wombat in the subject".to_string(), "nothing".to_string())
+        } else {
+            (format!("Ticket {i}"), "wombat ".repeat(1 + i % 3))
+        };
+        let t = app.post("/api/tickets", &alice, json!({ "subject": subject, "description": description }), 201).await;
+        mine.push(t["id"].as_str().unwrap().to_string());
+    }
+    app.post("/api/tickets", &bob, json!({ "subject": "Wombat for Bob", "description": "wombat" }), 201).await;
+    // Her ticket whose only "wombat" is in an internal note.
+    let calm = app.post("/api/tickets", &alice, json!({ "subject": "Quiet one", "description": "calm" }), 201).await;
+    let calm_id = calm["id"].as_str().unwrap();
+    app.post(
+        &format!("/api/tickets/{calm_id}/comments"),
+        &agent,
+        json!({ "content": "wombat seen", "internal": true }),
+        201,
+    )
+    .await;
+
+    let whole = search(&app, &alice, "wombat").await;
+    let order: Vec<String> =
+        whole["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().into()).collect();
+    assert_eq!(order.len(), 7, "her seven, not Bob's, not the one with only an internal note: {whole}");
+    assert!(mine.iter().all(|id| order.contains(id)));
+    assert_eq!(whole["items"][0]["subject"], "Wombat in the subject", "the subject weighs most: {whole}");
+    let scores: Vec<f64> = whole["items"].as_array().unwrap().iter().map(|t| t["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores.iter().all(|s| *s > 0.0), "best first: {scores:?}");
+
+    let mut walked = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app.get(&format!("/api/tickets?q=wombat&limit=3&cursor={cursor}"), &alice, 200).await;
+        walked.extend(page["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(walked, order, "pages in the order of the whole answer, no duplicate, no gap");
+    // Staff narrowing by requester read the same way, and see the internal note's ticket too.
+    let by_requester = app.get(&format!("/api/tickets?q=wombat&requester_id={}", alice.id), &agent, 200).await;
+    assert_eq!(by_requester["items"].as_array().unwrap().len(), 8, "{by_requester}");
+}
+
 #[tokio::test]
 async fn articles_are_searched_alike() {
     let app = common::spawn_app().await;

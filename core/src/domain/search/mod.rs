@@ -1,5 +1,6 @@
 //! Full-text search of tickets and KB articles: one query language, read here and written out
-//! for SQLite's FTS5 or PostgreSQL's `tsquery`, ranked by the database (bm25, `ts_rank`), with
+//! for SQLite's FTS5 or PostgreSQL's `tsquery`, ranked by the database (`ticketwire_rank` for
+//! tickets and `bm25` for the KB on SQLite, `ts_rank` on PostgreSQL), with
 //! highlights made here from the texts the reader may see.
 //!
 //! The language: words are ANDed; `"a quoted phrase"` matches those words in a row; `-word` or
@@ -35,9 +36,11 @@ use crate::{
 mod postgres;
 mod query;
 mod sqlite;
+mod sqlite_rank;
 
 pub use query::{MAX_QUERY_CHARS, MAX_WORD_CHARS, MAX_WORDS, MIN_PREFIX_CHARS, SearchQuery, Term, words};
 use query::{invalid, opening};
+pub use sqlite_rank::register as register_sqlite_rank;
 
 /// How many of the newest matching tickets a search ranks.
 pub const RANKED: u64 = 1000;

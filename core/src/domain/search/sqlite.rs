@@ -1,9 +1,10 @@
-//! Searches as FTS5 reads them: `bm25` over the contentless `ticket_fts` / `kb_fts`, whose
+//! Searches as FTS5 reads them: [`super::sqlite_rank`] (tickets) and `bm25` (the KB) over the
+//! contentless `ticket_fts` / `kb_fts`, whose
 //! integer rowids `ticket_search_docs` / `kb_search_docs` map to entity ids (see the search
 //! migration).
 use sea_orm::{
     QueryTrait, Select,
-    sea_query::{Alias, Asterisk, Expr, ExprTrait, JoinType, Order, Query, SelectStatement},
+    sea_query::{Alias, Asterisk, Expr, Order, Query, SelectStatement},
 };
 
 use super::{RANKED, SearchQuery};
@@ -18,10 +19,9 @@ pub const PUBLIC_TICKET_COLUMNS: &[&str] = &["subject", "description", "public_t
 /// those are ranked. (SQLite has no statistics to choose a start by, and would start from any
 /// indexed filter, say every open ticket.)
 ///
-/// `narrow`: the filters alone select few tickets (one requester's). Their documents are then
-/// gathered first, and each match of the index is checked against that set before anything
-/// else is read. Looking each of them up in the index instead would cost a whole read of every
-/// searched word's matches per ticket: `bm25` counts a word's documents afresh for every lookup.
+/// `narrow`: the filters alone select few tickets (one requester's). Those are read first, and
+/// each one's document looked up in the index by rowid: a thousand lookups, where walking the
+/// index would read every match of a common word to find the few that are theirs.
 pub fn tickets(
     staff: bool,
     narrow: bool,
@@ -32,29 +32,30 @@ pub fn tickets(
 ) -> SelectStatement {
     let matched = query.fts5(if staff { None } else { Some(PUBLIC_TICKET_COLUMNS) });
     // Subject, description, public comments, internal notes.
-    let score = format!("-bm25(ticket_fts, 10.0, 4.0, 2.0, {})", if staff { "2.0" } else { "0.0" });
-    let mut candidates = filtered.clone().into_query();
-    candidates
-        .from_clear()
-        .from(Alias::new("ticket_fts"))
-        .cross_join(Alias::new("ticket_search_docs"))
-        .cross_join(ticket::Entity)
-        .and_where(Expr::cust("ticket_search_docs.doc_id = ticket_fts.rowid"))
-        .and_where(Expr::cust("tickets.id = ticket_search_docs.ticket_id"))
-        .order_by_expr(Expr::cust("ticket_fts.rowid"), Order::Desc);
+    let score = format!("ticketwire_rank(ticket_fts, 10.0, 4.0, 2.0, {})", if staff { "2.0" } else { "0.0" });
+    let mut candidates = filtered.into_query();
+    // Newest first. Narrow: by the documents' own column, not the index's rowid, which would
+    // have FTS5 walk the word's matches backwards for every lookup.
+    let newest = if narrow { "ticket_search_docs.doc_id" } else { "ticket_fts.rowid" };
     if narrow {
-        let mut docs = filtered.into_query();
-        docs.clear_selects().column((Alias::new("ticket_search_docs"), Alias::new("doc_id"))).join(
-            JoinType::InnerJoin,
-            Alias::new("ticket_search_docs"),
-            Expr::cust("ticket_search_docs.ticket_id = tickets.id"),
-        );
-        // `+`: a set to check each match against, not values to look up in the index one by one.
-        candidates.and_where(Expr::cust("+ticket_fts.rowid").in_subquery(docs));
+        candidates
+            .cross_join(Alias::new("ticket_search_docs"))
+            .cross_join(Alias::new("ticket_fts"))
+            .and_where(Expr::cust("ticket_search_docs.ticket_id = tickets.id"))
+            .and_where(Expr::cust("ticket_fts.rowid = ticket_search_docs.doc_id"));
+    } else {
+        candidates
+            .from_clear()
+            .from(Alias::new("ticket_fts"))
+            .cross_join(Alias::new("ticket_search_docs"))
+            .cross_join(ticket::Entity)
+            .and_where(Expr::cust("ticket_search_docs.doc_id = ticket_fts.rowid"))
+            .and_where(Expr::cust("tickets.id = ticket_search_docs.ticket_id"));
     }
     candidates
         .and_where(Expr::cust_with_values("ticket_fts MATCH ?", [matched.clone()]))
         .expr_as(Expr::cust(score.clone()), Alias::new("score"))
+        .order_by_expr(Expr::cust(newest), Order::Desc)
         .limit(RANKED);
     let mut s = Query::select();
     s.column(Asterisk).from_subquery(candidates, Alias::new("matches"));
