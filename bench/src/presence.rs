@@ -4,8 +4,8 @@
 //! fixed rate, run twice on fresh servers: without presence, then with every socket announcing
 //! `viewing` and T of them (each its own agent) toggling typing and replying/viewing once a
 //! second. Measured: the ticket updates' latency in both runs (the cost of presence to them),
-//! and the latency of the presence diffs (a typer's toggle to each socket's `typing.update` /
-//! `presence.update` naming it). `presence-idle`: N idle sockets spread over K tickets, RSS per
+//! and the latency of the presence diffs (a typer's toggle to each socket's `presence.update`
+//! naming it, in its typing lists and in its people). `presence-idle`: N idle sockets spread over K tickets, RSS per
 //! socket without and with a presence entry each.
 use std::{
     collections::HashMap,
@@ -59,9 +59,9 @@ pub struct PresenceIdleArgs {
 #[derive(Default)]
 struct Seen {
     updates: Receipts,
-    /// (typer, typing now, at): from `typing.update`.
+    /// (typer, typing now, at): from `presence.update`'s typing lists.
     typing: Vec<(usize, bool, u64)>,
-    /// (typer, replying now, at): from `presence.update`.
+    /// (typer, replying now, at): from `presence.update`'s people.
     states: Vec<(usize, bool, u64)>,
     presence_messages: u64,
 }
@@ -190,19 +190,15 @@ struct Person<'a> {
 }
 
 #[derive(serde::Deserialize)]
-struct PeopleUpdate<'a> {
+struct Update<'a> {
     #[serde(borrow)]
     joined: Vec<Person<'a>>,
     #[serde(borrow)]
     changed: Vec<Person<'a>>,
-}
-
-#[derive(serde::Deserialize)]
-struct TypingUpdate<'a> {
     #[serde(borrow)]
-    started: Vec<Person<'a>>,
+    typing_started: Vec<Person<'a>>,
     #[serde(borrow)]
-    stopped: Vec<Person<'a>>,
+    typing_stopped: Vec<Person<'a>>,
 }
 
 fn record(sh: &Shared, seen: &mut Seen, body: &str, at: u64) {
@@ -213,15 +209,12 @@ fn record(sh: &Shared, seen: &mut Seen, body: &str, at: u64) {
         if let Some(idx) = sh.run.ids.get(p.data.id) {
             seen.updates.push((idx << 40 | p.data.version, at));
         }
-    } else if body.starts_with("[\"typing.update\"") {
-        seen.presence_messages += 1;
-        let Ok((_, p)) = serde_json::from_str::<(&str, TypingUpdate)>(body) else { return };
-        for (list, on) in [(&p.started, true), (&p.stopped, false)] {
-            seen.typing.extend(list.iter().filter_map(|v| typer(v).map(|k| (k, on, at))));
-        }
     } else if body.starts_with("[\"presence.update\"") {
         seen.presence_messages += 1;
-        let Ok((_, p)) = serde_json::from_str::<(&str, PeopleUpdate)>(body) else { return };
+        let Ok((_, p)) = serde_json::from_str::<(&str, Update)>(body) else { return };
+        for (list, on) in [(&p.typing_started, true), (&p.typing_stopped, false)] {
+            seen.typing.extend(list.iter().filter_map(|v| typer(v).map(|k| (k, on, at))));
+        }
         for v in p.joined.iter().chain(&p.changed) {
             if let Some(k) = typer(v) {
                 seen.states.push((k, v.state == Some("replying"), at));

@@ -40,9 +40,8 @@ function board(rec, ticketId) {
     } else if (name === 'presence.update') {
       for (const v of [...p.joined, ...p.changed]) viewers.set(v.user_id, v);
       for (const v of p.left) viewers.delete(v.user_id);
-    } else if (name === 'typing.update') {
-      for (const t of p.started) typers.add(`${t.user_id}:${t.kind}`);
-      for (const t of p.stopped) typers.delete(`${t.user_id}:${t.kind}`);
+      for (const t of p.typing_started) typers.add(`${t.user_id}:${t.kind}`);
+      for (const t of p.typing_stopped) typers.delete(`${t.user_id}:${t.kind}`);
     }
   }
   return { viewers, typers, snapshots };
@@ -146,7 +145,7 @@ test('a customer sees support on it and replying, never a note being written nor
     assert.deepEqual(await present(ag, t.id, 'replying'), { ok: true });
     assert.deepEqual(await typing(ag, t.id, 'public'), { ok: true });
     b = await until(mine, t.id, (b) => b.viewers.get(agent.user.id)?.state === 'replying' && b.typers.has(`${agent.user.id}:public`), 'public typing');
-    const started = mine.of('typing.update').flatMap((p) => p.started);
+    const started = mine.of('presence.update').flatMap((p) => p.typing_started);
     assert.deepEqual(started.at(-1), { user_id: agent.user.id, name: 'Agnes Agent', role: 'agent', kind: 'public' });
 
     // Opening a composer while someone writes a public reply tells who (advisory: it lands).
@@ -194,6 +193,62 @@ test('a customer sees support on it and replying, never a note being written nor
   } finally { mine.close(); staffWatch.close(); ag.close(); adm.close(); }
 });
 
+test('one presence.update per batch carries people and typing, each audience its own view of it', async () => {
+  const t = await cust.api.post('/api/tickets', { subject: 'One message', description: 'x' }, 201);
+  const mine = await connect(srv, { token: cust.token, rooms: [`ticket:${t.id}`] });
+  const staffWatch = await connect(srv, { token: admin.token, rooms: [`ticket:${t.id}`] });
+  const ag = await connect(srv, { token: agent.token });
+  const updates = (rec) => rec.of('presence.update').filter((p) => p.ticket_id === t.id);
+  const about = (rec, userId) => updates(rec).filter((p) => JSON.stringify(p).includes(userId));
+  const agnes = { user_id: agent.user.id, name: 'Agnes Agent', role: 'agent' };
+  const byKind = (a, b) => a.kind.localeCompare(b.kind);
+  try {
+    assert.deepEqual(await present(mine, t.id, 'viewing'), { ok: true });
+    await until(staffWatch, t.id, (b) => b.viewers.has(cust.user.id), 'the customer on it');
+    // Typing a note without a presence opens it: one change of the people and one of the
+    // typing, made by one request, so in one batch and one message per socket.
+    assert.deepEqual(await typing(ag, t.id, 'internal'), { ok: true });
+    await staffWatch.waitFor((e) => e.name === 'presence.update' && JSON.stringify(e.payload).includes(agent.user.id), 5000, 'staff told');
+    await mine.waitFor((e) => e.name === 'presence.update' && JSON.stringify(e.payload).includes(agent.user.id), 5000, 'customer told');
+    assert.deepEqual(about(staffWatch, agent.user.id), [{
+      ticket_id: t.id, joined: [{ ...agnes, state: 'noting' }], left: [], changed: [],
+      typing_started: [{ ...agnes, kind: 'internal' }], typing_stopped: [],
+    }]);
+    // The customer's message of the same batch: support viewing, nothing of the note's typing.
+    assert.deepEqual(about(mine, agent.user.id), [{
+      ticket_id: t.id, joined: [{ ...agnes, state: 'viewing' }], left: [], changed: [], typing_started: [], typing_stopped: [],
+    }]);
+
+    // Public typing besides: staff and the customer are told of it alone.
+    assert.deepEqual(await typing(ag, t.id, 'public'), { ok: true });
+    await until(mine, t.id, (b) => b.typers.has(`${agent.user.id}:public`), 'public typing for the customer');
+    await until(staffWatch, t.id, (b) => b.typers.has(`${agent.user.id}:public`), 'public typing for staff');
+    const onlyPublic = { ticket_id: t.id, joined: [], left: [], changed: [], typing_started: [{ ...agnes, kind: 'public' }], typing_stopped: [] };
+    assert.deepEqual(about(staffWatch, agent.user.id).at(-1), onlyPublic);
+    assert.deepEqual(about(mine, agent.user.id).at(-1), onlyPublic);
+
+    // Leaving ends the entry and its typing in one message; the customer hears of public typing only.
+    assert.deepEqual(await ack(ag, 'presence.leave', { ticket_id: t.id }), { ok: true });
+    await until(mine, t.id, (b) => !b.viewers.has(agent.user.id), 'the customer to see the agent go');
+    await until(staffWatch, t.id, (b) => !b.viewers.has(agent.user.id), 'staff to see the agent go');
+    const gone = (p) => ({ ...p, typing_stopped: [...p.typing_stopped].sort(byKind) });
+    assert.deepEqual(gone(about(staffWatch, agent.user.id).at(-1)), {
+      ticket_id: t.id, joined: [], left: [{ user_id: agent.user.id }], changed: [], typing_started: [],
+      typing_stopped: [{ user_id: agent.user.id, kind: 'internal' }, { user_id: agent.user.id, kind: 'public' }],
+    });
+    assert.deepEqual(about(mine, agent.user.id).at(-1), {
+      ticket_id: t.id, joined: [], left: [{ user_id: agent.user.id }], changed: [], typing_started: [],
+      typing_stopped: [{ user_id: agent.user.id, kind: 'public' }],
+    });
+    for (const rec of [mine, staffWatch]) {
+      assert.equal(rec.of('typing.update').length, 0, 'typing travels in presence.update only');
+      assert.equal(about(rec, agent.user.id).length, 3, 'one message per change, never one per kind');
+    }
+    const all = everything(mine);
+    assert.ok(!all.includes('noting') && !all.includes('internal'), 'a note reached the customer');
+  } finally { mine.close(); staffWatch.close(); ag.close(); }
+});
+
 test('staff in the ticket list get presence summaries; customers never do', async () => {
   const t = await cust.api.post('/api/tickets', { subject: 'List', description: 'x' }, 201);
   const ag = await connect(srv, { token: agent.token });
@@ -209,7 +264,7 @@ test('staff in the ticket list get presence summaries; customers never do', asyn
     // Only the list room: no typing there, and no snapshot per ticket.
     assert.deepEqual(await typing(ag, t.id, 'internal'), { ok: true });
     await sleep(500);
-    assert.equal(list.of('typing.update').length, 0);
+    assert.ok(list.of('presence.update').every((p) => p.typing_started.length === 0 && p.typing_stopped.length === 0));
     assert.equal(everything(custList), '[]');
     // Joining the list later sends it again.
     assert.deepEqual(await list.leave('tickets'), { ok: true });
@@ -269,7 +324,7 @@ test('typing sent every 10 ms costs a few messages a second; floods are refused'
     assert.ok(ok >= 20 && ok <= 45, `accepted ${ok}: the burst and ~10/s`);
     assert.ok(answers.every((a) => a.ok || a.error === 'rate_limited'));
     await sleep(500);
-    const msgs = watcher.events.filter((e) => e.name === 'typing.update' || e.name === 'presence.update');
+    const msgs = watcher.events.filter((e) => e.name === 'presence.update');
     console.log(`# the watcher got ${msgs.length} presence/typing messages for it`);
     assert.ok(msgs.length <= 2.5 * 8, `${msgs.length} messages in ~2.5 s`);
     // The allowance comes back.

@@ -92,7 +92,7 @@ def test_a_vanished_client_leaves(psrv, how):
     proc = spawn_child(psrv, agent, t["id"])
     try:
         wait_until(lambda: viewers(watcher, t["id"]).get(agent.id, {}).get("state") == "noting", 5, "the child on the ticket")
-        started = lambda: [s for p in watcher.of("typing.update") for s in p["started"]]
+        started = lambda: [s for p in watcher.of("presence.update") for s in p["typing_started"]]
         wait_until(lambda: any(s["user_id"] == agent.id and s["kind"] == "internal" for s in started()), 5, "its typing")
         proc.send_signal(getattr(signal, how))
         took = wait_until(lambda: agent.id not in viewers(watcher, t["id"]), EXPIRY_MS / 1000 + 5, "the child to leave")
@@ -104,7 +104,7 @@ def test_a_vanished_client_leaves(psrv, how):
             # Nothing closed: the entry lapsed.
             assert EXPIRY_MS / 1000 - 1.0 <= took <= EXPIRY_MS / 1000 + 2.0, took
         # Its typing went with it, in the same batch.
-        stopped = lambda: [s for p in watcher.of("typing.update") for s in p["stopped"]]
+        stopped = lambda: [s for p in watcher.of("presence.update") for s in p["typing_stopped"]]
         wait_until(lambda: {"user_id": agent.id, "kind": "internal"} in stopped(), 1, "its typing to stop")
     finally:
         proc.send_signal(signal.SIGKILL)

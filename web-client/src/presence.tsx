@@ -1,6 +1,6 @@
 // Who is on a ticket and who is typing, on the one Socket.IO connection: this tab announces
 // itself (confirmed every 20 s; `replying` / `noting` while a composer has focus, `idle` when the
-// tab is hidden or untouched) and shows the others from `presence.*` and `typing.update`.
+// tab is hidden or untouched) and shows the others from `presence.*`.
 import { useEffect, useState } from 'preact/hooks';
 import type { Socket } from 'socket.io-client';
 import { live } from './live';
@@ -72,14 +72,15 @@ class Board {
       for (const v of [...(p.joined ?? []), ...(p.changed ?? [])]) m.set(v.user_id, v);
       for (const v of p.left ?? []) m.delete(v.user_id);
       this.viewers.set(p.ticket_id, m);
-      this.notify();
-    });
-    s.on('typing.update', (p: any) => {
-      if (typeof p?.ticket_id !== 'string') return;
-      const m = this.typers.get(p.ticket_id) ?? new Map<string, Kind>();
-      for (const t of p.stopped ?? []) if (m.get(t.user_id) === t.kind) m.delete(t.user_id);
-      for (const t of p.started ?? []) m.set(t.user_id, t.kind);
-      this.typers.set(p.ticket_id, m);
+      // The same message says who started or stopped typing (always empty in the ticket list).
+      const started = p.typing_started ?? [];
+      const stopped = p.typing_stopped ?? [];
+      if (started.length || stopped.length) {
+        const t = this.typers.get(p.ticket_id) ?? new Map<string, Kind>();
+        for (const x of stopped) if (t.get(x.user_id) === x.kind) t.delete(x.user_id);
+        for (const x of started) t.set(x.user_id, x.kind);
+        this.typers.set(p.ticket_id, t);
+      }
       this.notify();
     });
   }

@@ -50,11 +50,13 @@ fn cached(cell: &OnceCell<Arc<RawValue>>, make: impl FnOnce() -> Box<RawValue>) 
 /// Sockets sent to between two yields to the runtime.
 const SOCKETS_PER_SLICE: usize = 128;
 
-/// One socket's messages of a batch, sent once the state's lock is released.
+/// One socket's message of a batch (one per ticket it is shown), sent once the state's lock is
+/// released.
 pub(super) struct Outbound {
     target: Box<dyn Target>,
-    messages: Vec<(&'static str, Arc<RawValue>)>,
-    /// What it is marked as knowing, to forget if it cannot take the messages.
+    event: &'static str,
+    payload: Arc<RawValue>,
+    /// What it is marked as knowing, to forget if it cannot take the message.
     undo: Undo,
 }
 
@@ -138,8 +140,9 @@ impl Hub {
             let views =
                 [Audience::Staff, Audience::Customer].map(|a| View::of(a, t.entries.values().map(|e| e.part(now))));
             let diffs = [0, 1].map(|i| Diff::between(&t.sent[i], &views[i]));
-            // [snapshot, presence.update, typing.update] per audience, made when first needed.
-            let payloads: [[OnceCell<Arc<RawValue>>; 3]; 2] = Default::default();
+            // [snapshot, presence.update] per audience, made when first needed.
+            let payloads: [[OnceCell<Arc<RawValue>>; 2]; 2] = Default::default();
+            let list_update = OnceCell::new();
             let subject = t.requester.subject();
             let mut done = HashSet::new();
             for s in local_sockets(io, &rooms::ticket(&tid)) {
@@ -157,25 +160,19 @@ impl Hub {
                     continue;
                 };
                 let (i, p) = (slot(audience), &payloads[slot(audience)]);
-                let mut messages = Vec::new();
-                if socket.seen.get(&tid) == Some(&audience) {
-                    if diffs[i].people_changed() {
-                        messages.push(("presence.update", cached(&p[1], || view::people_update(&tid, &diffs[i]))));
-                    }
-                    if diffs[i].typing_changed() {
-                        let update = cached(&p[2], || view::typing_update(&tid, &diffs[i], &views[i]));
-                        messages.push(("typing.update", update));
-                    }
-                } else if !views[i].is_empty() {
-                    messages.push(("presence.snapshot", cached(&p[0], || view::snapshot(&tid, &views[i]))));
-                }
+                let message = if socket.seen.get(&tid) == Some(&audience) {
+                    (!diffs[i].is_empty())
+                        .then(|| ("presence.update", cached(&p[1], || view::update(&tid, &diffs[i], &views[i]))))
+                } else {
+                    (!views[i].is_empty())
+                        .then(|| ("presence.snapshot", cached(&p[0], || view::snapshot(&tid, &views[i]))))
+                };
                 socket.seen.insert(tid.clone(), audience);
-                if !messages.is_empty() {
-                    out.push(Outbound { target: s, messages, undo: Undo::Ticket(tid.clone(), audience) });
+                if let Some((event, payload)) = message {
+                    out.push(Outbound { target: s, event, payload, undo: Undo::Ticket(tid.clone(), audience) });
                 }
             }
             if diffs[0].people_changed() {
-                let p = &payloads[0];
                 for s in local_sockets(io, "tickets") {
                     let sid = s.sid();
                     if done.contains(&sid) || !s.connected() || !s.conn().is_some_and(|c| c.role().is_staff()) {
@@ -183,8 +180,8 @@ impl Hub {
                     }
                     let socket = sockets.entry(sid).or_insert_with(|| SocketState::new(sid, &self.config));
                     if socket.list_seen {
-                        let update = cached(&p[1], || view::people_update(&tid, &diffs[0]));
-                        out.push(Outbound { target: s, messages: vec![("presence.update", update)], undo: Undo::List });
+                        let payload = cached(&list_update, || view::list_update(&tid, &diffs[0]));
+                        out.push(Outbound { target: s, event: "presence.update", payload, undo: Undo::List });
                     } else {
                         wants_list.push(s);
                     }
@@ -204,7 +201,8 @@ impl Hub {
             if let Some(socket) = sockets.get_mut(&s.sid()) {
                 socket.list_seen = true;
                 if let Some(list) = &list {
-                    out.push(Outbound { target: s, messages: vec![("presence.list", list.clone())], undo: Undo::List });
+                    let payload = list.clone();
+                    out.push(Outbound { target: s, event: "presence.list", payload, undo: Undo::List });
                 }
             }
         }
@@ -212,13 +210,13 @@ impl Hub {
     }
 
     /// Sends a batch's messages, a slice of sockets at a time so that other emits (ticket
-    /// updates to the same sockets) are not held behind a whole batch; then forgets, for each
-    /// socket that could not take its messages, that it knows them.
+    /// updates to the same sockets) are not held behind a whole batch; then, for each socket that
+    /// could not take its message, forgets that it knows what the message said.
     pub(super) async fn deliver(&self, outbound: Vec<Outbound>) {
         let mut refused = Vec::new();
         for slice in outbound.chunks(SOCKETS_PER_SLICE) {
             for o in slice {
-                if !o.messages.iter().all(|(event, payload)| o.target.send(event, payload)) {
+                if !o.target.send(o.event, &o.payload) {
                     refused.push((o.target.sid(), o.undo.clone()));
                 }
             }

@@ -127,6 +127,10 @@ impl<'a> Diff<'a> {
     pub fn typing_changed(&self) -> bool {
         !(self.started.is_empty() && self.stopped.is_empty())
     }
+
+    pub fn is_empty(&self) -> bool {
+        !self.people_changed() && !self.typing_changed()
+    }
 }
 
 fn viewer(id: &str, s: &Shown) -> Value {
@@ -158,16 +162,11 @@ pub fn replying_besides(view: &View, user_id: &str) -> Vec<Value> {
         .collect()
 }
 
-/// `presence.update`: who came, went, or changed state.
-pub fn people_update(ticket_id: &str, d: &Diff) -> Box<RawValue> {
-    let list = |v: &[(&Arc<str>, &Shown)]| v.iter().map(|(id, s)| viewer(id, s)).collect::<Vec<_>>();
-    let left: Vec<Value> = d.left.iter().map(|id| json!({ "user_id": &***id })).collect();
-    raw(&json!({ "ticket_id": ticket_id, "joined": list(&d.joined), "left": left, "changed": list(&d.changed) }))
-}
-
-/// `typing.update`: who started and who stopped typing what. A starter is named, as the viewers
-/// list names them.
-pub fn typing_update(ticket_id: &str, d: &Diff, view: &View) -> Box<RawValue> {
+/// `presence.update`: everything that changed on the ticket for this audience since the last
+/// one, in one message: who came, went or changed state, and who started or stopped typing
+/// what. Every field is always there, empty when nothing of its kind changed. A starter is
+/// named, as the viewers list names them.
+pub fn update(ticket_id: &str, d: &Diff, view: &View) -> Box<RawValue> {
     let started: Vec<Value> = d
         .started
         .iter()
@@ -181,7 +180,26 @@ pub fn typing_update(ticket_id: &str, d: &Diff, view: &View) -> Box<RawValue> {
         })
         .collect();
     let stopped: Vec<Value> = d.stopped.iter().map(|(id, k)| json!({ "user_id": &**id, "kind": k.as_str() })).collect();
-    raw(&json!({ "ticket_id": ticket_id, "started": started, "stopped": stopped }))
+    people_and_typing(ticket_id, d, started, stopped)
+}
+
+/// The ticket list's `presence.update`: the same message with typing always empty, since the
+/// list shows who is on a ticket, never who is typing.
+pub fn list_update(ticket_id: &str, d: &Diff) -> Box<RawValue> {
+    people_and_typing(ticket_id, d, Vec::new(), Vec::new())
+}
+
+fn people_and_typing(ticket_id: &str, d: &Diff, started: Vec<Value>, stopped: Vec<Value>) -> Box<RawValue> {
+    let list = |v: &[(&Arc<str>, &Shown)]| v.iter().map(|(id, s)| viewer(id, s)).collect::<Vec<_>>();
+    let left: Vec<Value> = d.left.iter().map(|id| json!({ "user_id": &***id })).collect();
+    raw(&json!({
+        "ticket_id": ticket_id,
+        "joined": list(&d.joined),
+        "left": left,
+        "changed": list(&d.changed),
+        "typing_started": started,
+        "typing_stopped": stopped,
+    }))
 }
 
 /// `presence.list`: the staff view of every ticket someone is on, for the ticket list.
@@ -269,7 +287,17 @@ mod tests {
         assert_eq!(back.left, vec![&b]);
         assert_eq!(back.stopped.len(), 1);
         assert!(!Diff::between(&new, &new).people_changed());
-        let payload: Value = serde_json::from_str(typing_update("t", &d, &new).get()).unwrap();
-        assert_eq!(payload["started"][0], json!({ "user_id": "a", "name": "N", "role": "agent", "kind": "public" }));
+        let payload: Value = serde_json::from_str(update("t", &d, &new).get()).unwrap();
+        assert_eq!(
+            payload["typing_started"][0],
+            json!({ "user_id": "a", "name": "N", "role": "agent", "kind": "public" })
+        );
+        assert_eq!(payload["changed"][0]["state"], "replying");
+        assert_eq!(payload["joined"][0]["user_id"], "b");
+        assert_eq!(payload["left"], json!([]));
+        assert_eq!(payload["typing_stopped"], json!([]));
+        let list: Value = serde_json::from_str(list_update("t", &d).get()).unwrap();
+        assert_eq!((list["typing_started"].clone(), list["typing_stopped"].clone()), (json!([]), json!([])));
+        assert_eq!(list["changed"], payload["changed"]);
     }
 }
