@@ -55,7 +55,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
             o.after_connect(|conn, _| {
                 Box::pin(async move {
                     let mut handle = conn.lock_handle().await?;
-                    crate::domain::search::register_sqlite_rank(handle.as_raw_handle())
+                    crate::sqlite_rank::register(handle.as_raw_handle())
                         .map_err(|e| sea_orm::sqlx::Error::Configuration(e.into()))
                 })
             })

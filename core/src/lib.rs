@@ -9,4 +9,5 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod policy;
+pub mod sqlite_rank;
 pub mod storage;

@@ -396,9 +396,7 @@ fn result_row(a: &ScaleArgs, n: usize, seeding: &str, seed: Value, db_bytes: u64
     })
 }
 
-/// `bench scale-report`: the scale results in `results.jsonl` as one table per database, the
-/// newest run of each size, with the growth of each route per 10× tickets.
-
+/// The names of the timed routes and catch-ups, in the order of the tables.
 fn routes_order() -> Vec<&'static str> {
     let desk = Desk {
         base: String::new(),

@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use super::routes_order;
 
+/// `bench scale-report`: the scale results in `results.jsonl` as one table per database, the
+/// newest run of each size, with the growth of each route per 10× tickets.
 pub fn report(out: &std::path::Path) -> Result<String> {
     let text = std::fs::read_to_string(out.join("results.jsonl"))?;
     let mut runs: BTreeMap<String, BTreeMap<u64, Value>> = BTreeMap::new();

@@ -36,11 +36,9 @@ use crate::{
 mod postgres;
 mod query;
 mod sqlite;
-mod sqlite_rank;
 
 pub use query::{MAX_QUERY_CHARS, MAX_WORD_CHARS, MAX_WORDS, MIN_PREFIX_CHARS, SearchQuery, Term, words};
 use query::{invalid, opening};
-pub use sqlite_rank::register as register_sqlite_rank;
 
 /// How many of the newest matching tickets a search ranks.
 pub const RANKED: u64 = 1000;

@@ -1,4 +1,4 @@
-//! Searches as FTS5 reads them: [`super::sqlite_rank`] (tickets) and `bm25` (the KB) over the
+//! Searches as FTS5 reads them: [`crate::sqlite_rank`] (tickets) and `bm25` (the KB) over the
 //! contentless `ticket_fts` / `kb_fts`, whose
 //! integer rowids `ticket_search_docs` / `kb_search_docs` map to entity ids (see the search
 //! migration).
