@@ -1,9 +1,11 @@
 //! Scenario 7 (`bench presence`, `bench presence-idle`): live collaboration under load.
 //!
 //! `presence`: N sockets in `tickets` and on one ticket's room, the writer of scenario 1 at a
-//! fixed rate, run twice on fresh servers: without presence, then with every socket announcing
-//! `viewing` and T of them (each its own agent) toggling typing and replying/viewing once a
-//! second. Measured: the ticket updates' latency in both runs (the cost of presence to them),
+//! fixed rate, on fresh servers: without presence, and with every socket announcing `viewing`
+//! and T of them (each its own agent) toggling typing and replying/viewing once a second; P
+//! such pairs, ordered off-on, on-off, off-on… so that a machine growing busier or quieter
+//! over the runs weighs on both halves alike, and the median of the pairs' ratios reported.
+//! Measured: the ticket updates' latency in both runs (the cost of presence to them),
 //! and the latency of the presence diffs (a typer's toggle to each socket's `presence.update`
 //! naming it, in its typing lists and in its people). `presence-idle`: N idle sockets spread over K tickets, RSS per
 //! socket without and with a presence entry each.
@@ -45,6 +47,10 @@ pub struct PresenceArgs {
     duration: u64,
     #[arg(long, default_value_t = 20)]
     drain: u64,
+    /// Pairs of runs (without, with presence). On a machine the clients share with the server,
+    /// one pair's p99 ratio moves by ±0.5: the median of several is the figure to read.
+    #[arg(long, default_value_t = 1)]
+    pairs: usize,
 }
 
 #[derive(clap::Args, Clone)]
@@ -243,20 +249,51 @@ fn latencies(sh: &Shared, observed: impl Iterator<Item = (usize, bool, u64)>) ->
 
 pub async fn presence(cli: &Cli, a: &PresenceArgs) -> Result<Vec<Value>> {
     let mut out = Vec::new();
-    for on in [false, true] {
-        eprintln!(
-            "== presence {} N={} typers={} rate={}/s duration={}s",
-            if on { "on" } else { "off" },
-            a.clients,
-            a.typers,
-            a.rate,
-            a.duration
-        );
-        let run = servers::start(cli, Target::Ticketwire, 20).await?;
-        let r = presence_on(&run, a, on).await;
-        run.stop().await;
-        out.push(r?);
+    let mut ratios = Vec::new();
+    for pair in 0..a.pairs.max(1) {
+        let order = if pair % 2 == 0 { [false, true] } else { [true, false] };
+        let mut p99 = [0.0; 2];
+        for on in order {
+            eprintln!(
+                "== presence {} (pair {} of {}) N={} typers={} rate={}/s duration={}s",
+                if on { "on" } else { "off" },
+                pair + 1,
+                a.pairs.max(1),
+                a.clients,
+                a.typers,
+                a.rate,
+                a.duration
+            );
+            let run = servers::start(cli, Target::Ticketwire, 20).await?;
+            let r = presence_on(&run, a, on).await;
+            run.stop().await;
+            let mut r = r?;
+            r["pair"] = json!(pair);
+            p99[usize::from(on)] = r["p99_from_start_ms"].as_f64().unwrap_or(0.0);
+            out.push(r);
+        }
+        if p99[0] > 0.0 {
+            ratios.push(p99[1] / p99[0]);
+        }
     }
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = match sorted.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[n / 2]),
+        n => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    };
+    eprintln!(
+        "== ticket updates' p99, with presence / without, per pair: {}; median {}",
+        ratios.iter().map(|r| format!("{r:.2}x")).collect::<Vec<_>>().join(", "),
+        median.map_or("-".into(), |m| format!("{m:.2}x"))
+    );
+    out.push(json!({
+        "scenario": "presence-ratio",
+        "pairs": ratios.len(),
+        "p99_from_start_ratios": ratios,
+        "p99_from_start_ratio_median": median,
+    }));
     Ok(out)
 }
 
