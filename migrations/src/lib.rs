@@ -11,6 +11,7 @@ mod m20261203_000002_canned_replies_and_preferences;
 mod m20261204_000001_retention;
 mod m20261205_000001_list_indexes;
 mod m20261205_000002_full_text_search;
+mod m20261206_000001_search_vocabulary;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_retention::Migration),
             Box::new(m20261205_000001_list_indexes::Migration),
             Box::new(m20261205_000002_full_text_search::Migration),
+            Box::new(m20261206_000001_search_vocabulary::Migration),
         ]
     }
 }

@@ -499,3 +499,52 @@ async fn a_common_word_ranks_the_newest_matches() {
     let staff_note = app.get(&format!("/api/tickets?q=note&requester_id={}", carla.id), &agent, 200).await;
     assert_eq!(ids(&staff_note), [oldest]);
 }
+
+#[tokio::test]
+async fn a_long_prefix_matches_every_word_it_stands_for() {
+    let app = common::spawn_app().await;
+    let agent = app.agent("Agnes").await;
+    let alice = app.customer("Alice").await;
+    for (subject, description) in [
+        ("Restore the backup", "restore failed at noon"),
+        ("Restart loop", "the router keeps restarting"),
+        ("Restaurant wifi", "guest network at the restaurant"),
+        ("Rest of the order", "where is the rest"),
+        ("Unrelated", "a printer is out of toner"),
+        ("Résumé upload", "the résumé form fails"),
+    ] {
+        app.post("/api/tickets", &agent, json!({ "subject": subject, "description": description }), 201).await;
+    }
+    let all_rest = ["Rest of the order", "Restart loop", "Restaurant wifi", "Restore the backup"];
+    // Longer than the index's own prefixes (two and three letters): every word it begins, in any
+    // case, with other words and exclusions, in phrases.
+    assert_eq!(found(&app, &agent, "rest*").await, all_rest);
+    assert_eq!(found(&app, &agent, "RESTA*").await, ["Restart loop", "Restaurant wifi"]);
+    assert_eq!(found(&app, &agent, "restar*").await, ["Restart loop"], "restart and restarting");
+    assert_eq!(found(&app, &agent, "rest* -resto*").await, ["Rest of the order", "Restart loop", "Restaurant wifi"]);
+    assert_eq!(found(&app, &agent, "\"keeps resta\"*").await, ["Restart loop"]);
+    assert_eq!(found(&app, &agent, "\"the rest\"*").await, ["Rest of the order", "Restaurant wifi"]);
+    assert!(found(&app, &agent, "restx*").await.is_empty());
+    assert_eq!(found(&app, &agent, "résu*").await, ["Résumé upload"]);
+    // Highlights mark the words the prefix stood for.
+    let hit = &search(&app, &agent, "resto*").await["items"][0];
+    assert_eq!(hit["highlight"]["subject"], "<mark>Restore</mark> the backup");
+
+    // A prefix standing for more words than are looked up is still every one of them.
+    let many = (0..40).map(|i| format!("zorblax{i:02}")).collect::<Vec<_>>().join(" ");
+    app.post("/api/tickets", &agent, json!({ "subject": "Many words", "description": many }), 201).await;
+    app.post("/api/tickets", &agent, json!({ "subject": "One word", "description": "zorblax39" }), 201).await;
+    assert_eq!(found(&app, &agent, "zorbla*").await, ["Many words", "One word"]);
+    assert_eq!(found(&app, &agent, "zorbla* -\"zorblax00\"").await, ["One word"]);
+
+    // A customer's long prefix reads what they may read only: never a word of an internal note.
+    let mine =
+        app.post("/api/tickets", &alice, json!({ "subject": "Keyboard", "description": "keys stick" }), 201).await;
+    let id = mine["id"].as_str().unwrap();
+    let note = json!({ "content": "quietly replacing under warranty", "internal": true });
+    app.post(&format!("/api/tickets/{id}/comments"), &agent, note, 201).await;
+    assert!(found(&app, &alice, "quie*").await.is_empty(), "an internal note matched for a customer");
+    assert!(found(&app, &alice, "keyb* warra*").await.is_empty());
+    assert_eq!(found(&app, &agent, "quie*").await, ["Keyboard"]);
+    assert!(found(&app, &alice, "rest*").await.is_empty(), "others' tickets");
+}

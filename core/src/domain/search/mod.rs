@@ -174,7 +174,12 @@ pub async fn tickets(
 ) -> Result<Page<TicketHit>> {
     let limit = page.limit()?;
     let backend = db.get_database_backend();
-    let statement = ticket_statement(backend, who.is_staff(), narrow, filtered, query, page.cursor()?, limit + 1);
+    let expanded = match backend {
+        DbBackend::Sqlite => Some(sqlite::expand_prefixes(db, query).await?),
+        _ => None,
+    };
+    let matched = expanded.as_ref().unwrap_or(query);
+    let statement = ticket_statement(backend, who.is_staff(), narrow, filtered, matched, page.cursor()?, limit + 1);
     let rows = ranked(db, statement).await?;
     let views: Vec<Ticket> = rows.iter().map(|r| Ticket::from(r.model.clone()).seen_by(who)).collect();
     let comments = comments_of(db, who, query, &rows).await?;

@@ -17,6 +17,10 @@ pub struct Term {
     pub words: Vec<String>,
     pub prefix: bool,
     pub excluded: bool,
+    /// The indexed words a prefix stands for, when they were looked up (SQLite, see
+    /// `sqlite::expand_prefixes`): the term is then written out as each of them. Empty: the index
+    /// matches the prefix itself.
+    pub stands_for: Vec<String>,
 }
 
 /// A parsed search: at least one term that is not excluded.
@@ -75,7 +79,7 @@ impl SearchQuery {
             };
             let words: Vec<String> = words(&body).map(|(_, w)| w.to_string()).collect();
             if !words.is_empty() {
-                terms.push(Term { words, prefix, excluded });
+                terms.push(Term { words, prefix, excluded, stands_for: Vec::new() });
             }
         }
         if terms.is_empty() {
@@ -108,7 +112,20 @@ impl SearchQuery {
     /// The FTS5 `MATCH` expression, over `columns` only when given. Every word is quoted, so
     /// FTS5 reads none as an operator.
     pub fn fts5(&self, columns: Option<&[&str]>) -> String {
-        let term = |t: &Term| format!("\"{}\"{}", t.words.join(" "), if t.prefix { " *" } else { "" });
+        let term = |t: &Term| match t.words.split_last() {
+            Some((_, before)) if t.prefix && !t.stands_for.is_empty() => {
+                let each: Vec<String> = t
+                    .stands_for
+                    .iter()
+                    .map(|w| {
+                        let words: Vec<&str> = before.iter().map(String::as_str).chain([w.as_str()]).collect();
+                        format!("\"{}\"", words.join(" ").replace('"', "\"\""))
+                    })
+                    .collect();
+                format!("({})", each.join(" OR "))
+            }
+            _ => format!("\"{}\"{}", t.words.join(" "), if t.prefix { " *" } else { "" }),
+        };
         let wanted: Vec<String> = self.wanted().map(term).collect();
         let mut expr = format!("({})", wanted.join(" AND "));
         for t in self.excluded() {
@@ -250,7 +267,7 @@ mod tests {
     }
 
     fn term(words: &[&str], prefix: bool, excluded: bool) -> Term {
-        Term { words: words.iter().map(|w| w.to_string()).collect(), prefix, excluded }
+        Term { words: words.iter().map(|w| w.to_string()).collect(), prefix, excluded, stands_for: Vec::new() }
     }
 
     #[test]
@@ -319,5 +336,19 @@ mod tests {
         assert_eq!(q.snippet("Printer").unwrap(), "<mark>Printer</mark>");
         assert_eq!(opening("  \"quoted\" start"), "&quot;quoted&quot; start");
         assert_eq!(opening("!!!"), "");
+    }
+
+    #[test]
+    fn a_prefix_written_out_as_the_words_it_stands_for() {
+        let mut q = parse(r#"vpn "e mail"* -rest*"#);
+        q.terms[1].stands_for = vec!["mailbox".into(), "mails".into()];
+        q.terms[2].stands_for = vec!["restart".into(), "restore".into()];
+        assert_eq!(q.fts5(None), r#"("vpn" AND ("e mailbox" OR "e mails")) NOT ("restart" OR "restore")"#);
+        // A quote in an indexed word stays inside its string.
+        q.terms[1].stands_for = vec![r#"ma"il"#.into()];
+        assert!(q.fts5(None).contains(r#"("e ma""il")"#));
+        // Nothing looked up: the index matches the prefix.
+        q.terms[1].stands_for.clear();
+        assert!(q.fts5(None).contains(r#""e mail" *"#));
     }
 }
