@@ -51,10 +51,13 @@ async fn plan(db: &DatabaseConnection, statement: &Statement, ordered: bool) -> 
                 txn.execute_unprepared("SET LOCAL enable_sort = off").await.unwrap();
                 txn.execute_unprepared("SET LOCAL enable_incremental_sort = off").await.unwrap();
             } else {
-                // A search sorts its matches anyway. Without plain index scans, the only way
-                // left to read a table but whole is a bitmap scan, which needs a condition its
-                // index can answer: a walk of a whole primary key is no way out.
+                // A search sorts its matches anyway. Without plain and index-only scans, the
+                // only way left to read a table but whole is a bitmap scan, which needs a
+                // condition its index can answer: a walk of a whole primary key is no way out.
+                // (Where an index holds every column a query needs, PostgreSQL also offers a
+                // bitmap scan of that whole index, unless index-only scans are off.)
                 txn.execute_unprepared("SET LOCAL enable_indexscan = off").await.unwrap();
+                txn.execute_unprepared("SET LOCAL enable_indexonlyscan = off").await.unwrap();
             }
             let rows = txn.query_all_raw(explain("EXPLAIN")).await.unwrap();
             txn.rollback().await.unwrap();
