@@ -47,6 +47,7 @@ pub struct Config {
     pub catch_up: CatchUpConfig,
     pub retention: RetentionConfig,
     pub presence: PresenceConfig,
+    pub search: SearchConfig,
 }
 
 /// How far back a reconnecting Socket.IO client is replayed from the event log. Past this
@@ -59,6 +60,22 @@ pub struct CatchUpConfig {
     pub max_events: u64,
     /// Oldest missed event a catch-up replays, in seconds (`TICKETWIRE_CATCH_UP_MAX_AGE_SECS`).
     pub max_age_secs: u64,
+}
+
+/// Ticket search on PostgreSQL.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// A search looks among this many of the newest tickets first, and among all of them only
+    /// when those hold fewer matches than it ranks (`TICKETWIRE_SEARCH_WINDOW_TICKETS`; 0: all
+    /// at once). The answer is the same either way; a common word is found sooner.
+    pub window_tickets: u64,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self { window_tickets: 200_000 }
+    }
 }
 
 /// How long finished history is kept. 0 keeps it forever. Whatever is set here, nothing a
@@ -185,6 +202,7 @@ impl Default for Config {
             catch_up: CatchUpConfig::default(),
             retention: RetentionConfig::default(),
             presence: PresenceConfig::default(),
+            search: SearchConfig::default(),
         }
     }
 }
@@ -420,6 +438,9 @@ impl Config {
         if let Some(v) = get("TICKETWIRE_PRESENCE_UPDATES_BURST") {
             self.presence.updates_burst = parse("TICKETWIRE_PRESENCE_UPDATES_BURST", v)?;
         }
+        if let Some(v) = get("TICKETWIRE_SEARCH_WINDOW_TICKETS") {
+            self.search.window_tickets = parse("TICKETWIRE_SEARCH_WINDOW_TICKETS", v)?;
+        }
         if let Some(v) = get("TICKETWIRE_INGEST_FLAP_WINDOW_SECS") {
             self.ingest.flap_window_secs = parse("TICKETWIRE_INGEST_FLAP_WINDOW_SECS", v)?;
         }
@@ -460,6 +481,7 @@ impl fmt::Debug for Config {
             .field("catch_up", &self.catch_up)
             .field("retention", &self.retention)
             .field("presence", &self.presence)
+            .field("search", &self.search)
             .finish()
     }
 }

@@ -12,6 +12,7 @@ mod m20261204_000001_retention;
 mod m20261205_000001_list_indexes;
 mod m20261205_000002_full_text_search;
 mod m20261206_000001_search_vocabulary;
+mod m20261207_000001_search_window;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_list_indexes::Migration),
             Box::new(m20261205_000002_full_text_search::Migration),
             Box::new(m20261206_000001_search_vocabulary::Migration),
+            Box::new(m20261207_000001_search_window::Migration),
         ]
     }
 }

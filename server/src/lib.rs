@@ -56,7 +56,8 @@ pub async fn run(
     let pipeline = hooks::Pipeline::start()?;
     // A single node on SQLite writes its users table alone: it may remember signed-in users.
     let hooks = HooksHandle::new(db.get_database_backend() == sea_orm::DbBackend::Sqlite && cluster.is_none());
-    let store = Store::new(db.clone(), hooks, Arc::new(LocalDisk::new(config.data_dir.join("attachments"))));
+    let attachments = Arc::new(LocalDisk::new(config.data_dir.join("attachments")));
+    let store = Store::new(db.clone(), hooks, attachments, config.search.clone());
     let realtime = Realtime::new(io.clone(), db.clone(), head, stop.clone());
     let webhooks = Arc::new(Webhooks::new(&config.webhooks, store.clone())?);
     webhooks.set_built_in(Arc::new(realtime.clone()));

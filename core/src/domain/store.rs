@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use super::group_commit::GroupCommit;
-use crate::{db::HooksHandle, entity::ticket, storage::BlobStore};
+use crate::{config::SearchConfig, db::HooksHandle, entity::ticket, storage::BlobStore};
 
 #[derive(Clone)]
 pub struct Store {
@@ -16,12 +16,13 @@ pub struct Store {
     pub storage: Arc<dyn BlobStore>,
     /// API ticket creations, committed together when they arrive together.
     pub ticket_inserts: GroupCommit<ticket::ActiveModel>,
+    pub search: SearchConfig,
 }
 
 impl Store {
     /// Starts the group commit's writer task on the current runtime.
-    pub fn new(db: DatabaseConnection, hooks: HooksHandle, storage: Arc<dyn BlobStore>) -> Self {
+    pub fn new(db: DatabaseConnection, hooks: HooksHandle, storage: Arc<dyn BlobStore>, search: SearchConfig) -> Self {
         let ticket_inserts = GroupCommit::start(db.clone(), hooks.clone());
-        Self { db, hooks, storage, ticket_inserts }
+        Self { db, hooks, storage, ticket_inserts, search }
     }
 }

@@ -29,6 +29,7 @@ use utoipa::ToSchema;
 use super::{Page, PageQuery, kb::Article, tickets::Ticket};
 use crate::{
     auth::AuthUser,
+    config::SearchConfig,
     entity::{comment, kb_article, ticket},
     error::{Error, Result},
 };
@@ -103,15 +104,21 @@ impl From<Article> for ArticleHit {
     }
 }
 
-/// A row of a ranked search: the entity and its score.
+/// A row of a ranked search: the entity and its score, and (searching the newest tickets
+/// first) how many were ranked.
 struct Scored<M> {
     model: M,
     score: f64,
+    pool: Option<i64>,
 }
 
 impl<M: FromQueryResult> FromQueryResult for Scored<M> {
     fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
-        Ok(Self { model: M::from_query_result(res, pre)?, score: res.try_get(pre, "score")? })
+        Ok(Self {
+            model: M::from_query_result(res, pre)?,
+            score: res.try_get(pre, "score")?,
+            pool: res.try_get(pre, "pool").ok(),
+        })
     }
 }
 
@@ -134,7 +141,7 @@ pub fn ticket_statement(
     limit: u64,
 ) -> Statement {
     let s = match backend {
-        DbBackend::Postgres => postgres::tickets(staff, filtered, query, cursor, limit),
+        DbBackend::Postgres => postgres::tickets(staff, filtered, query, cursor, limit, None),
         _ => sqlite::tickets(staff, narrow, filtered, query, cursor, limit),
     };
     backend.build(&s)
@@ -164,8 +171,14 @@ fn refused(e: DbErr) -> Error {
 }
 
 /// One page of a ticket search for `who` (see [`ticket_statement`]).
+///
+/// On PostgreSQL, unless the filters alone are narrow, the search looks among the newest
+/// `settings.window_tickets` tickets first: when they hold [`RANKED`] matches, those are the
+/// newest [`RANKED`] of all, and the answer; otherwise it searches them all. A word in 1% of a
+/// million tickets has ≈ 2,000 matches there instead of 10,000 to read.
 pub async fn tickets(
     db: &(impl ConnectionTrait + TransactionTrait),
+    settings: &SearchConfig,
     who: &AuthUser,
     filtered: Select<ticket::Entity>,
     narrow: bool,
@@ -179,8 +192,24 @@ pub async fn tickets(
         _ => None,
     };
     let matched = expanded.as_ref().unwrap_or(query);
-    let statement = ticket_statement(backend, who.is_staff(), narrow, filtered, matched, page.cursor()?, limit + 1);
-    let rows = ranked(db, statement).await?;
+    let (staff, cursor) = (who.is_staff(), page.cursor()?);
+    let window = match backend {
+        DbBackend::Postgres if !narrow => window_start(db, settings.window_tickets).await?,
+        _ => None,
+    };
+    let mut answered = None;
+    if let Some(after) = window {
+        let s = postgres::tickets(staff, filtered.clone(), matched, cursor, limit + 1, Some(&after));
+        let rows = ranked(db, backend.build(&s)).await?;
+        // An empty page says nothing of the window (the cursor may be past its matches).
+        if rows.first().is_some_and(|r| r.pool.is_some_and(|n| n >= RANKED as i64)) {
+            answered = Some(rows);
+        }
+    }
+    let rows = match answered {
+        Some(rows) => rows,
+        None => ranked(db, ticket_statement(backend, staff, narrow, filtered, matched, cursor, limit + 1)).await?,
+    };
     let views: Vec<Ticket> = rows.iter().map(|r| Ticket::from(r.model.clone()).seen_by(who)).collect();
     let comments = comments_of(db, who, query, &rows).await?;
     let hits: Vec<TicketHit> = rows
@@ -215,6 +244,23 @@ async fn ranked(
     let rows = Scored::find_by_statement(statement).all(&txn).await.map_err(refused)?;
     txn.commit().await?;
     Ok(rows)
+}
+
+/// The newest ticket outside the newest `size` (by number: the single writer numbers tickets
+/// as they come), from which a search window starts; `None` while there are no more than that.
+async fn window_start(db: &impl ConnectionTrait, size: u64) -> Result<Option<String>> {
+    if size == 0 {
+        return Ok(None);
+    }
+    let statement = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT id FROM tickets WHERE number <= (SELECT max(number) FROM tickets) - $1 ORDER BY number DESC LIMIT 1",
+        [i64::try_from(size).unwrap_or(i64::MAX).into()],
+    );
+    match db.query_one_raw(statement).await? {
+        Some(row) => Ok(Some(row.try_get("", "id")?)),
+        None => Ok(None),
+    }
 }
 
 /// The comments `who` may read on tickets whose description does not match, oldest first:

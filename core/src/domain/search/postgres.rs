@@ -21,12 +21,17 @@ fn rank(weights: &str, doc: &str) -> String {
 /// The newest matches are found as bare ids and only those ranked: sorting every match with
 /// its document (≈ 1.2 KB each) to keep the newest spilled to disk at a word in 1% of a million
 /// tickets, and took as long as finding them.
+///
+/// `after`: only tickets newer than this one (by id) are searched, and each row carries how many
+/// were ranked (`pool`); see [`super::tickets`] for when that answer stands. The documents'
+/// BRIN index on `ticket_id` lets the GIN index's matches be read on the newest pages only.
 pub fn tickets(
     staff: bool,
     filtered: Select<ticket::Entity>,
     query: &SearchQuery,
     cursor: Option<&str>,
     limit: u64,
+    after: Option<&str>,
 ) -> SelectStatement {
     let tsq = query.tsquery(if staff { "" } else { "ABC" });
     // {D, C, B, A}: internal notes, public comments, description, subject.
@@ -39,11 +44,20 @@ pub fn tickets(
         .and_where(Expr::cust_with_values("ticket_search.doc @@ to_tsquery('simple', $1)", [tsq.clone()]))
         .order_by((ticket::Entity, ticket::Column::Id), Order::Desc)
         .limit(RANKED);
+    if let Some(after) = after {
+        // Both sides: PostgreSQL carries equalities across a join, not ranges.
+        newest
+            .and_where(Expr::col((ticket::Entity, ticket::Column::Id)).gt(after))
+            .and_where(Expr::cust_with_values("ticket_search.ticket_id > $1", [after]));
+    }
     let mut scored = ticket::Entity::find().into_query();
     scored
         .join(JoinType::InnerJoin, Alias::new("ticket_search"), Expr::cust("ticket_search.ticket_id = tickets.id"))
         .and_where(Expr::col((ticket::Entity, ticket::Column::Id)).in_subquery(newest))
         .expr_as(Expr::cust_with_values(rank(weights, "ticket_search.doc"), [tsq.clone()]), Alias::new("score"));
+    if after.is_some() {
+        scored.expr_as(Expr::cust("count(*) OVER ()"), Alias::new("pool"));
+    }
     let mut s = Query::select();
     s.column(Asterisk).from_subquery(scored, Alias::new("matches"));
     if let Some(c) = cursor {

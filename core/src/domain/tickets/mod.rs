@@ -339,7 +339,8 @@ pub async fn list(store: &Store, who: &AuthUser, q: &TicketQuery) -> Result<Page
         match SearchQuery::parse(text)? {
             Some(search) => {
                 let narrow = !who.is_staff() || q.requester_id.is_some();
-                return search::tickets(&store.db, who, filtered(&who.viewer(), q), narrow, &search, &page).await;
+                let filtered = filtered(&who.viewer(), q);
+                return search::tickets(&store.db, &store.search, who, filtered, narrow, &search, &page).await;
             }
             // Only signs, no word: nothing can match.
             None if !text.trim().is_empty() => return Ok(Page::from_rows(Vec::new(), limit, |_| String::new(), |h| h)),
