@@ -193,19 +193,12 @@ pub async fn tickets(
     };
     let matched = expanded.as_ref().unwrap_or(query);
     let (staff, cursor) = (who.is_staff(), page.cursor()?);
-    let window = match backend {
-        DbBackend::Postgres if !narrow => window_start(db, settings.window_tickets).await?,
+    let answered = match backend {
+        DbBackend::Postgres if !narrow => {
+            among_newest(db, settings.window_tickets, staff, &filtered, matched, cursor, limit + 1).await?
+        }
         _ => None,
     };
-    let mut answered = None;
-    if let Some(after) = window {
-        let s = postgres::tickets(staff, filtered.clone(), matched, cursor, limit + 1, Some(&after));
-        let rows = ranked(db, backend.build(&s)).await?;
-        // An empty page says nothing of the window (the cursor may be past its matches).
-        if rows.first().is_some_and(|r| r.pool.is_some_and(|n| n >= RANKED as i64)) {
-            answered = Some(rows);
-        }
-    }
     let rows = match answered {
         Some(rows) => rows,
         None => ranked(db, ticket_statement(backend, staff, narrow, filtered, matched, cursor, limit + 1)).await?,
@@ -244,6 +237,24 @@ async fn ranked(
     let rows = Scored::find_by_statement(statement).all(&txn).await.map_err(refused)?;
     txn.commit().await?;
     Ok(rows)
+}
+
+/// PostgreSQL: the page among the newest `window` tickets, when they hold [`RANKED`] matches
+/// (then the newest [`RANKED`] of all are theirs); `None` when the search must read all tickets.
+async fn among_newest(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    window: u64,
+    staff: bool,
+    filtered: &Select<ticket::Entity>,
+    query: &SearchQuery,
+    cursor: Option<&str>,
+    limit: u64,
+) -> Result<Option<Vec<Scored<ticket::Model>>>> {
+    let Some(after) = window_start(db, window).await? else { return Ok(None) };
+    let s = postgres::tickets(staff, filtered.clone(), query, cursor, limit, Some(&after));
+    let rows = ranked(db, DbBackend::Postgres.build(&s)).await?;
+    // An empty page says nothing of the window (the cursor may be past its matches).
+    Ok(rows.first().is_some_and(|r| r.pool.is_some_and(|n| n >= RANKED as i64)).then_some(rows))
 }
 
 /// The newest ticket outside the newest `size` (by number: the single writer numbers tickets

@@ -48,7 +48,7 @@ pub fn tickets(
         // Both sides: PostgreSQL carries equalities across a join, not ranges.
         newest
             .and_where(Expr::col((ticket::Entity, ticket::Column::Id)).gt(after))
-            .and_where(Expr::cust_with_values("ticket_search.ticket_id > $1", [after]));
+            .and_where(Expr::col((Alias::new("ticket_search"), Alias::new("ticket_id"))).gt(after));
     }
     let mut scored = ticket::Entity::find().into_query();
     scored
