@@ -170,12 +170,15 @@ export function TicketsPage() {
   }, []);
 
   useEffect(() => {
-    setQInput(filter.q ?? '');
     void load(false);
   }, [search]);
+  // The box follows the URL's words only when they change: effects run after paint, and
+  // resetting it on every filter change would wipe words typed in between.
+  useEffect(() => setQInput(filter.q ?? ''), [filter.q]);
 
   function setFilter(patch: Partial<TicketFilter>) {
-    navigate(urlFor({ ...filter, ...patch }), true);
+    // The URL as it is now, not as the last render saw it: two changes in one frame both count.
+    navigate(urlFor({ ...filterFromUrl(location.search), ...patch }), true);
   }
 
   return (
@@ -208,7 +211,7 @@ export function TicketsPage() {
         aria-label="Ticket filters"
         onSubmit={(e) => {
           e.preventDefault();
-          const text = qInput.trim();
+          const text = String(new FormData(e.currentTarget).get('q') ?? '').trim();
           // "#1042" is a ticket number.
           const n = /^#(\d+)$/.exec(text);
           setFilter(n ? { q: '', number: n[1] } : { q: text, number: '' });
