@@ -164,7 +164,11 @@ class Board {
     return () => this.subs.delete(fn);
   }
 
+  /** Counts the changes, so a view can tell whether it rendered the latest. */
+  version = 0;
+
   private notify() {
+    this.version++;
     this.subs.forEach((fn) => fn());
   }
 }
@@ -173,7 +177,14 @@ export const presence = new Board();
 
 export function usePresence(ticketId: string) {
   const [, setTick] = useState(0);
-  useEffect(() => presence.subscribe(() => setTick((n) => n + 1)), [ticketId]);
+  const renderedAt = presence.version;
+  useEffect(() => {
+    const off = presence.subscribe(() => setTick((n) => n + 1));
+    // Effects run after paint: a snapshot that came between the render and this subscription
+    // would otherwise stay unseen until the next change.
+    if (presence.version !== renderedAt) setTick((n) => n + 1);
+    return off;
+  }, [ticketId]);
   return presence.of(ticketId);
 }
 
