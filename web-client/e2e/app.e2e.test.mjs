@@ -312,6 +312,13 @@ describe('ticketwire web-client', { timeout: 300_000 }, () => {
     await agent.getByRole('button', { name: 'Search' }).click();
     await agent.waitForFunction(() => document.querySelectorAll('.ticket-row').length === 1);
     await agent.locator('.ticket-row', { hasText: subject }).waitFor();
+    // The server's answer is shown as it is: words in any order, a quoted phrase.
+    for (const [words, rows] of [['nowhere-to-be-found', 0], ['fire printer', 1], ['nowhere-to-be-found', 0], ['"on fire"', 1]]) {
+      await agent.getByLabel('Search').fill(words);
+      await agent.getByRole('button', { name: 'Search' }).click();
+      if (rows) await agent.locator('.ticket-row', { hasText: subject }).waitFor();
+      else await agent.getByText('No tickets match.').waitFor();
+    }
     // Deleting a ticket removes it live.
     await agentApi('DELETE', `/api/tickets/${ticketId}`);
     await agent.locator('.ticket-row', { hasText: subject }).waitFor({ state: 'detached', timeout: 3000 });

@@ -33,6 +33,10 @@ export function emptyList<T extends Versioned>(): ListState<T> {
 export interface MergeOptions<T> {
   /** Whether the entity belongs in this view (filters). Default: always. */
   matches?: (item: T) => boolean;
+  /** Whether an entity the view already shows stays after a change (default: `matches`). A
+   * search's words are the server's to judge (it also reads comments): a listed ticket leaves
+   * on a status change, not because its subject no longer holds the words. */
+  stays?: (item: T) => boolean;
   /** Where a new entity goes: 'top' (default), 'bottom', or a comparator to keep the list sorted. */
   place?: 'top' | 'bottom' | ((a: T, b: T) => number);
 }
@@ -51,18 +55,17 @@ export function upsert<T extends Versioned>(state: ListState<T>, item: T, opts: 
   const dead = state.tombstones[item.id];
   if (dead !== undefined && item.version <= dead) return state;
   const idx = state.items.findIndex((x) => x.id === item.id);
-  const matches = opts.matches ? opts.matches(item) : true;
   if (idx >= 0) {
     const current = state.items[idx];
     if (item.version <= current.version) return state; // older or same: keep what we have
-    if (!matches) {
+    if (!(opts.stays ?? opts.matches ?? (() => true))(item)) {
       return { items: state.items.filter((_, i) => i !== idx), tombstones: state.tombstones };
     }
     const items = state.items.slice();
     items[idx] = item;
     return { items, tombstones: state.tombstones };
   }
-  if (!matches) return state;
+  if (opts.matches && !opts.matches(item)) return state;
   let tombstones = state.tombstones;
   if (dead !== undefined) {
     tombstones = { ...state.tombstones };
@@ -90,6 +93,9 @@ export function applyEvent<T extends Versioned>(state: ListState<T>, ev: EntityE
 /**
  * Merges a page fetched over HTTP into what the list already holds (which may include live
  * events received while the request was in flight). `append` adds a later page at the end.
+ * The page is the server's answer and is not filtered again; what the list held besides it is
+ * judged by `stays` (when the page has it too, or for a later page) or `matches` (when only a
+ * live event brought it).
  */
 export function mergePage<T extends Versioned>(state: ListState<T>, page: T[], opts: MergeOptions<T> & { append?: boolean } = {}): ListState<T> {
   const byId = new Map(state.items.map((x) => [x.id, x] as const));
@@ -117,8 +123,40 @@ export function mergePage<T extends Versioned>(state: ListState<T>, page: T[], o
     const fromPage = page.filter((p) => byId.has(p.id) && !seen.has(p.id) && seen.add(p.id)).map((p) => byId.get(p.id)!);
     items = [...liveOnly, ...fromPage];
   }
-  if (opts.matches) items = items.filter(opts.matches);
+  const fromServer = new Set<T>(page);
+  const inPage = new Set(page.map((p) => p.id));
+  const matches = opts.matches ?? (() => true);
+  const stays = opts.stays ?? matches;
+  items = items.filter((x) => fromServer.has(x) || (inPage.has(x.id) || opts.append ? stays(x) : matches(x)));
   return { items, tombstones: state.tombstones };
+}
+
+/**
+ * What live events brought while a fresh first page was in flight. The server read the page at
+ * some moment of the request, so a change that arrived meanwhile may be newer than the page: it
+ * is merged into the page instead of being dropped with the list the page replaces.
+ */
+export class InFlight<T extends Versioned> {
+  private live: Map<string, T> | null = null;
+
+  /** A fresh load starts: what comes live from now on is kept. */
+  start() {
+    this.live = new Map();
+  }
+
+  /** A live upsert. */
+  saw(item: T | undefined) {
+    if (!this.live || !item || typeof item.id !== 'string') return;
+    const had = this.live.get(item.id);
+    if (!had || item.version > had.version) this.live.set(item.id, item);
+  }
+
+  /** The page arrived: the list to merge it into (what was deleted meanwhile stays deleted). */
+  take(tombstones: Record<string, number>): ListState<T> {
+    const items = [...(this.live?.values() ?? [])].filter((x) => !(tombstones[x.id] >= x.version));
+    this.live = null;
+    return { items, tombstones };
+  }
 }
 
 /** Merges a single entity (a detail view): newer version wins. Returns the one to keep. */
@@ -176,8 +214,49 @@ export function ticketMatches(
   if (f.priority && t.priority !== f.priority) return false;
   if (f.assignee_id === 'none' && t.assignee_id) return false;
   if (f.assignee_id && f.assignee_id !== 'none' && t.assignee_id !== f.assignee_id) return false;
-  const q = f.q?.trim().toLowerCase();
-  if (q && !`${t.subject}\n${t.description}`.toLowerCase().includes(q)) return false;
+  return !f.q?.trim() || textMatches(`${t.subject}\n${t.description}`, f.q);
+}
+
+/** The list filters but the words of a search: whether a listed ticket stays after a change. */
+export function ticketStays(t: Parameters<typeof ticketMatches>[0], f: TicketFilter): boolean {
+  return ticketMatches(t, { ...f, q: '' });
+}
+
+const WORD = /[\p{L}\p{N}]+/gu;
+
+/** The words of a text, lower-cased: runs of letters and digits, as the server reads them. */
+function wordsOf(text: string): string[] {
+  return text.toLowerCase().match(WORD) ?? [];
+}
+
+/** Whether `words` holds `seq` in a row, its last word as a prefix when `prefix`. */
+function holds(words: string[], seq: string[], prefix: boolean): boolean {
+  const last = seq.length - 1;
+  for (let i = 0; i + last < words.length; i++) {
+    let j = 0;
+    while (j < last && words[i + j] === seq[j]) j++;
+    if (j === last && (prefix ? words[i + j].startsWith(seq[j]) : words[i + j] === seq[j])) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether `text` answers the search `q` in the server's query language (README, "Searching"):
+ * words ANDed, any case, `"a phrase"` in a row, `-word` or `-"a phrase"` left out, `word*` (or
+ * `"a phr"*`) a prefix of two letters at least; a term of several words (`foo-bar`) is a phrase. The client's
+ * judgement of a live ticket; the server's answer is the page.
+ */
+export function textMatches(text: string, q: string): boolean {
+  const words = wordsOf(text);
+  for (const m of q.matchAll(/(-?)"([^"]*)"?(\*?)|(-?)([^\s"]+)/g)) {
+    const negated = (m[1] ?? m[4]) === '-';
+    const term = m[2] ?? m[5] ?? '';
+    const seq = wordsOf(term);
+    if (!seq.length) continue;
+    const starred = m[3] === '*' || (m[5] ?? '').endsWith('*');
+    const prefix = starred && seq[seq.length - 1].length >= 2;
+    if (holds(words, seq, prefix) === negated) return false;
+  }
   return true;
 }
 

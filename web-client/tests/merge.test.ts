@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventDeduper, applyEvent, buildThreads, byCreated, emptyList, mergePage, newer, ticketMatches, upsert, type ListState } from '../src/merge';
+import { EventDeduper, InFlight, applyEvent, buildThreads, byCreated, emptyList, mergePage, newer, textMatches, ticketMatches, ticketStays, upsert, type ListState } from '../src/merge';
 
 interface T {
   id: string;
@@ -103,10 +103,46 @@ describe('mergePage', () => {
     expect(s.items[1].name).toBe('live');
   });
 
+  it("never filters the server's page again; what only a live event brought is judged by the filter", () => {
+    // The search matched "a" by a comment the client never sees: the page is the answer.
+    const named = (x: T) => (x.name ?? '').includes('match');
+    const s = mergePage({ items: [{ id: 'live-in', version: 1, name: 'match' }, { id: 'live-out', version: 1, name: 'other' }], tombstones: {} }, [{ id: 'a', version: 1, name: 'no word here' }], {
+      matches: named,
+    });
+    expect(ids(s)).toEqual(['live-in', 'a']);
+  });
+
+  it('a listed item changed live is judged by `stays`, not by the search words', () => {
+    const open = (x: T) => x.name !== 'closed';
+    const words = (x: T) => (x.name ?? '').includes('printer');
+    let s = mergePage(emptyList<T>(), [{ id: 'a', version: 1, name: 'printer' }, { id: 'b', version: 1, name: 'printer' }], { matches: words, stays: open });
+    s = applyEvent(s, ev('updated', { id: 'a', version: 2, name: 'renamed' }), { matches: words, stays: open });
+    s = applyEvent(s, ev('updated', { id: 'b', version: 2, name: 'closed' }), { matches: words, stays: open });
+    expect(ids(s)).toEqual(['a']);
+    s = applyEvent(s, ev('created', { id: 'c', version: 1, name: 'renamed' }), { matches: words, stays: open });
+    expect(ids(s)).toEqual(['a']);
+  });
+
   it('appends later pages without duplicates', () => {
     let s = mergePage(emptyList<T>(), [{ id: 'c', version: 1 }, { id: 'b', version: 1 }]);
     s = mergePage(s, [{ id: 'b', version: 1 }, { id: 'a', version: 1 }], { append: true });
     expect(ids(s)).toEqual(['c', 'b', 'a']);
+  });
+});
+
+describe('a fresh page in flight', () => {
+  it('keeps what arrived live meanwhile over the older copy the page holds', () => {
+    const flight = new InFlight<T>();
+    flight.saw({ id: 'a', version: 9, name: 'before' }); // before the load: not kept
+    flight.start();
+    flight.saw({ id: 'a', version: 3, name: 'live' });
+    flight.saw({ id: 'a', version: 2, name: 'older live' });
+    flight.saw({ id: 'new', version: 1 });
+    flight.saw({ id: 'gone', version: 1 });
+    const s = mergePage(flight.take({ gone: 1 }), [{ id: 'a', version: 2, name: 'page' }, { id: 'b', version: 1 }]);
+    expect(ids(s)).toEqual(['new', 'a', 'b']);
+    expect(s.items[1].name).toBe('live');
+    expect(flight.take({}).items).toEqual([]);
   });
 });
 
@@ -161,6 +197,29 @@ describe('helpers', () => {
     expect(ticketMatches(t, { assignee_id: 'none' })).toBe(true);
     expect(ticketMatches(t, { assignee_id: 'u1' })).toBe(false);
     expect(ticketMatches({ ...t, assignee_id: 'u1' }, { assignee_id: 'none' })).toBe(false);
+    expect(ticketMatches(t, { q: 'jam printer' })).toBe(true);
+    expect(ticketMatches(t, { q: '"jam printer"' })).toBe(false);
+    expect(ticketStays(t, { priority: 'high', q: 'nowhere' })).toBe(true);
+    expect(ticketStays(t, { priority: 'low', q: 'printer' })).toBe(false);
+  });
+
+  it('textMatches reads the search language as the server does', () => {
+    const text = 'My Printer is on fire: the paper-tray smokes (since 09:30)';
+    expect(textMatches(text, 'fire printer')).toBe(true); // words ANDed, any order, any case
+    expect(textMatches(text, 'fire toner')).toBe(false);
+    expect(textMatches(text, 'print')).toBe(false); // whole words, no stemming
+    expect(textMatches(text, 'print*')).toBe(true);
+    expect(textMatches(text, 'p*')).toBe(false); // a prefix has two letters at least
+    expect(textMatches(text, '"printer is on fire"')).toBe(true);
+    expect(textMatches(text, '"fire on printer"')).toBe(false);
+    expect(textMatches(text, 'printer -smokes')).toBe(false);
+    expect(textMatches(text, 'printer -"on water"')).toBe(true);
+    expect(textMatches(text, 'paper-tray')).toBe(true); // several words in one term: a phrase
+    expect(textMatches(text, 'tray-paper')).toBe(false);
+    expect(textMatches(text, '"printer on')).toBe(false); // an unclosed quote runs to the end
+    expect(textMatches(text, '"printer is on fi"*')).toBe(true);
+    expect(textMatches(text, 'fire"printer is"')).toBe(true); // a quote starts a term of its own
+    expect(textMatches(text, '( ) - ""')).toBe(true); // nothing to look for
   });
 
   it('buildThreads nests replies and keeps orphans at the top', () => {

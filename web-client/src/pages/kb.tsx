@@ -1,15 +1,14 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, api, errorText, type Article } from '../api';
 import { live } from '../live';
-import { applyEvent, emptyList, mergePage, newer, type ListState } from '../merge';
+import { InFlight, applyEvent, emptyList, mergePage, newer, textMatches, type ListState } from '../merge';
 import { navigate } from '../router';
 import { isStaff, session, toast, useStore } from '../store';
 import { Badge, ErrorBox, PageTitle, Spinner, formatDate } from '../ui';
 
 function articleMatches(a: Article, q: string, status: string): boolean {
   if (status && a.status !== status) return false;
-  const t = q.trim().toLowerCase();
-  return !t || `${a.title}\n${a.body}\n${a.category}\n${a.tags.join(' ')}`.toLowerCase().includes(t);
+  return !q.trim() || textMatches(`${a.title}\n${a.body}\n${a.category}\n${a.tags.join(' ')}`, q);
 }
 
 export function KbListPage() {
@@ -22,16 +21,21 @@ export function KbListPage() {
   const [error, setError] = useState<string | null>(null);
   const ref = useRef(applied);
   ref.current = applied;
+  const inFlight = useRef(new InFlight<Article>()).current;
+  const matches = (a: Article) => articleMatches(a, ref.current.q, ref.current.status);
+  const stays = (a: Article) => articleMatches(a, '', ref.current.status);
 
   async function load() {
     setLoading(true);
     setError(null);
     const f = ref.current;
+    inFlight.start();
     try {
       const page = await api.articles({ q: f.q || undefined, status: f.status || undefined, limit: '100' });
       if (f !== ref.current) return;
-      setList((cur) => mergePage({ items: [], tombstones: cur.tombstones }, page.items));
+      setList((cur) => mergePage(inFlight.take(cur.tombstones), page.items, { matches, stays }));
     } catch (e) {
+      inFlight.take({});
       setError(errorText(e));
     } finally {
       setLoading(false);
@@ -40,7 +44,10 @@ export function KbListPage() {
 
   useEffect(() => {
     const offs = [
-      live.on('kb.update', (ev) => setList((cur) => applyEvent(cur, ev, { matches: (a) => articleMatches(a, ref.current.q, ref.current.status), place: 'top' }))),
+      live.on('kb.update', (ev) => {
+        if (ev?.action !== 'deleted') inFlight.saw(ev?.data);
+        setList((cur) => applyEvent(cur, ev, { matches, stays, place: 'top' }));
+      }),
       live.onResync(() => void load()),
     ];
     return () => offs.forEach((o) => o());

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, errorText, type Ticket, type User } from '../api';
 import { live } from '../live';
-import { applyEvent, emptyList, mergePage, ticketMatches, type ListState, type TicketFilter } from '../merge';
+import { InFlight, applyEvent, emptyList, mergePage, ticketMatches, ticketStays, type ListState, type TicketFilter } from '../merge';
 import { navigate, usePath } from '../router';
 import { isStaff, session, toast, useStore } from '../store';
 import { Badge, ErrorBox, PageTitle, PRIORITIES, STATUSES, formatDate, label } from '../ui';
@@ -84,6 +84,8 @@ export function TicketsPage() {
   const staffName = useStaffName();
 
   const matches = (t: Ticket) => ticketMatches(t, filterRef.current);
+  const stays = (t: Ticket) => ticketStays(t, filterRef.current);
+  const inFlight = useRef(new InFlight<Ticket>()).current;
   const counts = useViewCounts(staff ? me?.id : undefined);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [cursorAt, setCursorAt] = useState(-1);
@@ -143,12 +145,14 @@ export function TicketsPage() {
     setLoading(true);
     setError(null);
     const f = filterRef.current;
+    if (!append) inFlight.start();
     try {
       const page = await api.tickets({ ...f, limit: PAGE_SIZE, cursor: append ? (from ?? undefined) : undefined });
       if (f !== filterRef.current) return;
-      setList((cur) => mergePage(append ? cur : { items: [], tombstones: cur.tombstones }, page.items, { append, matches }));
+      setList((cur) => mergePage(append ? cur : inFlight.take(cur.tombstones), page.items, { append, matches, stays }));
       setCursor(page.next_cursor);
     } catch (e) {
+      if (!append) inFlight.take({});
       setError(errorText(e));
     } finally {
       setLoading(false);
@@ -158,7 +162,8 @@ export function TicketsPage() {
   // Live: every ticket event is merged from its data, no refetch.
   useEffect(() => {
     const off = live.on('ticket.update', (ev) => {
-      setList((cur) => applyEvent(cur, ev, { matches: (t) => ticketMatches(t, filterRef.current), place: 'top' }));
+      if (ev?.action !== 'deleted') inFlight.saw(ev?.data);
+      setList((cur) => applyEvent(cur, ev, { matches, stays, place: 'top' }));
       const id = ev?.data?.id;
       if (id && ev.action === 'updated' && !bulkIds.current.delete(id)) setFresh((cur) => new Set(cur).add(id));
     });

@@ -1,7 +1,7 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, errorText, type Role, type User } from '../api';
 import { live } from '../live';
-import { applyEvent, emptyList, mergePage, type ListState } from '../merge';
+import { InFlight, applyEvent, emptyList, mergePage, type ListState } from '../merge';
 import { session, toast, useStore } from '../store';
 import { ErrorBox, PageTitle, Spinner, formatDate, label } from '../ui';
 
@@ -11,14 +11,17 @@ export function UsersPage() {
   const [cursor, setCursor] = useState<string | null>(null);
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<string | null>(null);
+  const inFlight = useRef(new InFlight<User>()).current;
 
   async function load(append = false) {
     setLoading(true);
+    if (!append) inFlight.start();
     try {
       const page = await api.users({ limit: 50, cursor: append ? (cursor ?? undefined) : undefined });
-      setList((cur) => mergePage(append ? cur : { items: [], tombstones: cur.tombstones }, page.items, { append }));
+      setList((cur) => mergePage(append ? cur : inFlight.take(cur.tombstones), page.items, { append }));
       setCursor(page.next_cursor);
     } catch (e) {
+      if (!append) inFlight.take({});
       setError(errorText(e));
     } finally {
       setLoading(false);
@@ -26,7 +29,13 @@ export function UsersPage() {
   }
 
   useEffect(() => {
-    const offs = [live.on('user.update', (ev) => setList((cur) => applyEvent(cur, ev, { place: 'top' }))), live.onResync(() => void load())];
+    const offs = [
+      live.on('user.update', (ev) => {
+        if (ev?.action !== 'deleted') inFlight.saw(ev?.data);
+        setList((cur) => applyEvent(cur, ev, { place: 'top' }));
+      }),
+      live.onResync(() => void load()),
+    ];
     void load();
     return () => offs.forEach((o) => o());
   }, []);
