@@ -246,6 +246,8 @@ pub struct Probe {
     rss_connected: u64,
     kib_per_conn: f64,
     cpu0: u64,
+    /// This process's, whose clients share the machine with the server.
+    clients_cpu0: u64,
     emit_lag0: Option<Value>,
 }
 
@@ -254,7 +256,15 @@ const EMIT_LAG: &str = "ticketwire_event_emit_lag_seconds";
 impl Probe {
     pub fn before(run: &Running) -> Result<Self> {
         let rss_before = servers::rss_kib(run.pid)?;
-        Ok(Probe { run: run.clone(), rss_before, rss_connected: 0, kib_per_conn: 0.0, cpu0: 0, emit_lag0: None })
+        Ok(Probe {
+            run: run.clone(),
+            rss_before,
+            rss_connected: 0,
+            kib_per_conn: 0.0,
+            cpu0: 0,
+            clients_cpu0: 0,
+            emit_lag0: None,
+        })
     }
 
     /// With `n` clients connected; says how the RSS grew.
@@ -267,11 +277,13 @@ impl Probe {
     pub async fn writes_start(&mut self) -> Result<()> {
         self.emit_lag0 = scrape(&self.run, EMIT_LAG, None).await;
         self.cpu0 = servers::cpu_ticks(self.run.pid)?;
+        self.clients_cpu0 = servers::cpu_ticks(std::process::id())?;
         Ok(())
     }
 
     pub async fn end(&self) -> Result<Ended> {
         let cpu1 = servers::cpu_ticks(self.run.pid)?;
+        let clients_cpu1 = servers::cpu_ticks(std::process::id())?;
         let rss_end = servers::rss_kib(self.run.pid)?;
         let emit_lag = match &self.emit_lag0 {
             Some(b) => scrape(&self.run, EMIT_LAG, Some(b)).await,
@@ -280,6 +292,7 @@ impl Probe {
         let cpu_s = (cpu1 - self.cpu0) as f64 / servers::clock_ticks() as f64;
         Ok(Ended(json!({
             "cpu_s": cpu_s,
+            "clients_cpu_s": (clients_cpu1 - self.clients_cpu0) as f64 / servers::clock_ticks() as f64,
             "rss_before_kib": self.rss_before,
             "rss_connected_kib": self.rss_connected,
             "rss_end_kib": rss_end,

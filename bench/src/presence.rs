@@ -22,7 +22,7 @@ use anyhow::{Context, Result};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::{
     Cli,
@@ -70,6 +70,11 @@ struct Seen {
     /// (typer, replying now, at): from `presence.update`'s people.
     states: Vec<(usize, bool, u64)>,
     presence_messages: u64,
+    /// Size of the `presence.update`s read, in all.
+    update_bytes: u64,
+    updates_read: u64,
+    /// `presence.update` bodies as received, with when, read once the run is over.
+    unread: Vec<(u64, Utf8Bytes)>,
 }
 
 /// Shared by the sockets of one run.
@@ -100,7 +105,7 @@ async fn socket(
     rooms: Vec<String>,
     typer: Option<usize>,
     sh: Arc<Shared>,
-    mut toggling: watch::Receiver<bool>,
+    toggling: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
     gate: Arc<tokio::sync::Semaphore>,
 ) -> Seen {
@@ -128,11 +133,17 @@ async fn socket(
     let mut heartbeat = tokio::time::interval(Duration::from_secs(20));
     heartbeat.tick().await;
     let mut on = false;
+    // Made once, not per message: a fresh `changed()` each turn of the loop registered with the
+    // channel shared by all 1,000 sockets (a lock) for every message received.
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
     loop {
         tokio::select! {
-            _ = stop.changed() => break,
-            _ = toggling.changed() => {}
-            _ = tick.tick(), if typer.is_some() && *toggling.borrow() => {
+            _ = &mut stopped => break,
+            _ = tick.tick(), if typer.is_some() => {
+                if !*toggling.borrow() {
+                    continue;
+                }
                 let k = typer.unwrap_or_default();
                 on = !on;
                 let state = if on { "replying" } else { "viewing" };
@@ -155,12 +166,12 @@ async fn socket(
             msg = ws.next() => {
                 let at = now_us();
                 match msg {
-                    Some(Ok(Message::Text(t))) => {
-                        let t = t.as_str();
+                    Some(Ok(Message::Text(message))) => {
+                        let t = message.as_str();
                         if t == "2" {
                             if ws.send(Message::text("3")).await.is_err() { break; }
                         } else if let Some(body) = t.strip_prefix("42") {
-                            record(&sh, &mut seen, body, at);
+                            record(&sh, &mut seen, &message, body, at);
                         }
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
@@ -207,8 +218,7 @@ struct Update<'a> {
     typing_stopped: Vec<Person<'a>>,
 }
 
-fn record(sh: &Shared, seen: &mut Seen, body: &str, at: u64) {
-    let typer = |p: &Person| sh.typer_of.get(p.user_id).copied();
+fn record(sh: &Shared, seen: &mut Seen, message: &Utf8Bytes, body: &str, at: u64) {
     if body.starts_with("[\"ticket.update\"") {
         let Ok((_, p)) = serde_json::from_str::<(&str, TicketUpdate)>(body) else { return };
         sh.updates.fetch_add(1, Ordering::Relaxed);
@@ -217,7 +227,24 @@ fn record(sh: &Shared, seen: &mut Seen, body: &str, at: u64) {
         }
     } else if body.starts_with("[\"presence.update\"") {
         seen.presence_messages += 1;
-        let Ok((_, p)) = serde_json::from_str::<(&str, Update)>(body) else { return };
+        // Kept, not read: reading a batch's message (a few KB, naming every change) cost the
+        // measuring clients, on the cores they share with the server, more than a ticket
+        // update's, and would weigh on the run with presence only.
+        seen.unread.push((at, message.clone()));
+    } else if body.starts_with("[\"presence.snapshot\"") || body.starts_with("[\"presence.list\"") {
+        seen.presence_messages += 1;
+    }
+}
+
+/// Reads the `presence.update`s a socket kept: who started or stopped typing, and who changed
+/// state, with when it heard.
+fn read_kept(sh: &Shared, seen: &mut Seen) {
+    let typer = |p: &Person| sh.typer_of.get(p.user_id).copied();
+    for (at, message) in std::mem::take(&mut seen.unread) {
+        seen.update_bytes += message.len() as u64;
+        seen.updates_read += 1;
+        let body = message.as_str().strip_prefix("42").unwrap_or_default();
+        let Ok((_, p)) = serde_json::from_str::<(&str, Update)>(body) else { continue };
         for (list, on) in [(&p.typing_started, true), (&p.typing_stopped, false)] {
             seen.typing.extend(list.iter().filter_map(|v| typer(v).map(|k| (k, on, at))));
         }
@@ -226,8 +253,6 @@ fn record(sh: &Shared, seen: &mut Seen, body: &str, at: u64) {
                 seen.states.push((k, v.state == Some("replying"), at));
             }
         }
-    } else if body.starts_with("[\"presence.snapshot\"") || body.starts_with("[\"presence.list\"") {
-        seen.presence_messages += 1;
     }
 }
 
@@ -365,7 +390,12 @@ async fn presence_on(run: &Running, a: &PresenceArgs, on: bool) -> Result<Value>
     }
     let server = probe.end().await?;
     let batch_lock = crate::metrics::scrape(run, "ticketwire_presence_batch_lock_seconds", None).await;
+    for s in &mut seen {
+        read_kept(&sh, s);
+    }
     let presence_messages: u64 = seen.iter().map(|s| s.presence_messages).sum();
+    let update_bytes: u64 = seen.iter().map(|s| s.update_bytes).sum();
+    let updates_read: u64 = seen.iter().map(|s| s.updates_read).sum();
     let typing = latencies(&sh, seen.iter().flat_map(|s| s.typing.iter().copied()));
     let states = latencies(&sh, seen.iter().flat_map(|s| s.states.iter().copied()));
     let toggles: usize = sh.toggles.iter().map(|t| t.lock().map(|t| t.len()).unwrap_or(0)).sum();
@@ -385,6 +415,7 @@ async fn presence_on(run: &Running, a: &PresenceArgs, on: bool) -> Result<Value>
         "connect_s": connect_s,
         "presence_messages_received": presence_messages,
         "presence_messages_per_socket_s": presence_messages as f64 / n.max(1) as f64 / a.duration.max(1) as f64,
+        "presence_update_bytes_mean": update_bytes as f64 / updates_read.max(1) as f64,
         "typing_receipts": typing.len(),
         "typing_p50_ms": ms(pct(&typing, 50.0)),
         "typing_p99_ms": ms(pct(&typing, 99.0)),
@@ -405,16 +436,18 @@ async fn presence_on(run: &Running, a: &PresenceArgs, on: bool) -> Result<Value>
         );
     }
     eprintln!(
-        "  ticket updates p99 from request start {} ms; presence: {} messages ({:.1}/socket/s), typing p50/p99 {}/{} ms over {} receipts, state p50/p99 {}/{} ms; cpu {:.2}s",
+        "  ticket updates p99 from request start {} ms; presence: {} messages ({:.1}/socket/s, updates of {:.0} bytes), typing p50/p99 {}/{} ms over {} receipts, state p50/p99 {}/{} ms; cpu {:.2}s (clients {:.2}s)",
         tally.p99_from_start_ms(),
         presence_messages,
         r["presence_messages_per_socket_s"].as_f64().unwrap_or(0.0),
+        r["presence_update_bytes_mean"].as_f64().unwrap_or(0.0),
         r["typing_p50_ms"],
         r["typing_p99_ms"],
         typing.len(),
         r["state_p50_ms"],
         r["state_p99_ms"],
         r["cpu_s"].as_f64().unwrap_or(0.0),
+        r["clients_cpu_s"].as_f64().unwrap_or(0.0),
     );
     Ok(r)
 }
