@@ -116,6 +116,11 @@ pub struct PresenceConfig {
     pub typing_expiry_ms: u64,
     /// Changes are sent at most this often per ticket, in milliseconds (`TICKETWIRE_PRESENCE_BATCH_MS`).
     pub batch_ms: u64,
+    /// A batch's messages wait while this node answers an HTTP write, and until it has emitted no
+    /// live event for this many milliseconds; half a batch's time at most
+    /// (`TICKETWIRE_PRESENCE_GIVE_WAY_MS`; 0: they go at once). Presence is advisory: a change
+    /// reaches its watchers first.
+    pub give_way_ms: u64,
     /// Presence and typing messages one socket may send per second (`TICKETWIRE_PRESENCE_UPDATES_PER_SECOND`)
     /// once its burst (`TICKETWIRE_PRESENCE_UPDATES_BURST`) is spent.
     pub updates_per_second: u32,
@@ -209,7 +214,14 @@ impl Default for Config {
 
 impl Default for PresenceConfig {
     fn default() -> Self {
-        Self { expiry_ms: 45_000, typing_expiry_ms: 5_000, batch_ms: 150, updates_per_second: 10, updates_burst: 20 }
+        Self {
+            expiry_ms: 45_000,
+            typing_expiry_ms: 5_000,
+            batch_ms: 150,
+            give_way_ms: 25,
+            updates_per_second: 10,
+            updates_burst: 20,
+        }
     }
 }
 
@@ -422,10 +434,11 @@ impl Config {
                 *field = parse(key, v)?;
             }
         }
-        let presence: [(&str, &mut u64); 3] = [
+        let presence: [(&str, &mut u64); 4] = [
             ("TICKETWIRE_PRESENCE_EXPIRY_MS", &mut self.presence.expiry_ms),
             ("TICKETWIRE_PRESENCE_TYPING_EXPIRY_MS", &mut self.presence.typing_expiry_ms),
             ("TICKETWIRE_PRESENCE_BATCH_MS", &mut self.presence.batch_ms),
+            ("TICKETWIRE_PRESENCE_GIVE_WAY_MS", &mut self.presence.give_way_ms),
         ];
         for (key, field) in presence {
             if let Some(v) = get(key) {

@@ -17,8 +17,9 @@ mod webhooks;
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, State},
+    extract::{DefaultBodyLimit, Request, State},
     http::{HeaderValue, Method, StatusCode, Uri, header},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{any, get, get_service},
 };
@@ -129,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
         .layer(DefaultBodyLimit::max(state.config.json_limit_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), writes_first))
         .with_state(state);
     // The web-client is read-only: other methods get the same JSON 405 as the API.
     let web = get_service(ServeDir::new(&web_dir).fallback(ServeFile::new(index))).fallback(method_not_allowed);
@@ -157,6 +159,16 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+}
+
+/// A write holds back this node's presence messages while it runs (`PresenceConfig::give_way_ms`):
+/// the change it makes reaches its watchers before advisory presence does.
+async fn writes_first(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let _writing = match request.method().is_safe() {
+        true => None,
+        false => state.realtime.presence().map(|hub| hub.write_started()),
+    };
+    next.run(request).await
 }
 
 /// A known path asked with a method it does not have. The router adds `Allow`.

@@ -206,6 +206,9 @@ impl Realtime {
             for (i, emit) in emits.iter().enumerate() {
                 with_io!(self, io => self.send_live(io, &emits[..i], emit, &d.event));
             }
+            if let Some(presence) = self.0.presence.get() {
+                presence.emitted();
+            }
             let lag = (chrono::Utc::now() - d.event.created_at).to_std().unwrap_or_default();
             metrics::histogram!("ticketwire_event_emit_lag_seconds").record(lag.as_secs_f64());
             with_io!(self, io => self.apply_membership_changes(io, &d));

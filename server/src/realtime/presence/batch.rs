@@ -5,7 +5,7 @@ use std::{
     cell::OnceCell,
     collections::{HashMap, HashSet},
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use serde_json::value::RawValue;
@@ -48,7 +48,7 @@ fn cached(cell: &OnceCell<Arc<RawValue>>, make: impl FnOnce() -> Box<RawValue>) 
 }
 
 /// Sockets sent to between two yields to the runtime.
-const SOCKETS_PER_SLICE: usize = 128;
+const SOCKETS_PER_SLICE: usize = 64;
 
 /// One socket's message of a batch (one per ticket it is shown), sent once the state's lock is
 /// released.
@@ -209,12 +209,23 @@ impl Hub {
         out
     }
 
-    /// Sends a batch's messages, a slice of sockets at a time so that other emits (ticket
-    /// updates to the same sockets) are not held behind a whole batch; then, for each socket that
-    /// could not take its message, forgets that it knows what the message said.
+    /// Sends a batch's messages, a slice of sockets at a time, each slice once live traffic has
+    /// passed (`PresenceConfig::give_way_ms`), so that a ticket's change and its fan-out are not
+    /// held behind a whole batch; then, for each socket that could not take its message, forgets
+    /// that it knows what the message said.
     pub(super) async fn deliver(&self, outbound: Vec<Outbound>) {
         let mut refused = Vec::new();
+        let give_way = Duration::from_millis(self.config.give_way_ms);
+        // Bounded, so that a node that never stops emitting still sends presence in time.
+        let deadline = Instant::now() + Duration::from_millis(self.config.batch_ms / 2);
         for slice in outbound.chunks(SOCKETS_PER_SLICE) {
+            while !give_way.is_zero() {
+                let (ahead, left) = (self.traffic_ahead(give_way), deadline.saturating_duration_since(Instant::now()));
+                if ahead.is_zero() || left.is_zero() {
+                    break;
+                }
+                tokio::time::sleep(ahead.min(left)).await;
+            }
             for o in slice {
                 if !o.target.send(o.event, &o.payload) {
                     refused.push((o.target.sid(), o.undo.clone()));

@@ -17,7 +17,10 @@ mod view;
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -48,6 +51,21 @@ pub struct Hub {
     /// This process, as other nodes know it.
     node: Arc<str>,
     relay: Option<relay::Relay>,
+    /// When this node last emitted a live event, in microseconds since `started`: a batch's
+    /// messages give way to the writes of a fan-out in progress (`PresenceConfig::give_way_ms`).
+    last_emit_us: AtomicU64,
+    started: Instant,
+    /// HTTP writes this node is answering: each may end in a live event.
+    writes_in_flight: AtomicUsize,
+}
+
+/// A write being answered, until dropped (`Hub::write_started`).
+pub struct WriteInFlight(Arc<Hub>);
+
+impl Drop for WriteInFlight {
+    fn drop(&mut self) {
+        self.0.writes_in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -181,6 +199,9 @@ impl Hub {
             node: uuid::Uuid::new_v4().to_string().into(),
             relay: relay.clone(),
             config,
+            last_emit_us: AtomicU64::new(0),
+            started: Instant::now(),
+            writes_in_flight: AtomicUsize::new(0),
         });
         let batching = Arc::downgrade(&hub);
         let every = Duration::from_millis(hub.config.batch_ms.max(10));
@@ -228,6 +249,27 @@ impl Hub {
             });
         }
         Ok(hub)
+    }
+
+    /// A live event was just emitted to this node's sockets.
+    pub fn emitted(&self) {
+        self.last_emit_us.store(self.started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// An HTTP write is being answered, until the guard is dropped.
+    pub fn write_started(self: &Arc<Self>) -> WriteInFlight {
+        self.writes_in_flight.fetch_add(1, Ordering::Relaxed);
+        WriteInFlight(self.clone())
+    }
+
+    /// How long presence should still wait for live traffic to pass: zero when this node is
+    /// answering no write and emitted no live event in the last `give_way`.
+    fn traffic_ahead(&self, give_way: Duration) -> Duration {
+        if self.writes_in_flight.load(Ordering::Relaxed) > 0 {
+            return Duration::from_millis(1);
+        }
+        let at = Duration::from_micros(self.last_emit_us.load(Ordering::Relaxed));
+        give_way.saturating_sub(self.started.elapsed().saturating_sub(at))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -1,6 +1,7 @@
 //! What clients send: `presence`, `typing` and `presence.leave`, each rate-limited per socket,
 //! checked against the visibility policy and applied to the hub's state in the order sent.
 use std::{
+    collections::HashSet,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -232,7 +233,19 @@ impl Hub {
         let opens_composer = matches!(change, Change::Presence(Activity::Replying | Activity::Noting));
         Ok(match audience {
             Some(audience) if opens_composer => {
-                let view = View::of(audience, t.entries.values().map(|e| e.part(now)));
+                // Only the people with a reply open can be in the answer: the view of them alone
+                // (all their connections, as the policy judges a person) spares a ticket watched by
+                // a thousand a view of all of them per request.
+                let writing: HashSet<&Arc<str>> = t
+                    .entries
+                    .values()
+                    .filter(|e| e.activity == Activity::Replying && *e.user_id != *conn.user_id)
+                    .map(|e| &e.user_id)
+                    .collect();
+                let view = View::of(
+                    audience,
+                    t.entries.values().filter(|e| writing.contains(&e.user_id)).map(|e| e.part(now)),
+                );
                 Some(view::replying_besides(&view, &conn.user_id))
             }
             _ => None,
