@@ -289,10 +289,11 @@ impl Probe {
             Some(b) => scrape(&self.run, EMIT_LAG, Some(b)).await,
             None => None,
         };
-        let cpu_s = (cpu1 - self.cpu0) as f64 / servers::clock_ticks() as f64;
+        let seconds = |ticks: u64| ticks as f64 / servers::clock_ticks() as f64;
+        let cpu_s = seconds(cpu1 - self.cpu0);
         Ok(Ended(json!({
             "cpu_s": cpu_s,
-            "clients_cpu_s": (clients_cpu1 - self.clients_cpu0) as f64 / servers::clock_ticks() as f64,
+            "clients_cpu_s": seconds(clients_cpu1 - self.clients_cpu0),
             "rss_before_kib": self.rss_before,
             "rss_connected_kib": self.rss_connected,
             "rss_end_kib": rss_end,

@@ -167,11 +167,10 @@ async fn socket(
                 let at = now_us();
                 match msg {
                     Some(Ok(Message::Text(message))) => {
-                        let t = message.as_str();
-                        if t == "2" {
+                        if message.as_str() == "2" {
                             if ws.send(Message::text("3")).await.is_err() { break; }
-                        } else if let Some(body) = t.strip_prefix("42") {
-                            record(&sh, &mut seen, &message, body, at);
+                        } else {
+                            record(&sh, &mut seen, message, at);
                         }
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
@@ -218,7 +217,9 @@ struct Update<'a> {
     typing_stopped: Vec<Person<'a>>,
 }
 
-fn record(sh: &Shared, seen: &mut Seen, message: &Utf8Bytes, body: &str, at: u64) {
+/// Takes in one received Engine.IO message (`42` + the Socket.IO event).
+fn record(sh: &Shared, seen: &mut Seen, message: Utf8Bytes, at: u64) {
+    let Some(body) = message.as_str().strip_prefix("42") else { return };
     if body.starts_with("[\"ticket.update\"") {
         let Ok((_, p)) = serde_json::from_str::<(&str, TicketUpdate)>(body) else { return };
         sh.updates.fetch_add(1, Ordering::Relaxed);
@@ -230,7 +231,7 @@ fn record(sh: &Shared, seen: &mut Seen, message: &Utf8Bytes, body: &str, at: u64
         // Kept, not read: reading a batch's message (a few KB, naming every change) cost the
         // measuring clients, on the cores they share with the server, more than a ticket
         // update's, and would weigh on the run with presence only.
-        seen.unread.push((at, message.clone()));
+        seen.unread.push((at, message));
     } else if body.starts_with("[\"presence.snapshot\"") || body.starts_with("[\"presence.list\"") {
         seen.presence_messages += 1;
     }
